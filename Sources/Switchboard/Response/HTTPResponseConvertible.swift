@@ -1,0 +1,36 @@
+public import HTTPTypes
+
+/// An error that maps to an HTTP response: servers answer with its ``response`` instead of a 500.
+public protocol HTTPResponseConvertible: Error {
+    /// The response that describes this error to the client.
+    var response: Response { get }
+}
+
+/// An error with a status and a short message, for apps that answer with an HTTP error by throwing.
+///
+/// ```swift
+/// guard let name = request.parameters["name"] else { throw HTTPError(.badRequest, "missing name") }
+/// ```
+public struct HTTPError: Error, HTTPResponseConvertible, CustomStringConvertible {
+    /// The status to answer with.
+    public var status: HTTPResponse.Status
+    /// A message for the client, sent as a `text/plain` body.
+    public var message: String
+
+    /// Creates an error answered with `status` and `message` (the reason phrase when omitted).
+    public init(_ status: HTTPResponse.Status, _ message: String? = nil) {
+        self.status = status
+        self.message = message ?? status.reasonPhrase
+    }
+
+    public var description: String { "\(self.status.code) \(self.message)" }
+
+    public var response: Response {
+        Response(
+            status: self.status,
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(string: self.message + "\n")
+        )
+    }
+}
+

@@ -1,0 +1,34 @@
+/// Where a connection is in its life, as the tasks that share it (connection loop, app, hijacker) see it.
+struct ConnectionPhase: Sendable {
+    enum Stage: Sendable, Equatable {
+        /// The app is answering request `serial`; it may still hijack.
+        case responding(serial: Int)
+        /// The server is writing a response or waiting for the next request.
+        case serving
+        /// The app took the connection over.
+        case hijacked
+    }
+
+    /// The state of the body of the request being answered.
+    enum Body: Sendable, Equatable {
+        /// More parts to come; `received` bytes so far.
+        case streaming(received: Int)
+        /// Its `.end` was read.
+        case complete
+        /// Reading it failed (too large, connection error); the connection must close.
+        case failed
+    }
+
+    /// The `Expect: 100-continue` handshake of the current request.
+    enum Continue: Sendable, Equatable {
+        case notExpected
+        /// The client waits for `100 Continue` before sending the body.
+        case pending
+        case sent
+    }
+
+    var stage: Stage = .serving
+    var serial = 0
+    var body: Body = .complete
+    var expectation: Continue = .notExpected
+}

@@ -1,0 +1,202 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import Switchboard
+import Synchronization
+
+/// One accepted connection: reads requests in order, runs the app for each, writes the responses in the
+/// same order (so pipelining works), and hands the socket over when the app hijacks it.
+///
+/// The loop, the app's body reads and a hijacker share this object; ``phase`` is where they agree on
+/// whose turn it is.
+final class HTTPConnection: Sendable {
+    let channel: any Channel
+    let outbound: NIOAsyncChannelOutboundWriter<ConnectionOutbound>
+    let reader: InboundReader
+    let phase = Mutex(ConnectionPhase())
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let isShuttingDown: @Sendable () -> Bool
+    /// The HTTP handlers that a hijack takes out of the pipeline.
+    let httpHandlers: NIOLoopBound<(decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)>
+    private let headParser: RequestHeadParser
+    private let remoteAddress: SocketAddress?
+
+    init(
+        channel: any Channel,
+        inbound: NIOAsyncChannelInboundStream<ConnectionInbound>,
+        outbound: NIOAsyncChannelOutboundWriter<ConnectionOutbound>,
+        httpHandlers: NIOLoopBound<(decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)>,
+        configuration: ServerConfiguration,
+        logger: Logger,
+        isShuttingDown: @escaping @Sendable () -> Bool
+    ) {
+        self.channel = channel
+        self.outbound = outbound
+        self.reader = InboundReader(inbound.makeAsyncIterator())
+        self.httpHandlers = httpHandlers
+        self.configuration = configuration
+        self.logger = logger
+        self.isShuttingDown = isShuttingDown
+        self.headParser = RequestHeadParser(
+            maxHeaderCount: configuration.maxHeaderCount,
+            maxBodySize: configuration.maxBodySize
+        )
+        self.remoteAddress = channel.remoteAddress
+    }
+
+    /// Serves requests until the client or the server ends the connection, or a hijacker closes it.
+    func serve(_ application: any Application) async {
+        do {
+            while try await self.serveNextRequest(application) {}
+        } catch {
+            self.logger.debug("connection failed", metadata: ["switchboard.error": "\(error)"])
+        }
+    }
+
+    /// Serves one request; returns whether the connection stays open for another.
+    private func serveNextRequest(_ application: any Application) async throws -> Bool {
+        let head: HTTPRequestHead
+        do {
+            switch try await self.reader.next() {
+            case .head(let h): head = h
+            case nil: return false
+            case .body, .end, .raw:
+                self.logger.debug("unexpected part between requests")
+                return false
+            }
+        } catch let error as HTTPParserError {
+            let status: HTTPResponse.Status = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+            self.logger.debug("malformed request", metadata: ["switchboard.error": "\(error)"])
+            try await self.refuse(status, reason: error == .headerOverflow ? "request head too large" : "malformed request")
+            return false
+        }
+
+        let parsed: RequestHeadParser.Parsed
+        do {
+            parsed = try self.headParser.parse(head)
+        } catch {
+            self.logger.debug("refused request", metadata: ["switchboard.reason": "\(error.reason)"])
+            try await self.refuse(error.status, reason: error.reason)
+            return false
+        }
+
+        let serial = self.phase.withLock { phase in
+            phase.serial += 1
+            phase.stage = .responding(serial: phase.serial)
+            phase.body = .streaming(received: 0)
+            phase.expectation = parsed.expectsContinue && (parsed.contentLength ?? 1) > 0 ? .pending : .notExpected
+            return phase.serial
+        }
+        let request = Request(
+            method: parsed.method,
+            target: head.uri,
+            version: parsed.version,
+            headers: parsed.headers,
+            body: RequestBody(source: RequestBodyReader(connection: self, serial: serial), expectedLength: parsed.contentLength),
+            remoteAddress: self.remoteAddress,
+            logger: self.logger,
+            hijacker: ConnectionHijacker(connection: self, serial: serial)
+        )
+
+        let response = await self.respond(to: request, with: application)
+        let hijacked = self.phase.withLock { phase in
+            if phase.stage == .hijacked { return true }
+            phase.stage = .serving
+            return false
+        }
+        if hijacked {
+            // A full hijack: the response is ignored, never read or closed; the socket is the app's now.
+            try await self.waitUntilClosed()
+            return false
+        }
+        if let hijack = response.hijack {
+            try await self.partiallyHijack(request: request, response: response, hijack: hijack)
+            return false
+        }
+        var keepAlive = self.keepsAlive(after: request, response: response)
+        keepAlive = try await self.write(response, to: request, keepAlive: keepAlive) && keepAlive
+        guard keepAlive, try await self.discardUnreadBody() else {
+            try await self.flushThenFinish()
+            return false
+        }
+        return true
+    }
+
+    /// Runs the app, turning thrown errors into responses.
+    private func respond(to request: Request, with application: any Application) async -> Response {
+        do {
+            return try await application.respond(to: request)
+        } catch let error as RequestBodyError {
+            self.phase.withLock { $0.body = .failed }
+            return error.response
+        } catch let error as any HTTPResponseConvertible {
+            return error.response
+        } catch {
+            if !request.isHijacked {
+                // Libraries log at debug, but an app that throws is broken and its 500 says nothing.
+                self.logger.error(
+                    "application error",
+                    metadata: ["switchboard.request.target": "\(request.target)", "switchboard.error": "\(error)"]
+                )
+            }
+            return Response(status: .internalServerError, body: .init(string: "Internal Server Error\n"))
+        }
+    }
+
+    /// Whether the connection can carry another request after this response.
+    private func keepsAlive(after request: Request, response: Response) -> Bool {
+        guard request.wantsKeepAlive, !self.isShuttingDown() else { return false }
+        let appSaysClose = response.headers[values: .connection].contains {
+            $0.split(separator: ",").contains { $0.trimmingCharacters() == "close" }
+        }
+        if appSaysClose { return false }
+        return self.phase.withLock { phase in
+            switch phase.body {
+            case .complete: true
+            case .failed: false
+            // The client waits for `100 Continue` that never came: it may or may not send the body, so the
+            // connection's framing is unknowable; close it.
+            case .streaming: phase.expectation != .pending
+            }
+        }
+    }
+
+    /// Answers a refused or malformed request and marks the connection for closing.
+    func refuse(_ status: HTTPResponse.Status, reason: String) async throws {
+        var buffer = ByteBuffer()
+        let body = reason + "\n"
+        ResponseHead.write(
+            status: status,
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            contentLength: body.utf8.count,
+            chunked: false,
+            connection: "close",
+            serverName: self.configuration.serverName,
+            verbatim: false,
+            into: &buffer
+        )
+        buffer.writeString(body)
+        try await self.outbound.write(.responseEnd(buffer))
+        try await self.flushThenFinish()
+    }
+
+    /// Waits until every byte written so far has gone to the socket, so closing loses none of it.
+    func flushThenFinish() async throws {
+        try await self.channel.writeAndFlush(ConnectionOutbound.bytes(ByteBuffer())).get()
+    }
+
+    /// Waits until the hijacker (or the peer) closes the connection.
+    func waitUntilClosed() async throws {
+        try await self.channel.closeFuture.get()
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> Substring {
+        let start = self.firstIndex(where: { $0 != " " && $0 != "\t" }) ?? self.endIndex
+        let end = self.lastIndex(where: { $0 != " " && $0 != "\t" }).map { self.index(after: $0) } ?? start
+        return start < end ? self[start..<end].lowercased()[...] : ""
+    }
+}

@@ -1,0 +1,144 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Sits between the HTTP decoder and the connection's `NIOAsyncChannel` while HTTP is spoken: converts
+/// decoded parts, runs the idle and head-read timeouts, and closes on graceful shutdown when idle.
+///
+/// Removed from the pipeline at a hijack; after that the server never times out the connection.
+final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = ConnectionInbound
+    typealias OutboundIn = ConnectionOutbound
+    typealias OutboundOut = ByteBuffer
+
+    /// The answer to a client too slow to send a request head.
+    static let requestTimeoutResponse = ByteBuffer(
+        string: "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+
+    private var stateMachine = HTTPConnectionStateMachine()
+    private let idleTimeout: TimeAmount
+    private let headReadTimeout: TimeAmount
+    private let logger: Logger
+
+    /// When the armed timeout expires; `nil` when none is armed.
+    private var deadline: NIODeadline?
+    /// The scheduled wake-up. Moving the deadline later does not reschedule: the wake-up re-arms itself for
+    /// the new deadline, so a busy keep-alive connection costs no timer work per request.
+    private var wakeUp: Scheduled<Void>?
+    private var wakeUpTime: NIODeadline?
+
+    init(idleTimeout: TimeAmount, headReadTimeout: TimeAmount, logger: Logger) {
+        self.idleTimeout = idleTimeout
+        self.headReadTimeout = headReadTimeout
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.apply(.armIdleTimer, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.deadline = nil
+        self.wakeUp?.cancel()
+        self.wakeUp = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.apply(self.stateMachine.receivedHead(), context: context)
+            context.fireChannelRead(self.wrapInboundOut(.head(head)))
+        case .body(let body):
+            context.fireChannelRead(self.wrapInboundOut(.body(body)))
+        case .end:
+            context.fireChannelRead(self.wrapInboundOut(.end))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.apply(self.stateMachine.readCompleted(), context: context)
+        context.fireChannelReadComplete()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch self.unwrapOutboundIn(data) {
+        case .bytes(let bytes):
+            context.write(self.wrapOutboundOut(bytes), promise: promise)
+        case .responseEnd(let bytes):
+            context.write(self.wrapOutboundOut(bytes ?? ByteBuffer()), promise: promise)
+            self.apply(self.stateMachine.responseEnded(), context: context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            self.logger.debug("graceful shutdown: closing the connection once idle")
+            self.apply(self.stateMachine.quiesce(), context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func apply(_ action: HTTPConnectionStateMachine.TimerAction, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .armIdleTimer:
+            self.arm(NIODeadline.now() + self.idleTimeout, context: context)
+        case .armHeadTimer:
+            self.arm(NIODeadline.now() + self.headReadTimeout, context: context)
+        case .cancelTimer:
+            self.deadline = nil
+        case .close:
+            self.deadline = nil
+            // Let writes already queued (the last response) reach the socket before the FIN.
+            context.flush()
+            context.close(promise: nil)
+        }
+    }
+
+    private func arm(_ deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.deadline = deadline
+        if let wakeUpTime, wakeUpTime <= deadline { return }
+        self.schedule(at: deadline, context: context)
+    }
+
+    private func schedule(at time: NIODeadline, context: ChannelHandlerContext) {
+        self.wakeUp?.cancel()
+        self.wakeUpTime = time
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        self.wakeUp = context.eventLoop.scheduleTask(deadline: time) {
+            let (handler, context) = loopBound.value
+            handler.wokeUp(context: context)
+        }
+    }
+
+    private func wokeUp(context: ChannelHandlerContext) {
+        self.wakeUp = nil
+        self.wakeUpTime = nil
+        guard let deadline = self.deadline else { return }
+        if deadline > NIODeadline.now() {
+            self.schedule(at: deadline, context: context)
+            return
+        }
+        self.deadline = nil
+        switch self.stateMachine.timerFired() {
+        case .none:
+            break
+        case .closeIdle:
+            self.logger.debug("idle timeout: closing the connection")
+            context.close(promise: nil)
+        case .closeSlowHead:
+            self.logger.debug("head-read timeout: closing the connection with 408")
+            let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(self.wrapOutboundOut(Self.requestTimeoutResponse)).whenComplete { _ in
+                boundContext.value.close(promise: nil)
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HTTPConnectionHandler: Sendable {}

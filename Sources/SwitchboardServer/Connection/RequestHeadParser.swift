@@ -1,0 +1,80 @@
+import HTTPTypes
+import NIOHTTP1
+import Switchboard
+
+/// Turns a decoded request head into the app's types, enforcing what the decoder leaves to us.
+struct RequestHeadParser {
+    struct Parsed {
+        var method: HTTPRequest.Method
+        var version: Switchboard.HTTPVersion
+        var headers: HTTPFields
+        var contentLength: Int?
+        var expectsContinue: Bool
+    }
+
+    /// A head the server refuses, with the status to answer.
+    struct Refusal: Error, Equatable {
+        var status: HTTPResponse.Status
+        var reason: String
+    }
+
+    let maxHeaderCount: Int
+    let maxBodySize: Int
+
+    func parse(_ head: HTTPRequestHead) throws(Refusal) -> Parsed {
+        guard head.version.major == 1 else {
+            throw Refusal(status: .httpVersionNotSupported, reason: "only HTTP/1.x is served here")
+        }
+        guard let method = HTTPRequest.Method(head.method.rawValue) else {
+            throw Refusal(status: .badRequest, reason: "invalid method")
+        }
+        guard head.headers.count <= self.maxHeaderCount else {
+            throw Refusal(status: .requestHeaderFieldsTooLarge, reason: "more than \(self.maxHeaderCount) header fields")
+        }
+        var fields = HTTPFields()
+        fields.reserveCapacity(head.headers.count)
+        var hosts = 0
+        var contentLength: Int?
+        var expectsContinue = false
+        for (name, value) in head.headers {
+            guard let fieldName = HTTPField.Name(name) else {
+                throw Refusal(status: .badRequest, reason: "invalid header name")
+            }
+            if fieldName == .hostField {
+                hosts += 1
+            } else if fieldName == .contentLength {
+                // The decoder has already checked the framing; this only reads the number.
+                contentLength = Int(value.trimmingCharacters(in: " \t"))
+            } else if fieldName == .expect {
+                guard value.lowercased() == "100-continue" else {
+                    throw Refusal(status: .expectationFailed, reason: "unsupported expectation")
+                }
+                expectsContinue = head.version.minor >= 1
+            }
+            fields.append(HTTPField(name: fieldName, value: value))
+        }
+        // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host.
+        if head.version.minor >= 1 && hosts != 1 {
+            throw Refusal(status: .badRequest, reason: hosts == 0 ? "missing Host header" : "several Host headers")
+        }
+        if let contentLength, contentLength > self.maxBodySize {
+            throw Refusal(status: .contentTooLarge, reason: "body larger than \(self.maxBodySize) bytes")
+        }
+        return Parsed(
+            method: method,
+            version: Switchboard.HTTPVersion(major: head.version.major, minor: head.version.minor),
+            headers: fields,
+            contentLength: contentLength,
+            expectsContinue: expectsContinue
+        )
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> Substring {
+        let scalars = Set(set)
+        let start = self.firstIndex(where: { !scalars.contains($0) }) ?? self.endIndex
+        let end = self.lastIndex(where: { !scalars.contains($0) }).map { self.index(after: $0) } ?? start
+        return start < end ? self[start..<end] : ""
+    }
+}

@@ -1,0 +1,99 @@
+import Synchronization
+import Logging
+import HTTPTypes
+import NIOCore
+import Switchboard
+
+/// The hijack capability of request `serial`: valid while the app is answering that request.
+struct ConnectionHijacker: RequestHijacker {
+    let connection: HTTPConnection
+    let serial: Int
+
+    var isHijackable: Bool {
+        self.connection.phase.withLock { $0.stage == .responding(serial: self.serial) }
+    }
+
+    var isHijacked: Bool {
+        self.connection.phase.withLock { $0.serial == self.serial && $0.stage == .hijacked }
+    }
+
+    func hijack() async throws -> HijackedConnection {
+        try self.connection.phase.withLock { phase in
+            switch phase.stage {
+            case .responding(let serial) where serial == self.serial:
+                phase.stage = .hijacked
+            case .hijacked:
+                throw HijackError.alreadyHijacked
+            case .responding, .serving:
+                throw HijackError.responseStarted
+            }
+        }
+        let relay = try await self.connection.switchToRawBytes()
+        self.connection.logger.debug("connection fully hijacked")
+        return self.connection.hijackedConnection(relay: relay)
+    }
+}
+
+extension HTTPConnection {
+    /// Swaps the HTTP handlers for a ``HijackRelayHandler``, in one event-loop turn.
+    ///
+    /// The relay goes in first, so that nothing arriving meanwhile meets a pipeline without a handler for
+    /// it. The decoder goes last: removing it forwards the bytes it had buffered but not parsed (all of
+    /// them after an Upgrade or CONNECT request) into the relay, in a later turn, in order.
+    func switchToRawBytes() async throws -> NIOLoopBound<HijackRelayHandler> {
+        let handlers = self.httpHandlers
+        let channel = self.channel
+        let logger = self.logger
+        return try await channel.eventLoop.submit {
+            let (decoder, connectionHandler) = handlers.value
+            let pipeline = channel.pipeline.syncOperations
+            let relay = HijackRelayHandler(logger: logger)
+            try pipeline.addHandler(relay, position: .after(connectionHandler))
+            pipeline.removeHandler(connectionHandler, promise: nil)
+            pipeline.removeHandler(decoder, promise: nil)
+            return NIOLoopBound(relay, eventLoop: channel.eventLoop)
+        }.get()
+    }
+
+    func hijackedConnection(relay: NIOLoopBound<HijackRelayHandler>) -> HijackedConnection {
+        let bodyComplete = self.phase.withLock { $0.body == .complete }
+        let io = RawConnectionIO(connection: self, relay: relay, currentBodyComplete: bodyComplete)
+        return HijackedConnection(channel: self.channel, io: io)
+    }
+
+    /// Sends `response`'s head as the app wrote it, then gives the connection to `hijack`.
+    func partiallyHijack(
+        request: Request,
+        response: Response,
+        hijack: @Sendable (HijackedConnection) async throws -> Void
+    ) async throws {
+        // The app had its turn to read the body; drop the rest so only post-request bytes reach the hijacker.
+        guard try await self.discardUnreadBody() else {
+            self.logger.debug("partial hijack refused: the request body could not be read to its end")
+            try await self.refuse(.contentTooLarge, reason: "request body too large")
+            return
+        }
+        self.phase.withLock { $0.stage = .hijacked }
+        let relay = try await self.switchToRawBytes()
+        var head = self.channel.allocator.buffer(capacity: 256)
+        ResponseHead.write(
+            status: response.status,
+            headers: response.headers,
+            contentLength: nil,
+            chunked: false,
+            connection: nil,
+            serverName: self.configuration.serverName,
+            verbatim: true,
+            into: &head
+        )
+        try await self.outbound.write(.bytes(head))
+        self.logger.debug("connection partially hijacked", metadata: ["switchboard.status": "\(response.status.code)"])
+        do {
+            try await hijack(self.hijackedConnection(relay: relay))
+        } catch {
+            self.logger.debug("hijacker failed; closing", metadata: ["switchboard.error": "\(error)"])
+            try? await self.channel.close()
+        }
+        try await self.waitUntilClosed()
+    }
+}

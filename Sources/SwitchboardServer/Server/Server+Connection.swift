@@ -1,0 +1,100 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Switchboard
+
+/// The HTTP handlers that a hijack takes out of a connection's pipeline.
+typealias HTTPHandlers = (decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)
+
+/// An accepted socket, its pipeline set up: the async channel and the handlers a hijack removes.
+struct AcceptedConnection: Sendable {
+    let asyncChannel: NIOAsyncChannel<ConnectionInbound, ConnectionOutbound>
+    let httpHandlers: NIOLoopBound<HTTPHandlers>
+}
+
+extension Server {
+    /// Binds the listening socket. Each accepted socket gets its pipeline here, on its event loop:
+    /// `[HTTP decoder] → [HTTPConnectionHandler] → [NIOAsyncChannel]`. Responses are encoded by the
+    /// connection loop itself, so there is no encoder to remove at a hijack.
+    func bind() async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
+        let configuration = self.configuration
+        let logger = self.logger
+        return try await ServerBootstrap(group: self.eventLoopGroup)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configureHTTPPipeline(channel, configuration: configuration, logger: logger)
+                }
+            }
+    }
+
+    /// Adds the HTTP handlers to `channel` and wraps it; runs on the channel's event loop.
+    static func configureHTTPPipeline(
+        _ channel: any Channel,
+        configuration: ServerConfiguration,
+        logger: Logger
+    ) throws -> AcceptedConnection {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxHeadSize
+        limits.maxHeaderFieldSize = configuration.maxHeadSize
+        // One more than we accept, so that we answer 431 with our own reason rather than the parser's error.
+        limits.maxHeaderFieldCount = configuration.maxHeaderCount + 1
+        let decoder = ByteToMessageHandler(
+            HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)
+        )
+        let connectionHandler = HTTPConnectionHandler(
+            idleTimeout: configuration.idleTimeout,
+            headReadTimeout: configuration.headReadTimeout,
+            logger: logger
+        )
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(decoder)
+        try pipeline.addHandler(connectionHandler)
+        let asyncChannel = try NIOAsyncChannel<ConnectionInbound, ConnectionOutbound>(
+            wrappingChannelSynchronously: channel
+        )
+        let handlers: HTTPHandlers = (decoder, connectionHandler)
+        return AcceptedConnection(
+            asyncChannel: asyncChannel,
+            httpHandlers: NIOLoopBound(handlers, eventLoop: channel.eventLoop)
+        )
+    }
+
+    /// Serves one accepted connection until it closes.
+    func serve(_ accepted: AcceptedConnection) async {
+        let channel = accepted.asyncChannel.channel
+        var logger = self.logger
+        logger[metadataKey: "switchboard.connection.id"] = "\(self.makeConnectionID())"
+        logger.debug("connection accepted", metadata: ["switchboard.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+        guard self.register(channel) else {
+            channel.close(promise: nil)
+            return
+        }
+        defer { self.unregister(channel) }
+        do {
+            try await accepted.asyncChannel.executeThenClose { inbound, outbound in
+                let connection = HTTPConnection(
+                    channel: channel,
+                    inbound: inbound,
+                    outbound: outbound,
+                    httpHandlers: accepted.httpHandlers,
+                    configuration: self.configuration,
+                    logger: logger,
+                    isShuttingDown: { self.isShuttingDown }
+                )
+                await withTaskCancellationHandler {
+                    await connection.serve(self.application)
+                } onCancel: {
+                    channel.close(promise: nil)
+                }
+            }
+        } catch {
+            logger.debug("connection ended with error", metadata: ["switchboard.error": "\(error)"])
+        }
+        logger.debug("connection closed")
+    }
+}

@@ -1,0 +1,155 @@
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+public import ServiceLifecycle
+public import Switchboard
+import Synchronization
+
+/// The HTTP/1.1 server: serves an ``Switchboard/Application`` on a TCP port, with keep-alive,
+/// pipelining, chunked bodies, limits, timeouts and connection hijack.
+///
+/// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup`, which ends it gracefully on
+/// SIGINT or SIGTERM. Graceful shutdown stops accepting, lets in-flight requests finish, closes idle
+/// connections, and leaves hijacked connections to their hijackers (which can observe the shutdown).
+///
+/// ```swift
+/// let server = Server(application: app, configuration: .init(port: 8080), logger: logger)
+/// let group = ServiceGroup(configuration: .init(
+///     services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+/// try await group.run()
+/// ```
+public final class Server: Service {
+    let application: any Application
+    let configuration: ServerConfiguration
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+    let state = Mutex(State())
+    private let nextConnectionID = Atomic<Int>(0)
+
+    struct State {
+        var shuttingDown = false
+        var address: SocketAddress?
+        var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
+        var failed: (any Error)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+    }
+
+    /// Creates a server.
+    ///
+    /// - Parameters:
+    ///   - application: The app to serve.
+    ///   - configuration: Address, limits and timeouts.
+    ///   - eventLoopGroup: The event loops; by default one per core, shared process-wide.
+    ///   - logger: Where the server logs (at debug level, and errors of the app).
+    public init(
+        application: any Application,
+        configuration: ServerConfiguration = .init(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.application = application
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// The address the server listens on, once it does.
+    ///
+    /// - Returns: The bound address (with the real port when the configuration asked for port 0).
+    /// - Throws: The error that stopped the server from listening.
+    public func listeningAddress() async throws -> SocketAddress {
+        try await withCheckedThrowingContinuation { continuation in
+            self.state.withLock { state in
+                if let address = state.address {
+                    continuation.resume(returning: address)
+                } else if let failed = state.failed {
+                    continuation.resume(throwing: failed)
+                } else {
+                    state.addressWaiters.append(continuation)
+                }
+            }
+        }
+    }
+
+    /// Binds, then serves until graceful shutdown or cancellation.
+    ///
+    /// - Throws: When the address cannot be bound.
+    public func run() async throws {
+        let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
+        do {
+            serverChannel = try await self.bind()
+        } catch {
+            self.listeningFailed(error)
+            throw error
+        }
+        let address = serverChannel.channel.localAddress!
+        self.logger.debug("listening", metadata: ["switchboard.address": "\(address)"])
+        let waiters = self.state.withLock { state in
+            state.address = address
+            defer { state.addressWaiters = [] }
+            return state.addressWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: address) }
+
+        try await withGracefulShutdownHandler {
+            try await serverChannel.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        let executor = self.configuration.runsApplicationOnEventLoop
+                            ? EventLoopTaskExecutor(connection.asyncChannel.channel.eventLoop) : nil
+                        group.addTask(executorPreference: executor) {
+                            await self.serve(connection)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown(serverChannel: serverChannel.channel)
+        }
+        self.logger.debug("stopped")
+    }
+
+    private func listeningFailed(_ error: any Error) {
+        let waiters = self.state.withLock { state in
+            state.failed = error
+            defer { state.addressWaiters = [] }
+            return state.addressWaiters
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
+    }
+
+    /// Stops accepting and asks every HTTP connection to close once idle.
+    private func beginShutdown(serverChannel: any Channel) {
+        self.logger.debug("graceful shutdown: no longer accepting connections")
+        let connections = self.state.withLock { state in
+            state.shuttingDown = true
+            return Array(state.connections.values)
+        }
+        serverChannel.close(promise: nil)
+        for channel in connections {
+            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+    }
+
+    var isShuttingDown: Bool {
+        self.state.withLock { $0.shuttingDown }
+    }
+
+    func makeConnectionID() -> Int {
+        self.nextConnectionID.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Tracks `channel` for graceful shutdown; `false` if shutdown has begun and it should close at once.
+    func register(_ channel: any Channel) -> Bool {
+        self.state.withLock { state in
+            guard !state.shuttingDown else { return false }
+            state.connections[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    func unregister(_ channel: any Channel) {
+        _ = self.state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+}

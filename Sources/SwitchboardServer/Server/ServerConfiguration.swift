@@ -1,0 +1,52 @@
+public import NIOCore
+
+/// Settings of a ``Server``. Every limit on what a client controls has a safe default.
+public struct ServerConfiguration: Sendable {
+    /// The address to listen on; `127.0.0.1` by default.
+    public var host: String
+    /// The port to listen on; `0` picks a free one (see ``Server/listeningAddress()``).
+    public var port: Int
+    /// The listen backlog.
+    public var backlog: Int32
+    /// The most bytes of a request head: request line plus header fields. Larger heads get `431`.
+    public var maxHeadSize: Int
+    /// The most header fields in a request. More get `431`.
+    public var maxHeaderCount: Int
+    /// The most bytes of a request body the server reads for the app. Larger bodies get `413`. Apps can
+    /// set a smaller limit per request with ``Switchboard/RequestBody/collect(upTo:)``.
+    public var maxBodySize: Int
+    /// How long a keep-alive connection may stay idle between requests.
+    public var idleTimeout: TimeAmount
+    /// How long a client may take to send a whole request head once its first byte arrived.
+    public var headReadTimeout: TimeAmount
+    /// The `Server` header value, or `nil` for none.
+    public var serverName: String?
+    /// Whether apps run on the connection's event loop (the default, and the fast path: no thread hop
+    /// between socket and app). Turn it off for apps that block the thread, which they should not.
+    public var runsApplicationOnEventLoop: Bool
+
+    /// Creates a configuration; every parameter has a safe default.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        backlog: Int32 = 1024,
+        maxHeadSize: Int = 16 * 1024,
+        maxHeaderCount: Int = 100,
+        maxBodySize: Int = 8 * 1024 * 1024,
+        idleTimeout: TimeAmount = .seconds(60),
+        headReadTimeout: TimeAmount = .seconds(10),
+        serverName: String? = "switchboard",
+        runsApplicationOnEventLoop: Bool = true
+    ) {
+        self.host = host
+        self.port = port
+        self.backlog = backlog
+        self.maxHeadSize = maxHeadSize
+        self.maxHeaderCount = maxHeaderCount
+        self.maxBodySize = maxBodySize
+        self.idleTimeout = idleTimeout
+        self.headReadTimeout = headReadTimeout
+        self.serverName = serverName
+        self.runsApplicationOnEventLoop = runsApplicationOnEventLoop
+    }
+}
