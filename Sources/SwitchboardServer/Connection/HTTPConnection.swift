@@ -19,7 +19,7 @@ final class HTTPConnection: Sendable {
     let logger: Logger
     let isShuttingDown: @Sendable () -> Bool
     /// The HTTP handlers that a hijack takes out of the pipeline.
-    let httpHandlers: NIOLoopBound<(decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)>
+    let httpHandlers: NIOLoopBound<HTTPHandlers>
     private let headParser: RequestHeadParser
     private let remoteAddress: SocketAddress?
 
@@ -27,7 +27,7 @@ final class HTTPConnection: Sendable {
         channel: any Channel,
         inbound: NIOAsyncChannelInboundStream<ConnectionInbound>,
         outbound: NIOAsyncChannelOutboundWriter<ConnectionOutbound>,
-        httpHandlers: NIOLoopBound<(decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)>,
+        httpHandlers: NIOLoopBound<HTTPHandlers>,
         configuration: ServerConfiguration,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool
@@ -82,6 +82,7 @@ final class HTTPConnection: Sendable {
             return false
         }
 
+        let isUpgradeOrConnect = head.isUpgradeOrConnect
         let serial = self.phase.withLock { phase in
             phase.serial += 1
             phase.stage = .responding(serial: phase.serial)
@@ -115,7 +116,8 @@ final class HTTPConnection: Sendable {
             try await self.partiallyHijack(request: request, response: response, hijack: hijack)
             return false
         }
-        var keepAlive = self.keepsAlive(after: request, response: response)
+        // After an Upgrade or CONNECT head the parser has stopped: an app that declines must end the connection.
+        var keepAlive = !isUpgradeOrConnect && self.keepsAlive(after: request, response: response)
         keepAlive = try await self.write(response, to: request, keepAlive: keepAlive) && keepAlive
         guard keepAlive, try await self.discardUnreadBody() else {
             try await self.flushThenFinish()

@@ -29,7 +29,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var wakeUp: Scheduled<Void>?
     private var wakeUpTime: NIODeadline?
 
-    init(idleTimeout: TimeAmount, headReadTimeout: TimeAmount, logger: Logger) {
+    /// The gate in front of the decoder; told to hold the half-close after an Upgrade or CONNECT head.
+    private let halfCloseGate: HalfCloseGate
+
+    init(idleTimeout: TimeAmount, headReadTimeout: TimeAmount, halfCloseGate: HalfCloseGate, logger: Logger) {
+        self.halfCloseGate = halfCloseGate
         self.idleTimeout = idleTimeout
         self.headReadTimeout = headReadTimeout
         self.logger = logger
@@ -49,6 +53,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.apply(self.stateMachine.receivedHead(), context: context)
+            if head.isUpgradeOrConnect { self.halfCloseGate.isHolding = true }
             context.fireChannelRead(self.wrapInboundOut(.head(head)))
         case .body(let body):
             context.fireChannelRead(self.wrapInboundOut(.body(body)))
@@ -142,3 +147,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
 @available(*, unavailable)
 extension HTTPConnectionHandler: Sendable {}
+
+extension HTTPRequestHead {
+    /// Whether the decoder stops parsing after this request: an Upgrade (a `Connection: upgrade` token and an
+    /// `Upgrade` field) or a CONNECT. The bytes after it belong to whoever takes over the connection.
+    var isUpgradeOrConnect: Bool {
+        if self.method == .CONNECT { return true }
+        guard self.headers.contains(name: "upgrade") else { return false }
+        return self.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+}

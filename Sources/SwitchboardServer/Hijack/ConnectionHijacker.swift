@@ -45,12 +45,19 @@ extension HTTPConnection {
         let channel = self.channel
         let logger = self.logger
         return try await channel.eventLoop.submit {
-            let (decoder, connectionHandler) = handlers.value
+            let (gate, decoder, connectionHandler) = handlers.value
             let pipeline = channel.pipeline.syncOperations
             let relay = HijackRelayHandler(logger: logger)
             try pipeline.addHandler(relay, position: .after(connectionHandler))
             pipeline.removeHandler(connectionHandler, promise: nil)
             pipeline.removeHandler(decoder, promise: nil)
+            // The decoder forwards its leftovers from a task it has just enqueued; a held half-close must
+            // follow them, so release the gate from a task enqueued after it.
+            let gateBound = NIOLoopBound(gate, eventLoop: channel.eventLoop)
+            channel.eventLoop.execute {
+                let gate = gateBound.value
+                if let context = gate.context { gate.release(context: context) }
+            }
             return NIOLoopBound(relay, eventLoop: channel.eventLoop)
         }.get()
     }

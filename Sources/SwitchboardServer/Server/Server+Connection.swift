@@ -5,7 +5,7 @@ import NIOPosix
 import Switchboard
 
 /// The HTTP handlers that a hijack takes out of a connection's pipeline.
-typealias HTTPHandlers = (decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)
+typealias HTTPHandlers = (gate: HalfCloseGate, decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)
 
 /// An accepted socket, its pipeline set up: the async channel and the handlers a hijack removes.
 struct AcceptedConnection: Sendable {
@@ -15,7 +15,7 @@ struct AcceptedConnection: Sendable {
 
 extension Server {
     /// Binds the listening socket. Each accepted socket gets its pipeline here, on its event loop:
-    /// `[HTTP decoder] → [HTTPConnectionHandler] → [NIOAsyncChannel]`. Responses are encoded by the
+    /// `[HalfCloseGate] → [HTTP decoder] → [HTTPConnectionHandler] → [NIOAsyncChannel]`. Responses are encoded by the
     /// connection loop itself, so there is no encoder to remove at a hijack.
     func bind() async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         let configuration = self.configuration
@@ -46,18 +46,21 @@ extension Server {
         let decoder = ByteToMessageHandler(
             HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)
         )
+        let gate = HalfCloseGate()
         let connectionHandler = HTTPConnectionHandler(
             idleTimeout: configuration.idleTimeout,
             headReadTimeout: configuration.headReadTimeout,
+            halfCloseGate: gate,
             logger: logger
         )
         let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(gate)
         try pipeline.addHandler(decoder)
         try pipeline.addHandler(connectionHandler)
         let asyncChannel = try NIOAsyncChannel<ConnectionInbound, ConnectionOutbound>(
             wrappingChannelSynchronously: channel
         )
-        let handlers: HTTPHandlers = (decoder, connectionHandler)
+        let handlers: HTTPHandlers = (gate, decoder, connectionHandler)
         return AcceptedConnection(
             asyncChannel: asyncChannel,
             httpHandlers: NIOLoopBound(handlers, eventLoop: channel.eventLoop)

@@ -1,0 +1,211 @@
+import HTTPTypes
+import NIOCore
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Switchboard
+import SwitchboardServer
+import Testing
+
+/// An app that upgrades `GET /upgrade` with a partial hijack and echoes bytes until the client closes its
+/// side, then reports how many bytes it saw; `/plain` answers normally.
+private let echoUpgradeApp = AnyApplication { request in
+    switch request.path {
+    case "/upgrade":
+        return Response(status: .switchingProtocols, headers: [.upgrade: "echo", .connection: "Upgrade"]) { io in
+            var total = 0
+            while let bytes = try await io.read() {
+                total += bytes.readableBytes
+                try await io.write(bytes)
+            }
+            try await io.write("|eof after \(total)")
+            try await io.close()
+        }
+    default:
+        return Response(body: .init(string: "plain \(request.path)"))
+    }
+}
+
+@Suite("Hijack")
+struct HijackTests {
+    @Test("Bytes pipelined behind an Upgrade head, in the same packet, reach the hijacker in order")
+    func inlinePayloadAfterUpgradeHead() async throws {
+        try await withServer(echoUpgradeApp) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send(
+                    "GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nHELLO-INLINE"
+                )
+                let head = try await client.read(through: "\r\n\r\n")
+                #expect(head.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+                #expect(!head.contains("Content-Length"))
+                #expect(!head.contains("Transfer-Encoding"))
+                #expect(try await client.read(count: 12) == "HELLO-INLINE")
+                try await client.send("MORE")
+                #expect(try await client.read(count: 4) == "MORE")
+                client.closeOutput()
+                #expect(try await client.readToEnd() == "|eof after 16")
+            }
+        }
+    }
+
+    @Test("Pipelined plain requests are answered in order, then the upgrade on the same connection hijacks")
+    func pipelinedRequestsThenHijack() async throws {
+        try await withServer(echoUpgradeApp) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send(
+                    "GET /plain/1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                        + "GET /plain/2 HTTP/1.1\r\nHost: t\r\n\r\n"
+                        + "GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nxyz"
+                )
+                let first = try await client.readResponse()
+                let second = try await client.readResponse()
+                #expect(first.body == "plain /plain/1")
+                #expect(second.body == "plain /plain/2")
+                let head = try await client.read(through: "\r\n\r\n")
+                #expect(head.hasPrefix("HTTP/1.1 101 "))
+                #expect(try await client.read(count: 3) == "xyz")
+                client.closeOutput()
+                #expect(try await client.readToEnd() == "|eof after 3")
+            }
+        }
+    }
+
+    @Test("Half-close during a hijack: the hijacker sees end of input and can still write")
+    func halfCloseDuringHijack() async throws {
+        try await withServer(echoUpgradeApp) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nab")
+                client.closeOutput()
+                let all = try await client.readToEnd()
+                #expect(all.hasPrefix("HTTP/1.1 101 "))
+                #expect(all.hasSuffix("\r\n\r\nab|eof after 2"))
+            }
+        }
+    }
+
+    @Test("Partial hijack: exactly the app's status and headers plus Date and Server, then the app's bytes")
+    func partialHijackBytesOnTheWire() async throws {
+        let app = AnyApplication { _ in
+            Response(status: .ok, headers: [.contentLength: "5", .contentType: "text/plain"]) { io in
+                try await io.write("hello")
+                try await io.close()
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                let all = try await client.readToEnd()
+                let lines = all.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+                #expect(lines[0] == "HTTP/1.1 200 OK")
+                #expect(lines[1] == "Content-Length: 5")
+                #expect(lines[2] == "Content-Type: text/plain")
+                #expect(lines[3].hasPrefix("Date: ") && lines[3].hasSuffix(" GMT"))
+                #expect(lines[4] == "Server: switchboard")
+                #expect(lines[5] == "")
+                #expect(lines[6] == "hello")
+                #expect(lines.count == 7)
+            }
+        }
+    }
+
+    @Test("Installed handlers receive the bytes pipelined behind the request head")
+    func installedHandlersGetInlineBytes() async throws {
+        let app = AnyApplication { _ in
+            Response(status: .switchingProtocols, headers: [.upgrade: "shout", .connection: "Upgrade"]) { io in
+                try await io.installHandlers { [UppercaseEchoHandler()] }
+                // The protocol runs in the handler; the hijacker's byte view is no longer usable.
+                await #expect(throws: HijackError.handlersInstalled) { _ = try await io.read() }
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nhi")
+                _ = try await client.read(through: "\r\n\r\n")
+                #expect(try await client.read(count: 2) == "HI")
+                try await client.send("there")
+                #expect(try await client.read(count: 5) == "THERE")
+            }
+        }
+    }
+
+    @Test("Full hijack of a POST: the unread rest of the body comes first in the byte view")
+    func fullHijackDeliversUnreadBody() async throws {
+        let app = AnyApplication { request in
+            let io = try await request.hijack()
+            var received = ""
+            while received.count < 10, let bytes = try await io.read() {
+                received += String(buffer: bytes)
+            }
+            try await io.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n\(received)")
+            try await io.close()
+            return Response(status: .internalServerError)
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234")
+                try await client.send("56789")
+                #expect(try await client.readToEnd() == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789")
+            }
+        }
+    }
+
+    @Test("Hijack state: hijackable once while answering, not after, not twice")
+    func hijackabilityRules() async throws {
+        let app = AnyApplication { request in
+            #expect(request.isHijackable)
+            #expect(!request.isHijacked)
+            let io = try await request.hijack()
+            #expect(request.isHijacked)
+            #expect(!request.isHijackable)
+            await #expect(throws: HijackError.alreadyHijacked) { _ = try await request.hijack() }
+            try await io.write("done")
+            try await io.close()
+            return Response()
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try await client.readToEnd() == "done")
+            }
+        }
+        let synthetic = Request(method: .get, target: "/")
+        #expect(!synthetic.isHijackable)
+        await #expect(throws: HijackError.notSupported) { _ = try await synthetic.hijack() }
+    }
+
+    @Test("A hijacker observes graceful shutdown and the server waits for it")
+    func hijackerObservesGracefulShutdown() async throws {
+        let app = AnyApplication { request in
+            let io = try await request.hijack()
+            try await io.write("hello;")
+            try? await gracefulShutdown()
+            try await io.write("server is shutting down")
+            try await io.close()
+            return Response()
+        }
+        let server = Server(application: app, configuration: testConfiguration(), logger: testLogger)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run() }
+                let port = try await server.listeningAddress().port!
+                try await RawClient.withConnection(port: port) { client in
+                    try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                    #expect(try await client.read(count: 6) == "hello;")
+                    trigger.triggerGracefulShutdown()
+                    #expect(try await client.readToEnd() == "server is shutting down")
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}
+
+/// Echoes bytes in upper case: a stand-in for a protocol handler such as WebSocket's.
+private final class UppercaseEchoHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let text = String(buffer: self.unwrapInboundIn(data)).uppercased()
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
+    }
+}
