@@ -67,9 +67,12 @@ final class HTTPConnection: Sendable {
                 return false
             }
         } catch let error as HTTPParserError {
-            let status: HTTPResponse.Status = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
             self.logger.debug("malformed request", metadata: ["switchboard.error": "\(error)"])
-            try await self.refuse(status, reason: error == .headerOverflow ? "request head too large" : "malformed request")
+            switch error {
+            case .headerOverflow: try await self.refuse(.requestHeaderFieldsTooLarge, reason: "request head too large")
+            case .invalidVersion: try await self.refuse(.httpVersionNotSupported, reason: "only HTTP/1.0 and 1.1 are served")
+            default: try await self.refuse(.badRequest, reason: "malformed request")
+            }
             return false
         }
 

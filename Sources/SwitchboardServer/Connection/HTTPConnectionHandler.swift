@@ -91,9 +91,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .none:
             break
         case .armIdleTimer:
-            self.arm(NIODeadline.now() + self.idleTimeout, context: context)
+            self.arm(context.eventLoop.now + self.idleTimeout, context: context)
         case .armHeadTimer:
-            self.arm(NIODeadline.now() + self.headReadTimeout, context: context)
+            self.arm(context.eventLoop.now + self.headReadTimeout, context: context)
         case .cancelTimer:
             self.deadline = nil
         case .close:
@@ -124,7 +124,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.wakeUp = nil
         self.wakeUpTime = nil
         guard let deadline = self.deadline else { return }
-        if deadline > NIODeadline.now() {
+        if deadline > context.eventLoop.now {
             self.schedule(at: deadline, context: context)
             return
         }
