@@ -7,14 +7,24 @@ import SwitchboardDemos
 import SwitchboardServer
 
 /// `switchboard`: the Switchboard server and its demos.
+///
+/// Serving is the default: `switchboard`, `switchboard --port 9000` and `switchboard serve --port 9000` do the
+/// same. The root command takes the server's options itself (rather than through `defaultSubcommand`) so that
+/// `switchboard --help` lists every flag.
 @main
 struct SwitchboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "Real-time messaging for Swift servers.",
-        subcommands: [Serve.self, HijackDemoCommand.self],
-        defaultSubcommand: Serve.self
+        discussion: "Without a subcommand, serves like `switchboard serve`.",
+        subcommands: [Serve.self, HijackDemoCommand.self]
     )
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await Serve.serve(self.options)
+    }
 }
 
 /// Options every server subcommand takes.
@@ -26,7 +36,7 @@ struct ServerOptions: ParsableArguments {
     var port = 8080
 
     @Option(
-        help: "The log level: trace, debug, info, notice, warning, error or critical.",
+        help: "The log level: trace, debug, info, notice, warning, error or critical (default: info).",
         transform: { text in
             guard let level = Logger.Level(rawValue: text.lowercased()) else {
                 throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -52,7 +62,11 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        try await runServer(LandingPage.makeApplication(), options: self.options, name: "Switchboard")
+        try await Self.serve(self.options)
+    }
+
+    static func serve(_ options: ServerOptions) async throws {
+        try await runServer(LandingPage.makeApplication(), options: options, name: "Switchboard")
     }
 }
 

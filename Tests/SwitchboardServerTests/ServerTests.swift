@@ -116,21 +116,43 @@ struct ServerTests {
         }
     }
 
-    @Test(
-        "Refused requests get the right status, then the connection closes",
-        arguments: [
-            ("GET / HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n", 431),
-            ("GET / HTTP/1.1\r\nHost: t\r\n" + String(repeating: "X-Many: 1\r\n", count: 101) + "\r\n", 431),
-            ("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413),
-            ("GET / HTTP/1.1\r\n\r\n", 400),
-            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
-            ("GARBAGE\r\n\r\n", 400),
-            ("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-            ("GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
-            ("PUT / HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\n\r\n", 417),
-        ] as [(String, Int)]
-    )
-    func refusals(request: String, status: Int) async throws {
+    /// Requests the server must refuse, by name (the display name of a test case shows the argument).
+    enum Refused: String, CaseIterable, CustomTestStringConvertible {
+        case oversizedHead, tooManyHeaders, bodyTooLarge, missingHost, twoHosts, garbage
+        case contentLengthAndChunked, http2, unknownExpectation
+
+        var testDescription: String { self.rawValue }
+
+        var request: String {
+            switch self {
+            case .oversizedHead: "GET / HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n"
+            case .tooManyHeaders: "GET / HTTP/1.1\r\nHost: t\r\n" + String(repeating: "X-Many: 1\r\n", count: 101) + "\r\n"
+            case .bodyTooLarge: "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n"
+            case .missingHost: "GET / HTTP/1.1\r\n\r\n"
+            case .twoHosts: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+            case .garbage: "GARBAGE\r\n\r\n"
+            case .contentLengthAndChunked:
+                "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            case .http2: "GET / HTTP/2.0\r\nHost: t\r\n\r\n"
+            case .unknownExpectation: "PUT / HTTP/1.1\r\nHost: t\r\nExpect: something-else\r\n\r\n"
+            }
+        }
+
+        var status: Int {
+            switch self {
+            case .oversizedHead, .tooManyHeaders: 431
+            case .bodyTooLarge: 413
+            case .missingHost, .twoHosts, .garbage, .contentLengthAndChunked: 400
+            case .http2: 505
+            case .unknownExpectation: 417
+            }
+        }
+    }
+
+    @Test("Refused requests get the right status, then the connection closes", arguments: Refused.allCases)
+    func refusals(refused: Refused) async throws {
+        let request = refused.request
+        let status = refused.status
         try await withServer(echoApp) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.send(request)
