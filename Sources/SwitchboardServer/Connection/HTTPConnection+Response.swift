@@ -86,11 +86,11 @@ extension HTTPConnection {
 
 /// Writes a streamed body with the framing the head announced, and checks a declared length.
 final class BodyWriter: ResponseBodyWriter {
-    private let outbound: NIOAsyncChannelOutboundWriter<ConnectionOutbound>
+    private let outbound: ConnectionIO
     private let framing: BodyFraming
     private let written = Mutex(0)
 
-    init(outbound: NIOAsyncChannelOutboundWriter<ConnectionOutbound>, framing: BodyFraming) {
+    init(outbound: ConnectionIO, framing: BodyFraming) {
         self.outbound = outbound
         self.framing = framing
     }

@@ -12,7 +12,7 @@ import Synchronization
 /// whose turn it is.
 final class HTTPConnection: Sendable {
     let channel: any Channel
-    let outbound: NIOAsyncChannelOutboundWriter<ConnectionOutbound>
+    let outbound: ConnectionIO
     let reader: InboundReader
     let phase = Mutex(ConnectionPhase())
     let configuration: ServerConfiguration
@@ -25,16 +25,15 @@ final class HTTPConnection: Sendable {
 
     init(
         channel: any Channel,
-        inbound: NIOAsyncChannelInboundStream<ConnectionInbound>,
-        outbound: NIOAsyncChannelOutboundWriter<ConnectionOutbound>,
+        io: ConnectionIO,
         httpHandlers: NIOLoopBound<HTTPHandlers>,
         configuration: ServerConfiguration,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool
     ) {
         self.channel = channel
-        self.outbound = outbound
-        self.reader = InboundReader(inbound.makeAsyncIterator())
+        self.outbound = io
+        self.reader = InboundReader(io)
         self.httpHandlers = httpHandlers
         self.configuration = configuration
         self.logger = logger

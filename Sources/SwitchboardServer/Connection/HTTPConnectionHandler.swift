@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Sits between the HTTP decoder and the connection's `NIOAsyncChannel` while HTTP is spoken: converts
+/// Sits between the HTTP decoder and the connection's bridge to its async loop (`ConnectionBridgeHandler`) while HTTP is spoken: converts
 /// decoded parts, runs the idle and head-read timeouts, and closes on graceful shutdown when idle.
 ///
 /// Removed from the pipeline at a hijack; after that the server never times out the connection.

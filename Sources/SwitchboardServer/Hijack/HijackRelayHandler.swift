@@ -4,7 +4,7 @@ import NIOHTTP1
 import Switchboard
 
 /// Takes the HTTP handlers' place at a hijack: carries raw bytes between the socket and the connection's
-/// `NIOAsyncChannel`, and holds the first bytes until the hijacker decides where they go.
+/// `ConnectionBridgeHandler`, and holds the first bytes until the hijacker decides where they go.
 ///
 /// Until then it buffers what arrives (the HTTP decoder's leftovers included) and an end of input, and stops
 /// asking the socket for more once it holds ``bufferLimit`` bytes, so a client cannot grow it. The hijacker

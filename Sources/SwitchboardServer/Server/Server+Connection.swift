@@ -7,15 +7,16 @@ import Switchboard
 /// The HTTP handlers that a hijack takes out of a connection's pipeline.
 typealias HTTPHandlers = (gate: HalfCloseGate, decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)
 
-/// An accepted socket, its pipeline set up: the async channel and the handlers a hijack removes.
+/// An accepted socket, its pipeline set up: the channel, its async handle and the handlers a hijack removes.
 struct AcceptedConnection: Sendable {
-    let asyncChannel: NIOAsyncChannel<ConnectionInbound, ConnectionOutbound>
+    let channel: any Channel
+    let io: ConnectionIO
     let httpHandlers: NIOLoopBound<HTTPHandlers>
 }
 
 extension Server {
     /// Binds the listening socket. Each accepted socket gets its pipeline here, on its event loop:
-    /// `[HalfCloseGate] → [HTTP decoder] → [HTTPConnectionHandler] → [NIOAsyncChannel]`. Responses are encoded by the
+    /// `[HalfCloseGate] → [HTTP decoder] → [HTTPConnectionHandler] → [ConnectionBridgeHandler]`. Responses are encoded by the
     /// connection loop itself, so there is no encoder to remove at a hijack.
     func bind() async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
         let configuration = self.configuration
@@ -57,19 +58,19 @@ extension Server {
         try pipeline.addHandler(gate)
         try pipeline.addHandler(decoder)
         try pipeline.addHandler(connectionHandler)
-        let asyncChannel = try NIOAsyncChannel<ConnectionInbound, ConnectionOutbound>(
-            wrappingChannelSynchronously: channel
-        )
+        let bridge = ConnectionBridgeHandler()
+        try pipeline.addHandler(bridge)
         let handlers: HTTPHandlers = (gate, decoder, connectionHandler)
         return AcceptedConnection(
-            asyncChannel: asyncChannel,
+            channel: channel,
+            io: ConnectionIO(eventLoop: channel.eventLoop, bridge: NIOLoopBound(bridge, eventLoop: channel.eventLoop)),
             httpHandlers: NIOLoopBound(handlers, eventLoop: channel.eventLoop)
         )
     }
 
     /// Serves one accepted connection until it closes.
     func serve(_ accepted: AcceptedConnection) async {
-        let channel = accepted.asyncChannel.channel
+        let channel = accepted.channel
         var logger = self.logger
         logger[metadataKey: "switchboard.connection.id"] = "\(self.makeConnectionID())"
         logger.debug("connection accepted", metadata: ["switchboard.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
@@ -78,26 +79,21 @@ extension Server {
             return
         }
         defer { self.unregister(channel) }
-        do {
-            try await accepted.asyncChannel.executeThenClose { inbound, outbound in
-                let connection = HTTPConnection(
-                    channel: channel,
-                    inbound: inbound,
-                    outbound: outbound,
-                    httpHandlers: accepted.httpHandlers,
-                    configuration: self.configuration,
-                    logger: logger,
-                    isShuttingDown: { self.isShuttingDown }
-                )
-                await withTaskCancellationHandler {
-                    await connection.serve(self.application)
-                } onCancel: {
-                    channel.close(promise: nil)
-                }
-            }
-        } catch {
-            logger.debug("connection ended with error", metadata: ["switchboard.error": "\(error)"])
+        let connection = HTTPConnection(
+            channel: channel,
+            io: accepted.io,
+            httpHandlers: accepted.httpHandlers,
+            configuration: self.configuration,
+            logger: logger,
+            isShuttingDown: { self.isShuttingDown }
+        )
+        await withTaskCancellationHandler {
+            await connection.serve(self.application)
+        } onCancel: {
+            channel.close(promise: nil)
         }
+        // The connection task owns the socket: whatever ended the loop, the socket closes with it.
+        try? await channel.close()
         logger.debug("connection closed")
     }
 }

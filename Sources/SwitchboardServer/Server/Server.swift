@@ -97,7 +97,7 @@ public final class Server: Service {
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
                         let executor = self.configuration.runsApplicationOnEventLoop
-                            ? EventLoopTaskExecutor(connection.asyncChannel.channel.eventLoop) : nil
+                            ? EventLoopTaskExecutor(connection.channel.eventLoop) : nil
                         group.addTask(executorPreference: executor) {
                             await self.serve(connection)
                         }
