@@ -148,6 +148,43 @@ struct HijackTests {
         }
     }
 
+    @Test("An app that declines an upgrade answers normally, and the connection closes (the parser has stopped)")
+    func declinedUpgradeCloses() async throws {
+        try await withServer(echoUpgradeApp) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET /plain HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+                let response = try await client.readResponse()
+                #expect(response.body == "plain /plain")
+                #expect(response.header("Connection") == "close")
+                #expect(try await client.readToEnd() == "")
+            }
+        }
+    }
+
+    @Test("A hijacked connection is never timed out by the server")
+    func hijackedConnectionIsNotTimedOut() async throws {
+        let configuration = testConfiguration(idleTimeout: .milliseconds(100), headReadTimeout: .milliseconds(100))
+        try await withServer(echoUpgradeApp, configuration: configuration) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+                _ = try await client.read(through: "\r\n\r\n")
+                try await Task.sleep(for: .milliseconds(400))
+                try await client.send("still here")
+                #expect(try await client.read(count: 10) == "still here")
+            }
+        }
+    }
+
+    @Test("A 1xx status without a hijack is not sent: the server answers 500")
+    func interimStatusWithoutHijack() async throws {
+        try await withServer(AnyApplication { _ in Response(status: .switchingProtocols) }) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try await client.readResponse().status == 500)
+            }
+        }
+    }
+
     @Test("Hijack state: hijackable once while answering, not after, not twice")
     func hijackabilityRules() async throws {
         let app = AnyApplication { request in

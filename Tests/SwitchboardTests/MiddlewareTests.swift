@@ -45,6 +45,7 @@ struct MiddlewareTests {
             (Response(status: .noContent, body: .init(string: "x")), "must not have a body"),
             (Response(status: .notModified, headers: [.contentLength: "0"]), "must not have Content-Length"),
             (Response(status: .ok) { _ in }, "not hijackable"),
+            (Response(status: .switchingProtocols), "needs a partial hijack"),
         ] as [(Response, String)]
     )
     func lintViolations(response: Response, expected: String) async throws {

@@ -6,7 +6,7 @@ import NIOCore
 ///
 /// It turns a broken response into `500 Internal Server Error` and logs an error naming the rule, so
 /// that a bug shows up in development instead of as a confused client. The rules:
-/// - the status is 100–599;
+/// - the status is 100–599, and 1xx only with a partial hijack (such as `101 Switching Protocols`);
 /// - header names are valid tokens (no pseudo-header fields), values contain no control characters;
 /// - `Content-Length` is one non-negative integer, equal to the length of a fixed body, absent for
 ///   statuses without a body (1xx, 204, 304), and never together with `Transfer-Encoding`;
@@ -80,6 +80,9 @@ public struct Lint: Middleware {
             if !HTTPField.isValidValue(field.value) {
                 return "header \(field.name.rawName) has an invalid value"
             }
+        }
+        if (100..<200).contains(status) && response.hijack == nil {
+            return "an interim status \(status) needs a partial hijack (a final response is 200–599)"
         }
         if response.hijack != nil && !hijackable {
             return "a partial hijack was returned for a request that is not hijackable"

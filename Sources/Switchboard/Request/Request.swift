@@ -121,25 +121,30 @@ extension Request {
     /// Whether the client asked to keep the connection open after this request, following the
     /// HTTP/1.0 and HTTP/1.1 defaults and the `Connection` header's tokens.
     public var wantsKeepAlive: Bool {
-        let tokens = self.headers[values: .connection].flatMap { $0.split(separator: ",") }
-        func has(_ token: String) -> Bool {
-            tokens.contains { $0.trimmingHTTPWhitespace().lowercased() == token }
-        }
         if self.version.major > 1 || (self.version.major == 1 && self.version.minor >= 1) {
-            return !has("close")
+            return !self.headers.hasToken("close", in: .connection)
         }
-        return has("keep-alive")
+        return self.headers.hasToken("keep-alive", in: .connection)
     }
 }
 
-extension Substring {
-    /// The substring without leading and trailing spaces and horizontal tabs (RFC 9110 OWS).
-    func trimmingHTTPWhitespace() -> Substring {
+extension StringProtocol {
+    /// The text without leading and trailing spaces and horizontal tabs (RFC 9110 OWS).
+    package func trimmingHTTPWhitespace() -> SubSequence {
         let isWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
         guard let first = self.firstIndex(where: { !isWhitespace($0) }),
             let last = self.lastIndex(where: { !isWhitespace($0) })
-        else { return "" }
+        else { return self[self.endIndex...] }
         return self[first...last]
+    }
+}
+
+extension HTTPFields {
+    /// Whether the comma-separated list in the `name` fields holds `token`, compared case-insensitively.
+    package func hasToken(_ token: String, in name: HTTPField.Name) -> Bool {
+        self[values: name].contains { value in
+            value.split(separator: ",").contains { $0.trimmingHTTPWhitespace().lowercased() == token }
+        }
     }
 }
 

@@ -13,8 +13,10 @@ extension HTTPConnection {
     /// - Returns: Whether the response was framed so that the connection can carry another request.
     func write(_ response: Response, to request: Request, keepAlive: Bool) async throws -> Bool {
         var response = response
-        if !(100...599).contains(response.status.code) {
-            self.logger.error("application returned status \(response.status.code); sending 500 instead")
+        // A final response must be 200–599: an interim (1xx) status such as 101 is only meaningful with a
+        // hijack, and anything else is not HTTP.
+        if !(200...599).contains(response.status.code) {
+            self.logger.error("application returned status \(response.status.code) without a hijack; sending 500")
             response = Response(status: .internalServerError, body: .init(string: "Internal Server Error\n"))
         }
         let suppressBody = request.method == .head || response.status.forbidsBody

@@ -152,10 +152,7 @@ final class HTTPConnection: Sendable {
     /// Whether the connection can carry another request after this response.
     private func keepsAlive(after request: Request, response: Response) -> Bool {
         guard request.wantsKeepAlive, !self.isShuttingDown() else { return false }
-        let appSaysClose = response.headers[values: .connection].contains {
-            $0.split(separator: ",").contains { $0.trimmingCharacters() == "close" }
-        }
-        if appSaysClose { return false }
+        if response.headers.hasToken("close", in: .connection) { return false }
         return self.phase.withLock { phase in
             switch phase.body {
             case .complete: true
@@ -194,13 +191,5 @@ final class HTTPConnection: Sendable {
     /// Waits until the hijacker (or the peer) closes the connection.
     func waitUntilClosed() async throws {
         try await self.channel.closeFuture.get()
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters() -> Substring {
-        let start = self.firstIndex(where: { $0 != " " && $0 != "\t" }) ?? self.endIndex
-        let end = self.lastIndex(where: { $0 != " " && $0 != "\t" }).map { self.index(after: $0) } ?? start
-        return start < end ? self[start..<end].lowercased()[...] : ""
     }
 }

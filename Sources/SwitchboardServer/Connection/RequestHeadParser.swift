@@ -44,7 +44,7 @@ struct RequestHeadParser {
                 hosts += 1
             } else if fieldName == .contentLength {
                 // The decoder has already checked the framing; this only reads the number.
-                contentLength = Int(value.trimmingCharacters(in: " \t"))
+                contentLength = Int(value.trimmingHTTPWhitespace())
             } else if fieldName == .expect {
                 guard value.lowercased() == "100-continue" else {
                     throw Refusal(status: .expectationFailed, reason: "unsupported expectation")
@@ -67,14 +67,5 @@ struct RequestHeadParser {
             contentLength: contentLength,
             expectsContinue: expectsContinue
         )
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> Substring {
-        let scalars = Set(set)
-        let start = self.firstIndex(where: { !scalars.contains($0) }) ?? self.endIndex
-        let end = self.lastIndex(where: { !scalars.contains($0) }).map { self.index(after: $0) } ?? start
-        return start < end ? self[start..<end] : ""
     }
 }
