@@ -1,5 +1,5 @@
-public import Switchboard
 import HTTPTypes
+public import Switchboard
 
 /// The seed's `hijack.ru` (unicorn's Rack hijack test app), written in Swift line for line.
 ///
@@ -33,7 +33,8 @@ public enum HijackDemo {
                     return Response(status: 500, headers: [:], body: .init(string: "hijack BAD\n"))
                 case "/hijack_res":
                     let r = "response.hijacked"
-                    return Response(status: 200, headers: [.contentLength: String(r.utf8.count)], body: dieIfUsed) { io in
+                    return Response(status: 200, headers: [.contentLength: String(r.utf8.count)], body: dieIfUsed) {
+                        io in
                         try await io.write(r)
                         try await io.close()
                     }

@@ -1,5 +1,5 @@
-public import Switchboard
 import HTTPTypes
+public import Switchboard
 
 /// The default server's app until the chat lands: a small landing page at `/`.
 public enum LandingPage {

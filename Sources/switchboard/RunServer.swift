@@ -7,9 +7,9 @@ import SwitchboardServer
 import UnixSignals
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs `application` until SIGINT or SIGTERM, printing where it listens; turns start-up failures into

@@ -13,12 +13,13 @@ struct BackpressureTests {
         let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
         let total = 64 * 1024 * 1024
         let app = AnyApplication { _ in
-            Response(body: ResponseBody(length: total) { writer in
-                for _ in 0..<(total / chunk.readableBytes) {
-                    try await writer.write(chunk)
-                    written.add(chunk.readableBytes, ordering: .relaxed)
-                }
-            })
+            Response(
+                body: ResponseBody(length: total) { writer in
+                    for _ in 0..<(total / chunk.readableBytes) {
+                        try await writer.write(chunk)
+                        written.add(chunk.readableBytes, ordering: .relaxed)
+                    }
+                })
         }
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port, deadline: .seconds(60)) { client in
@@ -48,9 +49,10 @@ struct BackpressureTests {
                 try await io.close()
                 return Response()
             case "/stream":
-                return Response(body: ResponseBody { writer in
-                    for part in ["a", "b", "c"] { try await writer.write(ByteBuffer(string: part)) }
-                })
+                return Response(
+                    body: ResponseBody { writer in
+                        for part in ["a", "b", "c"] { try await writer.write(ByteBuffer(string: part)) }
+                    })
             default:
                 let body = try await request.body.collect(upTo: 1024)
                 return Response(body: .init(string: "\(request.path) [\(String(buffer: body))]"))

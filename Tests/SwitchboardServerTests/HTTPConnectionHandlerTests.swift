@@ -2,13 +2,15 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
-@testable import SwitchboardServer
 import Testing
+
+@testable import SwitchboardServer
 
 /// Exact bytes and deterministic time: the connection handler and gate on an `EmbeddedChannel`.
 @Suite("Connection handler on EmbeddedChannel")
 struct HTTPConnectionHandlerTests {
-    private func makeChannel(idle: TimeAmount = .seconds(60), head: TimeAmount = .seconds(10)) throws -> EmbeddedChannel {
+    private func makeChannel(idle: TimeAmount = .seconds(60), head: TimeAmount = .seconds(10)) throws -> EmbeddedChannel
+    {
         let channel = EmbeddedChannel()
         let gate = HalfCloseGate()
         try channel.pipeline.syncOperations.addHandler(gate)
@@ -31,7 +33,8 @@ struct HTTPConnectionHandlerTests {
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         let written = try #require(try channel.readOutbound(as: ByteBuffer.self))
-        #expect(String(buffer: written) == "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+        #expect(
+            String(buffer: written) == "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
         #expect(!channel.isActive)
     }
 
@@ -70,7 +73,8 @@ struct HTTPConnectionHandlerTests {
     @Test("After an Upgrade head the half-close is held back; after a plain head it passes")
     func halfCloseGate() throws {
         let upgrade = try self.makeChannel()
-        try upgrade.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"))
+        try upgrade.writeInbound(
+            ByteBuffer(string: "GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"))
         upgrade.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         let gate = try upgrade.pipeline.syncOperations.handler(type: HalfCloseGate.self)
         #expect(gate.isHolding)

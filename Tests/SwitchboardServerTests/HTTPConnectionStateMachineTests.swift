@@ -1,5 +1,6 @@
-@testable import SwitchboardServer
 import Testing
+
+@testable import SwitchboardServer
 
 @Suite("Connection state machine")
 struct HTTPConnectionStateMachineTests {

@@ -73,7 +73,8 @@ struct HijackTests {
     func halfCloseDuringHijack() async throws {
         try await withServer(echoUpgradeApp) { _, port in
             try await RawClient.withConnection(port: port) { client in
-                try await client.send("GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nab")
+                try await client.send(
+                    "GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nab")
                 client.closeOutput()
                 let all = try await client.readToEnd()
                 #expect(all.hasPrefix("HTTP/1.1 101 "))
@@ -166,7 +167,8 @@ struct HijackTests {
         let configuration = testConfiguration(idleTimeout: .milliseconds(100), headReadTimeout: .milliseconds(100))
         try await withServer(echoUpgradeApp, configuration: configuration) { _, port in
             try await RawClient.withConnection(port: port) { client in
-                try await client.send("GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+                try await client.send(
+                    "GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
                 _ = try await client.read(through: "\r\n\r\n")
                 try await Task.sleep(for: .milliseconds(400))
                 try await client.send("still here")

@@ -8,9 +8,10 @@ import Testing
 private let echoApp = AnyApplication { request in
     switch request.path {
     case "/stream":
-        return Response(body: ResponseBody { writer in
-            for part in ["one,", "two,", "three"] { try await writer.write(ByteBuffer(string: part)) }
-        })
+        return Response(
+            body: ResponseBody { writer in
+                for part in ["one,", "two,", "three"] { try await writer.write(ByteBuffer(string: part)) }
+            })
     case "/fail":
         struct Boom: Error {}
         throw Boom()
@@ -107,7 +108,8 @@ struct ServerTests {
     func expectContinueIgnored() async throws {
         try await withServer(echoApp) { _, port in
             try await RawClient.withConnection(port: port) { client in
-                try await client.send("PUT /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+                try await client.send(
+                    "PUT /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
                 let response = try await client.readResponse()
                 #expect(response.status == 200)
                 #expect(response.header("Connection") == "close")
@@ -126,7 +128,8 @@ struct ServerTests {
         var request: String {
             switch self {
             case .oversizedHead: "GET / HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n"
-            case .tooManyHeaders: "GET / HTTP/1.1\r\nHost: t\r\n" + String(repeating: "X-Many: 1\r\n", count: 101) + "\r\n"
+            case .tooManyHeaders:
+                "GET / HTTP/1.1\r\nHost: t\r\n" + String(repeating: "X-Many: 1\r\n", count: 101) + "\r\n"
             case .bodyTooLarge: "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n"
             case .missingHost: "GET / HTTP/1.1\r\n\r\n"
             case .twoHosts: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
@@ -168,7 +171,9 @@ struct ServerTests {
     func chunkedBodyTooLarge() async throws {
         try await withServer(echoApp, configuration: testConfiguration(maxBodySize: 10)) { _, port in
             try await RawClient.withConnection(port: port) { client in
-                try await client.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n")
+                try await client.send(
+                    "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n"
+                )
                 let response = try await client.readResponse()
                 #expect(response.status == 413)
                 #expect(response.header("Connection") == "close")

@@ -164,7 +164,8 @@ final class RawClient {
             while true {
                 let sizeLine = try await self.read(through: "\r\n")
                 // "\r\n" is one Character, so keep the hex digits rather than dropping a count of characters.
-                let size = try #require(Int(sizeLine.filter(\.isHexDigit), radix: 16), "bad chunk size \(sizeLine.debugDescription)")
+                let size = try #require(
+                    Int(sizeLine.filter(\.isHexDigit), radix: 16), "bad chunk size \(sizeLine.debugDescription)")
                 if size == 0 {
                     _ = try await self.read(through: "\r\n")
                     break

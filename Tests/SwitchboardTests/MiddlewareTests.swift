@@ -31,7 +31,8 @@ struct MiddlewareTests {
         let own = try await ContentType(default: "text/plain").respond(
             to: get, next: app(Response(headers: [.contentType: "application/json"])))
         #expect(own.headers[.contentType] == "application/json")
-        let notModified = try await ContentType("text/plain").respond(to: get, next: app(Response(status: .notModified)))
+        let notModified = try await ContentType("text/plain").respond(
+            to: get, next: app(Response(status: .notModified)))
         #expect(notModified.headers[.contentType] == nil)
     }
 
@@ -41,7 +42,10 @@ struct MiddlewareTests {
             (Response(status: 42), "outside 100–599"),
             (Response(headers: [.contentLength: "3"], body: .init(string: "four")), "does not match"),
             (Response(headers: [.contentLength: "-1"]), "not one non-negative integer"),
-            (Response(headers: [.contentLength: "1", .transferEncoding: "chunked"], body: .init(string: "x")), "Transfer-Encoding"),
+            (
+                Response(headers: [.contentLength: "1", .transferEncoding: "chunked"], body: .init(string: "x")),
+                "Transfer-Encoding"
+            ),
             (Response(status: .noContent, body: .init(string: "x")), "must not have a body"),
             (Response(status: .notModified, headers: [.contentLength: "0"]), "must not have Content-Length"),
             (Response(status: .ok) { _ in }, "not hijackable"),
@@ -53,7 +57,8 @@ struct MiddlewareTests {
         #expect(result.status == .internalServerError)
         let body = try #require(result.body.buffer)
         #expect(String(buffer: body).contains(expected))
-        let production = try await Lint(mode: .production).respond(to: Request(method: .get, target: "/"), next: app(response))
+        let production = try await Lint(mode: .production).respond(
+            to: Request(method: .get, target: "/"), next: app(response))
         #expect(String(buffer: try #require(production.body.buffer)) == "Internal Server Error\n")
     }
 

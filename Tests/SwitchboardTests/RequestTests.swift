@@ -30,7 +30,8 @@ struct RequestTests {
         #expect(Request(method: .get, target: "/").wantsKeepAlive)
         #expect(!Request(method: .get, target: "/", headers: [.connection: "Upgrade, close"]).wantsKeepAlive)
         #expect(!Request(method: .get, target: "/", version: .http1_0).wantsKeepAlive)
-        #expect(Request(method: .get, target: "/", version: .http1_0, headers: [.connection: "Keep-Alive"]).wantsKeepAlive)
+        #expect(
+            Request(method: .get, target: "/", version: .http1_0, headers: [.connection: "Keep-Alive"]).wantsKeepAlive)
     }
 
     @Test("collect(upTo:) returns the body and refuses one over the limit")

@@ -44,7 +44,8 @@ public struct Builder: Application {
                 fallback = app
             }
         }
-        var app: any Application = mounts.isEmpty ? (fallback ?? NotFound()) : URLMap(mounts: mounts, fallback: fallback)
+        var app: any Application =
+            mounts.isEmpty ? (fallback ?? NotFound()) : URLMap(mounts: mounts, fallback: fallback)
         for m in middleware.reversed() {
             app = m.wrapping(app)
         }

@@ -33,4 +33,3 @@ public struct HTTPError: Error, HTTPResponseConvertible, CustomStringConvertible
         )
     }
 }
-

@@ -17,3 +17,13 @@ enum ConnectionOutbound: Sendable {
     /// The last bytes of a response (possibly none).
     case responseEnd(ByteBuffer?)
 }
+
+extension ConnectionOutbound {
+    /// The bytes to put on the wire.
+    var buffer: ByteBuffer {
+        switch self {
+        case .bytes(let bytes): bytes
+        case .responseEnd(let bytes): bytes ?? ByteBuffer()
+        }
+    }
+}

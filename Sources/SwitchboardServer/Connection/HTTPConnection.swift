@@ -69,7 +69,8 @@ final class HTTPConnection: Sendable {
             self.logger.debug("malformed request", metadata: ["switchboard.error": "\(error)"])
             switch error {
             case .headerOverflow: try await self.refuse(.requestHeaderFieldsTooLarge, reason: "request head too large")
-            case .invalidVersion: try await self.refuse(.httpVersionNotSupported, reason: "only HTTP/1.0 and 1.1 are served")
+            case .invalidVersion:
+                try await self.refuse(.httpVersionNotSupported, reason: "only HTTP/1.0 and 1.1 are served")
             default: try await self.refuse(.badRequest, reason: "malformed request")
             }
             return false
@@ -97,7 +98,8 @@ final class HTTPConnection: Sendable {
             target: head.uri,
             version: parsed.version,
             headers: parsed.headers,
-            body: RequestBody(source: RequestBodyReader(connection: self, serial: serial), expectedLength: parsed.contentLength),
+            body: RequestBody(
+                source: RequestBodyReader(connection: self, serial: serial), expectedLength: parsed.contentLength),
             remoteAddress: self.remoteAddress,
             logger: self.logger,
             hijacker: ConnectionHijacker(connection: self, serial: serial)

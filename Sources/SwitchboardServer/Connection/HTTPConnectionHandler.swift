@@ -68,11 +68,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch self.unwrapOutboundIn(data) {
-        case .bytes(let bytes):
-            context.write(self.wrapOutboundOut(bytes), promise: promise)
-        case .responseEnd(let bytes):
-            context.write(self.wrapOutboundOut(bytes ?? ByteBuffer()), promise: promise)
+        let part = self.unwrapOutboundIn(data)
+        context.write(self.wrapOutboundOut(part.buffer), promise: promise)
+        if case .responseEnd = part {
             self.apply(self.stateMachine.responseEnded(), context: context)
         }
     }

@@ -1,6 +1,6 @@
-import Synchronization
 import NIOCore
 import Switchboard
+import Synchronization
 
 /// Streams the body of request `serial` from the connection to the app, enforcing the body limit and
 /// sending `100 Continue` when the client asked for it and the app starts reading.

@@ -29,7 +29,8 @@ struct RequestHeadParser {
             throw Refusal(status: .badRequest, reason: "invalid method")
         }
         guard head.headers.count <= self.maxHeaderCount else {
-            throw Refusal(status: .requestHeaderFieldsTooLarge, reason: "more than \(self.maxHeaderCount) header fields")
+            throw Refusal(
+                status: .requestHeaderFieldsTooLarge, reason: "more than \(self.maxHeaderCount) header fields")
         }
         var fields = HTTPFields()
         fields.reserveCapacity(head.headers.count)

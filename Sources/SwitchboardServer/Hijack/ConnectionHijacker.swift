@@ -1,8 +1,8 @@
-import Synchronization
-import Logging
 import HTTPTypes
+import Logging
 import NIOCore
 import Switchboard
+import Synchronization
 
 /// The hijack capability of request `serial`: valid while the app is answering that request.
 struct ConnectionHijacker: RequestHijacker {

@@ -92,12 +92,7 @@ final class HijackRelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch self.unwrapOutboundIn(data) {
-        case .bytes(let bytes):
-            context.write(self.wrapOutboundOut(bytes), promise: promise)
-        case .responseEnd(let bytes):
-            context.write(self.wrapOutboundOut(bytes ?? ByteBuffer()), promise: promise)
-        }
+        context.write(self.wrapOutboundOut(self.unwrapOutboundIn(data).buffer), promise: promise)
     }
 
     /// The byte view starts reading: deliver what is held, then everything, to the async stream.

@@ -73,7 +73,8 @@ extension Server {
         let channel = accepted.channel
         var logger = self.logger
         logger[metadataKey: "switchboard.connection.id"] = "\(self.makeConnectionID())"
-        logger.debug("connection accepted", metadata: ["switchboard.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+        logger.debug(
+            "connection accepted", metadata: ["switchboard.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
         guard self.register(channel) else {
             channel.close(promise: nil)
             return

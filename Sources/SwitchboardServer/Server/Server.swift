@@ -96,7 +96,8 @@ public final class Server: Service {
             try await serverChannel.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
-                        let executor = self.configuration.runsApplicationOnEventLoop
+                        let executor =
+                            self.configuration.runsApplicationOnEventLoop
                             ? EventLoopTaskExecutor(connection.channel.eventLoop) : nil
                         group.addTask(executorPreference: executor) {
                             await self.serve(connection)
