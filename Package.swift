@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
+        .library(name: "SwitchboardWebSocket", targets: ["SwitchboardWebSocket"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],
     dependencies: [
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // Layer 2: the app interface (Rack's ideas). No NIOPosix: apps are testable without sockets.
@@ -49,11 +51,28 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Layer 3: WebSocket (RFC 6455 + RFC 7692) on a hijacked connection.
+        .target(
+            name: "SwitchboardWebSocket",
+            dependencies: [
+                "Switchboard",
+                "CSwitchboardZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // System zlib for permessage-deflate: raw deflate streams with sync flush and context takeover.
+        .systemLibrary(name: "CSwitchboardZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The apps the executable ships until the chat lands: a landing page and the seed's hijack.ru.
         .target(
             name: "SwitchboardDemos",
             dependencies: [
                 "Switchboard",
+                "SwitchboardWebSocket",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings
@@ -77,6 +96,20 @@ let package = Package(
             dependencies: [
                 "Switchboard",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardWebSocketTests",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardServer",
+                "SwitchboardWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],

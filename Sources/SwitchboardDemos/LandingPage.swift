@@ -1,7 +1,7 @@
 import HTTPTypes
 public import Switchboard
 
-/// The default server's app until the chat lands: a small landing page at `/`.
+/// The default server's app until the chat lands: a small landing page at `/` and the WebSocket echo at `/echo`.
 public enum LandingPage {
     /// The landing-page application: `GET /` answers HTML, anything else `404`.
     public static func makeApplication() -> some Application {
@@ -9,6 +9,7 @@ public enum LandingPage {
         router.get("/") { _ in
             Response(headers: [.contentType: "text/html; charset=utf-8"], body: .init(string: html))
         }
+        router.get("/echo") { request in EchoEndpoint.upgrade(request) }
         return Builder {
             ContentLength()
             router

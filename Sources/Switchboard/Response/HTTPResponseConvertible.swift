@@ -16,20 +16,21 @@ public struct HTTPError: Error, HTTPResponseConvertible, CustomStringConvertible
     public var status: HTTPResponse.Status
     /// A message for the client, sent as a `text/plain` body.
     public var message: String
+    /// Extra header fields for the response, such as `Sec-WebSocket-Version` on a 426.
+    public var headers: HTTPFields
 
     /// Creates an error answered with `status` and `message` (the reason phrase when omitted).
-    public init(_ status: HTTPResponse.Status, _ message: String? = nil) {
+    public init(_ status: HTTPResponse.Status, _ message: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message ?? status.reasonPhrase
+        self.headers = headers
     }
 
     public var description: String { "\(self.status.code) \(self.message)" }
 
     public var response: Response {
-        Response(
-            status: self.status,
-            headers: [.contentType: "text/plain; charset=utf-8"],
-            body: .init(string: self.message + "\n")
-        )
+        var headers = self.headers
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: self.status, headers: headers, body: .init(string: self.message + "\n"))
     }
 }

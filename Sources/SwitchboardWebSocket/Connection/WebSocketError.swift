@@ -1,0 +1,27 @@
+/// Why a WebSocket operation failed.
+public struct WebSocketError: Error, Hashable, CustomStringConvertible {
+    private enum Kind: Hashable {
+        case closed
+        case notHijackable
+        case protocolViolation(UInt16, String)
+    }
+
+    private let kind: Kind
+
+    /// The socket is closed (or closing): nothing more can be sent.
+    public static let closed = WebSocketError(kind: .closed)
+    /// The request's connection cannot be hijacked, so it cannot become a WebSocket.
+    public static let notHijackable = WebSocketError(kind: .notHijackable)
+
+    static func violation(_ violation: WebSocketProtocolViolation) -> WebSocketError {
+        .init(kind: .protocolViolation(violation.code.rawValue, violation.reason))
+    }
+
+    public var description: String {
+        switch self.kind {
+        case .closed: "the WebSocket is closed"
+        case .notHijackable: "the request's connection cannot be hijacked for a WebSocket"
+        case .protocolViolation(let code, let reason): "the peer broke the WebSocket protocol (\(code)): \(reason)"
+        }
+    }
+}

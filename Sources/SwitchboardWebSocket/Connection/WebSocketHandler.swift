@@ -1,0 +1,427 @@
+import Logging
+import NIOCore
+
+/// The WebSocket protocol engine for one connection: parses frames, assembles and validates messages, answers
+/// pings, runs the close handshake, enforces every limit, and writes what the app sends.
+///
+/// It sits at the front of a hijacked connection's pipeline and consumes all bytes. Callbacks run on the
+/// connection's event loop.
+final class WebSocketHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum State: Equatable {
+        case open
+        /// We sent a close frame and wait for the peer's.
+        case closeSent
+        case closed
+    }
+
+    struct MessageInProgress {
+        var kind: WebSocketMessage.Kind
+        var compressed: Bool
+        var buffer: ByteBuffer?
+        var size: Int
+    }
+
+    let configuration: WebSocketConfiguration
+    let deflate: NegotiatedDeflate?
+    let logger: Logger
+    private(set) var state: State = .open
+    private var parser: FrameParser
+    private var pending: ByteBuffer?
+    private var message: MessageInProgress?
+    private var frameFin = false
+    private var utf8 = UTF8Validator()
+    private var inflater: Inflater?
+    private var deflater: Deflater?
+    private(set) var context: ChannelHandlerContext?
+    private var closeCode: WebSocketCloseCode?
+    private var closeReason = ""
+    private var timers = WebSocketTimers()
+    private var readsPaused = false
+    private var readPending = false
+
+    var onOpen: ((WebSocket) -> Void)?
+    var onMessage: ((WebSocket, WebSocketMessage) -> Void)?
+    var onClose: ((WebSocket, WebSocketCloseCode, String) -> Void)?
+    var onError: ((WebSocket, any Error) -> Void)?
+    /// Set once the `WebSocket` handle exists; the handle and the handler refer to each other until close.
+    var socket: WebSocket?
+
+    init(configuration: WebSocketConfiguration, deflate: NegotiatedDeflate?, logger: Logger) {
+        self.configuration = configuration
+        self.deflate = deflate
+        self.logger = logger
+        self.parser = FrameParser(maxFrameSize: configuration.maxFrameSize, allowsRSV1: deflate != nil)
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.timers.start(handler: self, context: context)
+        if let socket { self.onOpen?(socket) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.finish(code: .abnormalClosure, reason: "")
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.finish(code: self.closeCode ?? .abnormalClosure, reason: self.closeReason)
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            self.close(code: .goingAway, reason: "server shutting down")
+            return
+        }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The peer will send nothing more; without its close frame the connection is over.
+            if self.state != .closed { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.logger.debug("websocket connection error", metadata: ["switchboard.error": "\(error)"])
+        if let socket { self.onError?(socket, error) }
+        context.close(promise: nil)
+    }
+
+    /// Runs the close callback once and forgets the handle, breaking the reference cycle.
+    private func finish(code: WebSocketCloseCode, reason: String) {
+        guard self.state != .closed || self.socket != nil else { return }
+        self.state = .closed
+        self.timers.cancel()
+        self.inflater = nil
+        self.deflater = nil
+        self.pending = nil
+        self.message = nil
+        if let socket {
+            self.socket = nil
+            self.onClose?(socket, code, reason)
+            socket.finishMessages(code: code, reason: reason)
+        }
+        self.onOpen = nil
+        self.onMessage = nil
+        self.onClose = nil
+        self.onError = nil
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = self.unwrapInboundIn(data)
+        guard self.state != .closed else { return }
+        self.timers.sawTraffic(context: context)
+        if var pending = self.pending, pending.readableBytes > 0 {
+            self.pending = nil  // keep `pending` uniquely referenced while appending
+            pending.writeBuffer(&bytes)
+            bytes = pending
+        }
+        do {
+            while self.state != .closed, let event = try self.parser.next(from: &bytes) {
+                try self.handle(event, context: context)
+            }
+        } catch let violation as WebSocketProtocolViolation {
+            self.fail(violation)
+            return
+        } catch {
+            self.fail(WebSocketProtocolViolation(code: .internalError, reason: "\(error)"))
+            return
+        }
+        if bytes.readableBytes > 0 {
+            bytes.discardReadBytes()
+            self.pending = bytes
+        }
+    }
+
+    private func handle(_ event: FrameParser.Event, context: ChannelHandlerContext) throws {
+        switch event {
+        case .control(let header, let payload):
+            try self.handleControl(header.opcode, payload: payload, context: context)
+        case .dataHeader(let header):
+            try self.startFrame(header)
+        case .data(let piece, let endOfFrame):
+            try self.receive(piece, endOfFrame: endOfFrame)
+        }
+    }
+
+    private func startFrame(_ header: FrameHeader) throws(WebSocketProtocolViolation) {
+        if header.opcode == .continuation {
+            guard self.message != nil else {
+                throw .init(code: .protocolError, reason: "continuation frame without a message")
+            }
+            // RFC 7692 §6.1: RSV1 marks a compressed message on its first frame only.
+            if header.rsv1 { throw .init(code: .protocolError, reason: "RSV1 on a continuation frame") }
+        } else {
+            guard self.message == nil else {
+                throw .init(code: .protocolError, reason: "new data frame inside a fragmented message")
+            }
+            self.message = MessageInProgress(
+                kind: header.opcode == .text ? .text : .binary,
+                compressed: header.rsv1,
+                buffer: nil,
+                size: 0
+            )
+            self.utf8 = UTF8Validator()
+        }
+        if !self.message!.compressed, self.message!.size + header.length > self.configuration.maxMessageSize {
+            throw .init(code: .messageTooBig, reason: "message exceeds \(self.configuration.maxMessageSize) bytes")
+        }
+        self.frameFin = header.fin
+    }
+
+    private func receive(_ piece: ByteBuffer, endOfFrame: Bool) throws {
+        guard var message = self.message else { return }
+        self.message = nil  // keep the message buffer uniquely referenced while appending
+        if message.compressed {
+            try self.inflate(piece, into: &message, final: endOfFrame && self.frameFin)
+        } else {
+            if message.kind == .text { try self.validateUTF8(piece) }
+            message.size += piece.readableBytes
+            if message.buffer == nil {
+                message.buffer = piece
+            } else {
+                var piece = piece
+                message.buffer!.writeBuffer(&piece)
+            }
+        }
+        guard endOfFrame && self.frameFin else {
+            self.message = message
+            return
+        }
+        if message.kind == .text && !self.utf8.isComplete {
+            throw WebSocketProtocolViolation(
+                code: .invalidFramePayloadData, reason: "text message ends inside a code point")
+        }
+        let complete = WebSocketMessage(kind: message.kind, data: message.buffer ?? ByteBuffer())
+        if let socket { socket.deliver(complete, handler: self) }
+    }
+
+    private func validateUTF8(_ bytes: ByteBuffer) throws(WebSocketProtocolViolation) {
+        let valid = bytes.withUnsafeReadableBytes { self.utf8.validate($0) }
+        if !valid { throw .init(code: .invalidFramePayloadData, reason: "text message is not valid UTF-8") }
+    }
+
+    private func inflate(_ piece: ByteBuffer, into message: inout MessageInProgress, final: Bool) throws {
+        let inflater = try self.inflater ?? Inflater()
+        self.inflater = inflater
+        var output = message.buffer ?? (self.context?.channel.allocator ?? ByteBufferAllocator()).buffer(capacity: 256)
+        let before = output.writerIndex
+        var fits: Bool
+        do {
+            fits = try inflater.inflate(piece, into: &output, limit: self.configuration.maxMessageSize)
+            if fits && final {
+                fits = try inflater.inflate(
+                    ByteBuffer(bytes: [0x00, 0x00, 0xFF, 0xFF]), into: &output, limit: self.configuration.maxMessageSize
+                )
+            }
+        } catch {
+            throw WebSocketProtocolViolation(code: .invalidFramePayloadData, reason: "invalid compressed data")
+        }
+        guard fits else {
+            throw WebSocketProtocolViolation(
+                code: .messageTooBig, reason: "decompressed message exceeds \(self.configuration.maxMessageSize) bytes")
+        }
+        if message.kind == .text, output.writerIndex > before {
+            try self.validateUTF8(output.getSlice(at: before, length: output.writerIndex - before)!)
+        }
+        message.size = output.readableBytes
+        message.buffer = output
+        if final, self.deflate?.clientNoContextTakeover == true { inflater.reset() }
+    }
+
+    private func handleControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) throws {
+        switch opcode {
+        case .ping:
+            if self.state == .open {
+                context.writeAndFlush(
+                    self.wrapOutboundOut(
+                        FrameWriter.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator)),
+                    promise: nil)
+            }
+        case .pong:
+            self.timers.sawPong()
+        case .close:
+            try self.receiveClose(payload, context: context)
+        default:
+            break
+        }
+    }
+
+    private func receiveClose(_ payload: ByteBuffer, context: ChannelHandlerContext) throws(WebSocketProtocolViolation)
+    {
+        var payload = payload
+        var code: WebSocketCloseCode?
+        var reason = ""
+        if payload.readableBytes == 1 { throw .init(code: .protocolError, reason: "close frame with a 1-byte payload") }
+        if let raw = payload.readInteger(as: UInt16.self) {
+            let received = WebSocketCloseCode(rawValue: raw)
+            guard received.isValidOnTheWire else {
+                throw .init(code: .protocolError, reason: "invalid close code \(raw)")
+            }
+            var validator = UTF8Validator()
+            let valid = payload.withUnsafeReadableBytes { validator.validate($0) } && validator.isComplete
+            guard valid else { throw .init(code: .invalidFramePayloadData, reason: "close reason is not UTF-8") }
+            code = received
+            reason = String(buffer: payload)
+        }
+        self.closeCode = code ?? .noStatusReceived
+        self.closeReason = reason
+        if self.state == .open {
+            // Echo the code (RFC 6455 §5.5.1), then the server closes TCP (§7.1.1).
+            let frame = FrameWriter.closeFrame(code: code, reason: "", allocator: context.channel.allocator)
+            self.state = .closed
+            self.writeThenCloseTCP(frame, context: context)
+        } else {
+            self.state = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): a close frame with the code, then TCP close.
+    func fail(_ violation: WebSocketProtocolViolation) {
+        guard let context else { return }
+        self.logger.debug("websocket protocol violation", metadata: ["switchboard.reason": "\(violation)"])
+        if let socket { self.onError?(socket, WebSocketError.violation(violation)) }
+        self.closeCode = violation.code
+        self.closeReason = violation.reason
+        if self.state == .open {
+            self.state = .closed
+            let frame = FrameWriter.closeFrame(code: violation.code, reason: "", allocator: context.channel.allocator)
+            self.writeThenCloseTCP(frame, context: context)
+        } else {
+            self.state = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    private func writeThenCloseTCP(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in
+            bound.value.close(promise: nil)
+        }
+    }
+
+    // MARK: Read pacing (the async API's backpressure)
+
+    func read(context: ChannelHandlerContext) {
+        if self.readsPaused {
+            self.readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Stops asking the socket for bytes: the app's message sequence is full.
+    func pauseReading() {
+        self.readsPaused = true
+    }
+
+    /// Reads again: the app caught up.
+    func resumeReading() {
+        self.readsPaused = false
+        if self.readPending, let context {
+            self.readPending = false
+            context.read()
+        }
+    }
+
+    // MARK: Outbound
+
+    /// Starts the closing handshake from our side.
+    func close(code: WebSocketCloseCode, reason: String) {
+        guard self.state == .open, let context else { return }
+        self.state = .closeSent
+        self.closeCode = code
+        self.closeReason = reason
+        context.writeAndFlush(
+            self.wrapOutboundOut(
+                FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)), promise: nil)
+        self.timers.armCloseTimeout(self.configuration.closeTimeout, handler: self, context: context)
+    }
+
+    /// Sends `message` as one frame, compressed when negotiated and worth it.
+    func send(_ message: WebSocketMessage) throws {
+        guard self.state == .open, let context else { throw WebSocketError.closed }
+        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
+        if let deflate, let bits = deflate.serverWindowBits, message.data.readableBytes >= deflate.minimumSizeToCompress
+        {
+            let deflater = try self.deflater ?? Deflater(windowBits: bits, level: deflate.compressionLevel)
+            self.deflater = deflater
+            let compressed = try deflater.compress(message.data, allocator: context.channel.allocator)
+            if deflate.serverNoContextTakeover { deflater.reset() }
+            try self.write(
+                FrameWriter.frame(
+                    rsv1: true, opcode: opcode, payload: compressed, allocator: context.channel.allocator),
+                context: context)
+        } else {
+            try self.write(
+                FrameWriter.frame(opcode: opcode, payload: message.data, allocator: context.channel.allocator),
+                context: context)
+        }
+    }
+
+    /// Sends a frame already encoded (a prepared message).
+    func send(encodedFrame: ByteBuffer) throws {
+        guard self.state == .open, let context else { throw WebSocketError.closed }
+        try self.write(encodedFrame, context: context)
+    }
+
+    /// Sends a ping.
+    func ping(_ payload: ByteBuffer = ByteBuffer()) throws {
+        guard self.state == .open, let context else { throw WebSocketError.closed }
+        try self.write(
+            FrameWriter.frame(opcode: .ping, payload: payload, allocator: context.channel.allocator), context: context)
+    }
+
+    func armPongDeadline(context: ChannelHandlerContext) {
+        self.timers.armPongDeadline(self.configuration.pongTimeout, handler: self, context: context)
+    }
+
+    func idleExpired(timeout: TimeAmount, context: ChannelHandlerContext) -> Bool {
+        self.timers.isIdle(now: context.eventLoop.now, timeout: timeout, handler: self, context: context)
+    }
+
+    /// Ends an unresponsive connection: a close frame for the record, then TCP close without waiting.
+    func abort(code: WebSocketCloseCode, reason: String, context: ChannelHandlerContext) {
+        guard self.state != .closed else { return }
+        self.closeCode = code
+        self.closeReason = reason
+        self.state = .closed
+        self.writeThenCloseTCP(
+            FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator), context: context)
+    }
+
+    /// Writes and flushes, unless the peer is a slow consumer.
+    private func write(_ frame: ByteBuffer, context: ChannelHandlerContext) throws {
+        if !context.channel.isWritable {
+            let queued = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+            if queued + frame.readableBytes > self.configuration.maxQueuedBytes {
+                switch self.configuration.slowConsumerPolicy.kind {
+                case .drop:
+                    return
+                case .close(let code):
+                    self.logger.debug("slow consumer: closing", metadata: ["switchboard.queued": "\(queued)"])
+                    self.closeCode = code
+                    self.closeReason = "slow consumer"
+                    self.state = .closed
+                    // The peer is not reading, so a close handshake cannot complete: drop the connection.
+                    context.close(promise: nil)
+                    throw WebSocketError.closed
+                }
+            }
+        }
+        context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketHandler: Sendable {}
