@@ -91,6 +91,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Test helpers shared by the test targets: a live server on port 0 and a raw TCP client.
+        .target(
+            name: "SwitchboardTesting",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SwitchboardTests",
             dependencies: [
@@ -105,6 +117,8 @@ let package = Package(
             name: "SwitchboardWebSocketTests",
             dependencies: [
                 "Switchboard",
+                "SwitchboardTesting",
+                "SwitchboardDemos",
                 "SwitchboardServer",
                 "SwitchboardWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -119,6 +133,7 @@ let package = Package(
             name: "SwitchboardServerTests",
             dependencies: [
                 "Switchboard",
+                "SwitchboardTesting",
                 "SwitchboardServer",
                 "SwitchboardDemos",
                 .product(name: "NIOCore", package: "swift-nio"),

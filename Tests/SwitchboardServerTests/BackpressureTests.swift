@@ -2,6 +2,7 @@ import HTTPTypes
 import NIOCore
 import Switchboard
 import SwitchboardServer
+import SwitchboardTesting
 import Synchronization
 import Testing
 

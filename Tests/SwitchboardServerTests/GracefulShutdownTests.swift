@@ -4,6 +4,7 @@ import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Switchboard
 import SwitchboardServer
+import SwitchboardTesting
 import Synchronization
 import Testing
 

@@ -1,6 +1,7 @@
 import NIOCore
 import SwitchboardDemos
 import SwitchboardServer
+import SwitchboardTesting
 import Testing
 
 /// The seed's `hijack.ru`, checked byte for byte against the results measured on the Ruby original.

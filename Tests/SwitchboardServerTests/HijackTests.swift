@@ -4,6 +4,7 @@ import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Switchboard
 import SwitchboardServer
+import SwitchboardTesting
 import Testing
 
 /// An app that upgrades `GET /upgrade` with a partial hijack and echoes bytes until the client closes its

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Switchboard
 import SwitchboardServer
+import SwitchboardTesting
 import Testing
 
 // The example app of README.md, verbatim between the markers, so the README cannot drift from the API.

@@ -2,6 +2,7 @@ import HTTPTypes
 import NIOCore
 import Switchboard
 import SwitchboardServer
+import SwitchboardTesting
 import Testing
 
 /// Echoes method, path and body; `/stream` streams a chunked body; `/fail` throws; `/teapot` throws an HTTPError.

@@ -81,8 +81,8 @@ final class WebSocketHandler: ChannelDuplexHandler {
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed {
-            // The peer will send nothing more; without its close frame the connection is over.
-            if self.state != .closed { context.close(promise: nil) }
+            // The peer will send nothing more: after a close handshake that is the end; without one, too.
+            context.close(promise: nil)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -303,11 +303,18 @@ final class WebSocketHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Sends the last frame, then closes our side (FIN) and drops whatever the peer still sends until it closes
+    /// too, or the close timeout passes. Closing at once would make the kernel answer the peer's in-flight bytes
+    /// with a reset, which can destroy our close frame before the peer reads it.
     private func writeThenCloseTCP(_ frame: ByteBuffer, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in
-            bound.value.close(promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { result in
+            switch result {
+            case .success: bound.value.close(mode: .output, promise: nil)
+            case .failure: bound.value.close(promise: nil)
+            }
         }
+        self.timers.armCloseTimeout(self.configuration.closeTimeout, handler: self, context: context)
     }
 
     // MARK: Read pacing (the async API's backpressure)

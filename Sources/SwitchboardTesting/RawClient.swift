@@ -1,13 +1,12 @@
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 import NIOPosix
-import ServiceLifecycle
-import Switchboard
-import SwitchboardServer
+public import Switchboard
+public import SwitchboardServer
 import Testing
 
 /// A configuration for live tests: port 0 and short timeouts.
-func testConfiguration(
+public func testConfiguration(
     idleTimeout: TimeAmount = .seconds(30),
     headReadTimeout: TimeAmount = .seconds(10),
     maxHeadSize: Int = 16 * 1024,
@@ -23,14 +22,14 @@ func testConfiguration(
     )
 }
 
-let testLogger: Logger = {
+public let testLogger: Logger = {
     var logger = Logger(label: "switchboard.test")
     logger.logLevel = .critical
     return logger
 }()
 
 /// Runs `app` on a live server on 127.0.0.1 and a free port for the duration of `body`.
-func withServer<T: Sendable>(
+public func withServer<T: Sendable>(
     _ app: some Application,
     configuration: ServerConfiguration = testConfiguration(),
     _ body: @Sendable (Server, Int) async throws -> T
@@ -54,12 +53,12 @@ func withServer<T: Sendable>(
 ///
 /// The connection is force-closed after `deadline`, so a server that never answers makes a test fail on
 /// missing bytes instead of hanging.
-final class RawClient {
+public final class RawClient {
     private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    let channel: any Channel
+    public let channel: any Channel
     private var pending = ByteBuffer()
-    private(set) var sawEOF = false
+    public private(set) var sawEOF = false
 
     private init(
         iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator,
@@ -72,7 +71,7 @@ final class RawClient {
     }
 
     /// Connects to `port`, runs `body`, closes.
-    static func withConnection<T>(
+    public static func withConnection<T>(
         port: Int,
         deadline: TimeAmount = .seconds(10),
         _ body: (RawClient) async throws -> T
@@ -97,17 +96,17 @@ final class RawClient {
     }
 
     /// Sends the UTF-8 bytes of `text`.
-    func send(_ text: String) async throws {
+    public func send(_ text: String) async throws {
         try await self.outbound.write(ByteBuffer(string: text))
     }
 
     /// Sends `bytes`.
-    func send(_ bytes: ByteBuffer) async throws {
+    public func send(_ bytes: ByteBuffer) async throws {
         try await self.outbound.write(bytes)
     }
 
     /// Half-closes: the server sees end of input, the client can still read.
-    func closeOutput() {
+    public func closeOutput() {
         self.outbound.finish()
     }
 
@@ -128,19 +127,19 @@ final class RawClient {
     }
 
     /// Everything until the server closes (or the deadline).
-    func readToEnd() async throws -> String {
+    public func readToEnd() async throws -> String {
         while try await self.fill() {}
         return self.take(self.pending.readableBytes)
     }
 
     /// Exactly `count` bytes, or fewer if the stream ends first.
-    func read(count: Int) async throws -> String {
+    public func read(count: Int) async throws -> String {
         while self.pending.readableBytes < count, try await self.fill() {}
         return self.take(min(count, self.pending.readableBytes))
     }
 
     /// Bytes up to and including `marker`, or all that came if the stream ended first.
-    func read(through marker: String) async throws -> String {
+    public func read(through marker: String) async throws -> String {
         while true {
             if let range = self.pending.readableBytesView.firstRange(of: Array(marker.utf8)) {
                 let end = range.upperBound - self.pending.readableBytesView.startIndex
@@ -151,7 +150,7 @@ final class RawClient {
     }
 
     /// One HTTP/1.1 response: head plus a body framed by Content-Length or chunked encoding.
-    func readResponse(isHEAD: Bool = false) async throws -> TestResponse {
+    public func readResponse(isHEAD: Bool = false) async throws -> TestResponse {
         let head = try await self.read(through: "\r\n\r\n")
         var response = try #require(TestResponse(head: head), "no response head in \(head.debugDescription)")
         if isHEAD || response.status == 204 || response.status == 304 || response.status / 100 == 1 {
@@ -181,20 +180,28 @@ final class RawClient {
         return response
     }
 
+    var pendingBytes: Int { self.pending.readableBytes }
+
+    func fillForTesting() async throws -> Bool { try await self.fill() }
+
+    func takeBytes(_ count: Int) -> ByteBuffer {
+        self.pending.readSlice(length: count) ?? ByteBuffer()
+    }
+
     private func take(_ count: Int) -> String {
         String(decoding: self.pending.readBytes(length: count) ?? [], as: UTF8.self)
     }
 }
 
 /// A parsed HTTP response, for assertions.
-struct TestResponse {
-    var statusLine: String
-    var status: Int
-    var headers: [(String, String)]
-    var body = ""
-    var wasChunked = false
+public struct TestResponse {
+    public var statusLine: String
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body = ""
+    public var wasChunked = false
 
-    init?(head: String) {
+    public init?(head: String) {
         var lines = head.split(separator: "\r\n", omittingEmptySubsequences: true).map(String.init)
         guard !lines.isEmpty else { return nil }
         self.statusLine = lines.removeFirst()
@@ -207,7 +214,15 @@ struct TestResponse {
         }
     }
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         self.headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+extension RawClient {
+    /// Reads exactly `count` bytes as a buffer, or fewer if the stream ends first.
+    public func readBytes(count: Int) async throws -> ByteBuffer {
+        while self.pendingBytes < count, try await self.fillForTesting() {}
+        return self.takeBytes(min(count, self.pendingBytes))
     }
 }

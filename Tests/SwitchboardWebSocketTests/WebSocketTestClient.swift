@@ -1,0 +1,86 @@
+import NIOCore
+import SwitchboardTesting
+import Testing
+
+@testable import SwitchboardWebSocket
+
+/// A frame as a test client sees it.
+struct TestFrame: Equatable {
+    var fin = true
+    var rsv1 = false
+    var opcode: UInt8
+    var payload: ByteBuffer
+
+    var text: String { String(buffer: self.payload) }
+    var closeCode: UInt16? { self.payload.getInteger(at: self.payload.readerIndex, as: UInt16.self) }
+}
+
+/// A masked client frame.
+func clientFrame(
+    _ opcode: UInt8,
+    _ payload: [UInt8],
+    fin: Bool = true,
+    rsv1: Bool = false,
+    masked: Bool = true,
+    key: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    buffer.writeInteger((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode, as: UInt8.self)
+    let maskBit: UInt8 = masked ? 0x80 : 0
+    if payload.count < 126 {
+        buffer.writeInteger(maskBit | UInt8(payload.count))
+    } else if payload.count <= 0xFFFF {
+        buffer.writeInteger(maskBit | 126)
+        buffer.writeInteger(UInt16(payload.count))
+    } else {
+        buffer.writeInteger(maskBit | 127)
+        buffer.writeInteger(UInt64(payload.count))
+    }
+    if masked {
+        buffer.writeBytes(key)
+        buffer.writeBytes(payload.enumerated().map { $0.element ^ key[$0.offset % 4] })
+    } else {
+        buffer.writeBytes(payload)
+    }
+    return buffer
+}
+
+func clientFrame(_ opcode: UInt8, text: String, fin: Bool = true) -> ByteBuffer {
+    clientFrame(opcode, Array(text.utf8), fin: fin)
+}
+
+func closePayload(_ code: UInt16, _ reason: [UInt8] = []) -> [UInt8] {
+    [UInt8(code >> 8), UInt8(code & 0xFF)] + reason
+}
+
+extension RawClient {
+    /// Sends an opening handshake for `path`; returns the response head.
+    func handshake(path: String = "/ws", headers: [String] = []) async throws -> TestResponse {
+        var request = "GET \(path) HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        for header in headers { request += header + "\r\n" }
+        try await self.send(request + "\r\n")
+        let head = try await self.read(through: "\r\n\r\n")
+        return try #require(TestResponse(head: head), "no response to the handshake")
+    }
+
+    /// Reads one server frame, or `nil` at end of stream.
+    func readFrame() async throws -> TestFrame? {
+        var header = try await self.readBytes(count: 2)
+        guard header.readableBytes == 2 else { return nil }
+        let first = header.readInteger(as: UInt8.self)!
+        let second = header.readInteger(as: UInt8.self)!
+        #expect(second & 0x80 == 0, "server frames must not be masked")
+        var length = Int(second & 0x7F)
+        if length == 126 {
+            var extended = try await self.readBytes(count: 2)
+            length = Int(extended.readInteger(as: UInt16.self)!)
+        } else if length == 127 {
+            var extended = try await self.readBytes(count: 8)
+            length = Int(extended.readInteger(as: UInt64.self)!)
+        }
+        let payload = try await self.readBytes(count: length)
+        guard payload.readableBytes == length else { return nil }
+        return TestFrame(fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, opcode: first & 0x0F, payload: payload)
+    }
+}
