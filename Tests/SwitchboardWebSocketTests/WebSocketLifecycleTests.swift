@@ -1,0 +1,175 @@
+import HTTPTypes
+import NIOCore
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Switchboard
+import SwitchboardServer
+import SwitchboardTesting
+import Synchronization
+import Testing
+
+@testable import SwitchboardWebSocket
+
+/// Records close codes seen by server-side sockets.
+private final class CloseLog: Sendable {
+    private let codes = Mutex<[UInt16]>([])
+    private let stream = AsyncStream<UInt16>.makeStream()
+
+    func record(_ code: WebSocketCloseCode) {
+        self.codes.withLock { $0.append(code.rawValue) }
+        self.stream.continuation.yield(code.rawValue)
+    }
+
+    func next() async -> UInt16? {
+        var iterator = self.stream.stream.makeAsyncIterator()
+        return await iterator.next()
+    }
+}
+
+@Suite("WebSocket lifecycle")
+struct WebSocketLifecycleTests {
+    @Test("A client that stops reading is closed as a slow consumer once 256 KiB are queued; memory stays bounded")
+    func slowConsumer() async throws {
+        let log = CloseLog()
+        let sent = Atomic<Int>(0)
+        let configuration = WebSocketConfiguration(maxQueuedBytes: 256 * 1024, pingInterval: nil)
+        let app = AnyApplication { request in
+            WebSocket.upgrade(request, configuration: configuration) { socket in
+                socket.onClose { _, code, _ in log.record(code) }
+                socket.onOpen { socket in
+                    // Flood from the event loop: 64 MiB offered, far more than the socket buffers take.
+                    let chunk = ByteBuffer(repeating: 0x78, count: 64 * 1024)
+                    for _ in 0..<1024 {
+                        guard (try? socket.send(binary: chunk)) != nil else { return }
+                        sent.add(chunk.readableBytes, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port, deadline: .seconds(20)) { client in
+                _ = try await client.handshake()
+                #expect(await log.next() == 1008)
+                #expect(sent.load(ordering: .relaxed) < 32 * 1024 * 1024, "only socket buffers plus the cap are queued")
+            }
+        }
+    }
+
+    @Test("A peer that never answers pings is closed after the pong timeout; one that answers stays")
+    func keepalive() async throws {
+        let configuration = WebSocketConfiguration(pingInterval: .milliseconds(100), pongTimeout: .milliseconds(150))
+        let app = AnyApplication { request in
+            WebSocket.upgrade(request, configuration: configuration) { socket in
+                socket.onMessage { socket, message in try? socket.send(message) }
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.handshake()
+                let start = ContinuousClock.now
+                var pings = 0
+                while let frame = try await client.readFrame() {
+                    if frame.opcode == 0x9 { pings += 1 }
+                    if frame.opcode == 0x8 {
+                        #expect(frame.closeCode == 1001)
+                        break
+                    }
+                }
+                #expect(pings >= 1)
+                #expect(ContinuousClock.now - start < .seconds(3))
+            }
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.handshake()
+                let until = ContinuousClock.now + .milliseconds(800)
+                while ContinuousClock.now < until {
+                    let frame = try #require(try await client.readFrame())
+                    #expect(frame.opcode == 0x9, "only pings while we answer them")
+                    try await client.send(clientFrame(0xA, Array(frame.payload.readableBytesView)))
+                }
+                try await client.send(clientFrame(0x1, text: "still open"))
+                var frame = try #require(try await client.readFrame())
+                while frame.opcode == 0x9 { frame = try #require(try await client.readFrame()) }
+                #expect(frame.text == "still open")
+            }
+        }
+    }
+
+    @Test("PreparedMessage: one frame written to many sockets, compressed once for deflate peers")
+    func preparedMessage() async throws {
+        let sockets = Mutex<[WebSocket]>([])
+        let ready = AsyncStream<Void>.makeStream()
+        let app = AnyApplication { request in
+            WebSocket.upgrade(request, configuration: .init(pingInterval: nil)) { socket in
+                socket.onOpen { socket in
+                    sockets.withLock { $0.append(socket) }
+                    ready.continuation.yield()
+                }
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { plain in
+                _ = try await plain.handshake()
+                try await RawClient.withConnection(port: port) { compressed in
+                    _ = try await compressed.handshake(headers: ["Sec-WebSocket-Extensions: permessage-deflate"])
+                    var iterator = ready.stream.makeAsyncIterator()
+                    await iterator.next()
+                    await iterator.next()
+                    let text = String(repeating: "fan-out ", count: 64)
+                    let prepared = PreparedMessage(.text(text))
+                    for socket in sockets.withLock({ $0 }) {
+                        try await socket.eventLoop.submit { try socket.send(prepared) }.get()
+                    }
+                    let plainFrame = try #require(try await plain.readFrame())
+                    #expect(!plainFrame.rsv1)
+                    #expect(plainFrame.text == text)
+                    let compressedFrame = try #require(try await compressed.readFrame())
+                    #expect(compressedFrame.rsv1)
+                    var payload = compressedFrame.payload
+                    payload.writeBytes([0x00, 0x00, 0xFF, 0xFF])
+                    var inflated = ByteBuffer()
+                    _ = try Inflater().inflate(payload, into: &inflated, limit: 1 << 20)
+                    #expect(String(buffer: inflated) == text)
+                    // The same storage is shared: framing and compression happened once.
+                    let deflate = try #require(
+                        PerMessageDeflateNegotiation.negotiate(offers: ["permessage-deflate"], configuration: .init()))
+                    #expect(prepared.frame(for: deflate) == prepared.frame(for: deflate))
+                }
+            }
+        }
+    }
+
+    @Test("Graceful shutdown closes every socket with 1001; sending after close fails clearly")
+    func shutdownClosesWith1001() async throws {
+        let sockets = Mutex<[WebSocket]>([])
+        let opened = AsyncStream<Void>.makeStream()
+        let app = AnyApplication { request in
+            WebSocket.upgrade(request, configuration: .init(pingInterval: nil)) { socket in
+                socket.onOpen { socket in
+                    sockets.withLock { $0.append(socket) }
+                    opened.continuation.yield()
+                }
+            }
+        }
+        let server = Server(application: app, configuration: testConfiguration(), logger: testLogger)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run() }
+                let port = try await server.listeningAddress().port!
+                try await RawClient.withConnection(port: port) { client in
+                    _ = try await client.handshake()
+                    var iterator = opened.stream.makeAsyncIterator()
+                    await iterator.next()
+                    trigger.triggerGracefulShutdown()
+                    let frame = try #require(try await client.readFrame())
+                    #expect(frame.opcode == 0x8)
+                    #expect(frame.closeCode == 1001)
+                    try await client.send(clientFrame(0x8, closePayload(1001)))
+                    #expect(try await client.readToEnd() == "")
+                }
+                try await group.waitForAll()
+            }
+        }
+        let socket = try #require(sockets.withLock { $0.first })
+        await #expect(throws: WebSocketError.closed) { try await socket.send(text: "too late") }
+    }
+}
