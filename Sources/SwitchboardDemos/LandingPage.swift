@@ -10,6 +10,8 @@ public enum LandingPage {
             Response(headers: [.contentType: "text/html; charset=utf-8"], body: .init(string: html))
         }
         router.get("/echo") { request in EchoEndpoint.upgrade(request) }
+        let room = ChatRoom()
+        router.get("/chat") { request in ChatEndpoint.upgrade(request, room: room) }
         return Builder {
             ContentLength()
             router
