@@ -201,8 +201,9 @@ final class WebSocketHandler: ChannelDuplexHandler {
             throw WebSocketProtocolViolation(
                 code: .invalidFramePayloadData, reason: "text message ends inside a code point")
         }
-        let complete = WebSocketMessage(kind: message.kind, data: message.buffer ?? ByteBuffer())
-        if let socket { socket.deliver(complete, handler: self) }
+        // After our close frame the peer's remaining data is read (to reach its close frame) but not delivered.
+        guard self.state == .open, let socket else { return }
+        socket.deliver(WebSocketMessage(kind: message.kind, data: message.buffer ?? ByteBuffer()), handler: self)
     }
 
     private func validateUTF8(_ bytes: ByteBuffer) throws(WebSocketProtocolViolation) {
