@@ -28,4 +28,21 @@ struct ChatEndpointTests {
             }
         }
     }
+
+    @Test("/echo returns a 1 MiB message sent in 16 fragments, byte for byte")
+    func largeEcho() async throws {
+        try await withServer(LandingPage.makeApplication()) { _, port in
+            try await RawClient.withConnection(port: port, deadline: .seconds(30)) { client in
+                #expect(try await client.handshake(path: "/echo").status == 101)
+                let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+                for i in 0..<16 {
+                    let piece = Array(payload[(i * 65536)..<((i + 1) * 65536)])
+                    try await client.send(clientFrame(i == 0 ? 0x2 : 0x0, piece, fin: i == 15))
+                }
+                let frame = try #require(try await client.readFrame())
+                #expect(frame.opcode == 0x2)
+                #expect(Array(frame.payload.readableBytesView) == payload)
+            }
+        }
+    }
 }

@@ -32,13 +32,14 @@ final class HalfCloseGate: ChannelInboundHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// Stops holding and delivers a held end of input.
+    /// Stops holding, delivers a held end of input, and leaves the pipeline (after a hijack it has no job left).
     func release(context: ChannelHandlerContext) {
         self.isHolding = false
         if self.heldInputClosed {
             self.heldInputClosed = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

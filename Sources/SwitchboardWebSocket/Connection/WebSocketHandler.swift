@@ -370,6 +370,11 @@ final class WebSocketHandler: ChannelDuplexHandler {
                 FrameWriter.frame(
                     rsv1: true, opcode: opcode, payload: compressed, allocator: context.channel.allocator),
                 context: context)
+        } else if message.data.readableBytes > FrameWriter.inlinePayloadLimit {
+            // Large payloads are not copied: header and payload go out as two buffers with one flush (writev).
+            var header = context.channel.allocator.buffer(capacity: 10)
+            FrameWriter.writeHeader(opcode: opcode, length: message.data.readableBytes, into: &header)
+            try self.write(header, message.data, context: context)
         } else {
             try self.write(
                 FrameWriter.frame(opcode: opcode, payload: message.data, allocator: context.channel.allocator),
@@ -409,10 +414,10 @@ final class WebSocketHandler: ChannelDuplexHandler {
     }
 
     /// Writes and flushes, unless the peer is a slow consumer.
-    private func write(_ frame: ByteBuffer, context: ChannelHandlerContext) throws {
+    private func write(_ frame: ByteBuffer, _ more: ByteBuffer? = nil, context: ChannelHandlerContext) throws {
         if !context.channel.isWritable {
             let queued = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
-            if queued + frame.readableBytes > self.configuration.maxQueuedBytes {
+            if queued + frame.readableBytes + (more?.readableBytes ?? 0) > self.configuration.maxQueuedBytes {
                 switch self.configuration.slowConsumerPolicy.kind {
                 case .drop:
                     return
@@ -427,7 +432,12 @@ final class WebSocketHandler: ChannelDuplexHandler {
                 }
             }
         }
-        context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+        if let more {
+            context.write(self.wrapOutboundOut(frame), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(more), promise: nil)
+        } else {
+            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+        }
     }
 }
 
