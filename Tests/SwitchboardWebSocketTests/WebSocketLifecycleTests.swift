@@ -94,6 +94,30 @@ struct WebSocketLifecycleTests {
         }
     }
 
+    @Test("The idle timeout closes a silent connection with 1001; traffic keeps it open")
+    func idleTimeout() async throws {
+        let configuration = WebSocketConfiguration(pingInterval: nil, idleTimeout: .milliseconds(300))
+        let app = AnyApplication { request in
+            WebSocket.upgrade(request, configuration: configuration) { socket in
+                socket.onMessage { socket, message in try? socket.send(message) }
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.handshake()
+                for i in 0..<4 {
+                    try await Task.sleep(for: .milliseconds(150))
+                    try await client.send(clientFrame(0x1, text: "tick \(i)"))
+                    #expect(try await client.readFrame()?.text == "tick \(i)")
+                }
+                let start = ContinuousClock.now
+                let close = try #require(try await client.readFrame())
+                #expect(close.closeCode == 1001)
+                #expect(ContinuousClock.now - start < .seconds(2))
+            }
+        }
+    }
+
     @Test("PreparedMessage: one frame written to many sockets, compressed once for deflate peers")
     func preparedMessage() async throws {
         let sockets = Mutex<[WebSocket]>([])
