@@ -27,7 +27,7 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler {
         case empty
     }
 
-    private var buffer = CircularBuffer<ConnectionInbound>(initialCapacity: 4)
+    private var buffer = CircularBuffer<ConnectionInbound>(initialCapacity: 1)
     private var inputEnded = false
     private var error: (any Error)?
     private var reader: CheckedContinuation<ConnectionInbound?, any Error>?

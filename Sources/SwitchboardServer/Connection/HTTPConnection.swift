@@ -19,14 +19,14 @@ final class HTTPConnection: Sendable {
     let logger: Logger
     let isShuttingDown: @Sendable () -> Bool
     /// The HTTP handlers that a hijack takes out of the pipeline.
-    let httpHandlers: NIOLoopBound<HTTPHandlers>
+    let httpHandlers: NIOLoopBoundBox<HTTPHandlers?>
     private let headParser: RequestHeadParser
     private let remoteAddress: SocketAddress?
 
     init(
         channel: any Channel,
         io: ConnectionIO,
-        httpHandlers: NIOLoopBound<HTTPHandlers>,
+        httpHandlers: NIOLoopBoundBox<HTTPHandlers?>,
         configuration: ServerConfiguration,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool
@@ -45,25 +45,49 @@ final class HTTPConnection: Sendable {
         self.remoteAddress = channel.remoteAddress
     }
 
-    /// Serves requests until the client or the server ends the connection, or a hijacker closes it.
-    func serve(_ application: any Application) async {
+    /// What happens after a request.
+    enum Outcome {
+        case keepAlive
+        case close
+        /// The app fully hijacked the connection.
+        case hijacked
+        /// The app returned a partial hijack.
+        case partialHijack(PartialHijack)
+    }
+
+    /// Serves requests until the client or the server ends the connection, or the app takes it over.
+    ///
+    /// - Returns: Whether the connection was handed over to a hijacker whose code has returned while the socket
+    ///   stays open (its protocol lives on in channel handlers). The caller then tracks the socket until it closes,
+    ///   instead of keeping this task and its frames alive for the connection's lifetime.
+    func serve(_ application: any Application) async -> Bool {
         do {
-            while try await self.serveNextRequest(application) {}
+            while true {
+                switch try await self.serveNextRequest(application) {
+                case .keepAlive: continue
+                case .close: return false
+                case .hijacked: return true
+                case .partialHijack(let handOver):
+                    try await self.partiallyHijack(handOver)
+                    return true
+                }
+            }
         } catch {
             self.logger.debug("connection failed", metadata: ["switchboard.error": "\(error)"])
+            return false
         }
     }
 
-    /// Serves one request; returns whether the connection stays open for another.
-    private func serveNextRequest(_ application: any Application) async throws -> Bool {
+    /// Serves one request; returns what happens next.
+    private func serveNextRequest(_ application: any Application) async throws -> Outcome {
         let head: HTTPRequestHead
         do {
             switch try await self.reader.next() {
             case .head(let h): head = h
-            case nil: return false
+            case nil: return .close
             case .body, .end, .raw:
                 self.logger.debug("unexpected part between requests")
-                return false
+                return .close
             }
         } catch let error as HTTPParserError {
             self.logger.debug("malformed request", metadata: ["switchboard.error": "\(error)"])
@@ -73,7 +97,7 @@ final class HTTPConnection: Sendable {
                 try await self.refuse(.httpVersionNotSupported, reason: "only HTTP/1.0 and 1.1 are served")
             default: try await self.refuse(.badRequest, reason: "malformed request")
             }
-            return false
+            return .close
         }
 
         let parsed: RequestHeadParser.Parsed
@@ -82,7 +106,7 @@ final class HTTPConnection: Sendable {
         } catch {
             self.logger.debug("refused request", metadata: ["switchboard.reason": "\(error.reason)"])
             try await self.refuse(error.status, reason: error.reason)
-            return false
+            return .close
         }
 
         let isUpgradeOrConnect = head.isUpgradeOrConnect
@@ -113,21 +137,25 @@ final class HTTPConnection: Sendable {
         }
         if hijacked {
             // A full hijack: the response is ignored, never read or closed; the socket is the app's now.
-            try await self.waitUntilClosed()
-            return false
+            return .hijacked
         }
         if let hijack = response.hijack {
-            try await self.partiallyHijack(request: request, response: response, hijack: hijack)
-            return false
+            // The app had its turn to read the body; drop the rest so only post-request bytes reach the hijacker.
+            guard try await self.discardUnreadBody() else {
+                self.logger.debug("partial hijack refused: the request body could not be read to its end")
+                try await self.refuse(.contentTooLarge, reason: "request body too large")
+                return .close
+            }
+            return .partialHijack(PartialHijack(status: response.status, headers: response.headers, hijack: hijack))
         }
         // After an Upgrade or CONNECT head the parser has stopped: an app that declines must end the connection.
         var keepAlive = !isUpgradeOrConnect && self.keepsAlive(after: request, response: response)
         keepAlive = try await self.write(response, to: request, keepAlive: keepAlive) && keepAlive
         guard keepAlive, try await self.discardUnreadBody() else {
             try await self.flushThenFinish()
-            return false
+            return .close
         }
-        return true
+        return .keepAlive
     }
 
     /// Runs the app, turning thrown errors into responses.
@@ -190,8 +218,4 @@ final class HTTPConnection: Sendable {
         try await self.channel.writeAndFlush(ConnectionOutbound.bytes(ByteBuffer())).get()
     }
 
-    /// Waits until the hijacker (or the peer) closes the connection.
-    func waitUntilClosed() async throws {
-        try await self.channel.closeFuture.get()
-    }
 }

@@ -45,7 +45,9 @@ extension HTTPConnection {
         let channel = self.channel
         let logger = self.logger
         return try await channel.eventLoop.submit {
-            let (gate, decoder, connectionHandler) = handlers.value
+            guard let (gate, decoder, connectionHandler) = handlers.value else { throw HijackError.alreadyHijacked }
+            // The HTTP handlers leave for good; dropping our references frees them (the decoder holds a buffer).
+            handlers.value = nil
             let pipeline = channel.pipeline.syncOperations
             let relay = HijackRelayHandler(logger: logger)
             try pipeline.addHandler(relay, position: .after(connectionHandler))
@@ -68,24 +70,14 @@ extension HTTPConnection {
         return HijackedConnection(channel: self.channel, io: io)
     }
 
-    /// Sends `response`'s head as the app wrote it, then gives the connection to `hijack`.
-    func partiallyHijack(
-        request: Request,
-        response: Response,
-        hijack: @Sendable (HijackedConnection) async throws -> Void
-    ) async throws {
-        // The app had its turn to read the body; drop the rest so only post-request bytes reach the hijacker.
-        guard try await self.discardUnreadBody() else {
-            self.logger.debug("partial hijack refused: the request body could not be read to its end")
-            try await self.refuse(.contentTooLarge, reason: "request body too large")
-            return
-        }
+    /// Sends the app's status and headers as written, then gives the connection to the hijack closure.
+    func partiallyHijack(_ handOver: PartialHijack) async throws {
         self.phase.withLock { $0.stage = .hijacked }
         let relay = try await self.switchToRawBytes()
         var head = self.channel.allocator.buffer(capacity: 256)
         ResponseHead.write(
-            status: response.status,
-            headers: response.headers,
+            status: handOver.status,
+            headers: handOver.headers,
             contentLength: nil,
             chunked: false,
             connection: nil,
@@ -94,13 +86,19 @@ extension HTTPConnection {
             into: &head
         )
         try await self.outbound.write(.bytes(head))
-        self.logger.debug("connection partially hijacked", metadata: ["switchboard.status": "\(response.status.code)"])
+        self.logger.debug("connection partially hijacked", metadata: ["switchboard.status": "\(handOver.status.code)"])
         do {
-            try await hijack(self.hijackedConnection(relay: relay))
+            try await handOver.hijack(self.hijackedConnection(relay: relay))
         } catch {
             self.logger.debug("hijacker failed; closing", metadata: ["switchboard.error": "\(error)"])
             try? await self.channel.close()
         }
-        try await self.waitUntilClosed()
     }
+}
+
+/// What a partial hijack needs once the request is done: the head to send and the closure to call.
+struct PartialHijack {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var hijack: @Sendable (HijackedConnection) async throws -> Void
 }

@@ -11,7 +11,7 @@ typealias HTTPHandlers = (gate: HalfCloseGate, decoder: any RemovableChannelHand
 struct AcceptedConnection: Sendable {
     let channel: any Channel
     let io: ConnectionIO
-    let httpHandlers: NIOLoopBound<HTTPHandlers>
+    let httpHandlers: NIOLoopBoundBox<HTTPHandlers?>
 }
 
 extension Server {
@@ -26,6 +26,9 @@ extension Server {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // Each channel keeps its receive buffer between reads. Starting at 512 bytes (not NIO's 2048) keeps idle
+            // connections small; the allocator grows the buffer for connections that read more.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureHTTPPipeline(channel, configuration: configuration, logger: logger)
@@ -64,7 +67,7 @@ extension Server {
         return AcceptedConnection(
             channel: channel,
             io: ConnectionIO(eventLoop: channel.eventLoop, bridge: NIOLoopBound(bridge, eventLoop: channel.eventLoop)),
-            httpHandlers: NIOLoopBound(handlers, eventLoop: channel.eventLoop)
+            httpHandlers: NIOLoopBoundBox(handlers, eventLoop: channel.eventLoop)
         )
     }
 
@@ -79,7 +82,6 @@ extension Server {
             channel.close(promise: nil)
             return
         }
-        defer { self.unregister(channel) }
         let connection = HTTPConnection(
             channel: channel,
             io: accepted.io,
@@ -88,13 +90,26 @@ extension Server {
             logger: logger,
             isShuttingDown: { self.isShuttingDown }
         )
-        await withTaskCancellationHandler {
+        let handedOver = await withTaskCancellationHandler {
             await connection.serve(self.application)
         } onCancel: {
             channel.close(promise: nil)
         }
-        // The connection task owns the socket: whatever ended the loop, the socket closes with it.
-        try? await channel.close()
+        if handedOver && channel.isActive {
+            // The hijacker's code has returned and its protocol lives on in the channel's handlers (a WebSocket,
+            // say). The server never closes it; it stays registered, so graceful shutdown still reaches it and
+            // `run()` still waits for it, but no task waits here, so the task's memory is freed now.
+            let closedLogger = logger
+            channel.closeFuture.whenComplete { _ in
+                self.unregister(channel)
+                closedLogger.debug("hijacked connection closed")
+            }
+            logger.debug("connection handed over to its hijacker")
+            return
+        }
+        self.unregister(channel)
+        // The connection task owns the socket unless it was handed over: the socket closes with it.
+        if !handedOver { try? await channel.close() }
         logger.debug("connection closed")
     }
 }

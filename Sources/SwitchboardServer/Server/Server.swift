@@ -11,7 +11,9 @@ import Synchronization
 ///
 /// It is a swift-service-lifecycle `Service`: run it in a `ServiceGroup`, which ends it gracefully on
 /// SIGINT or SIGTERM. Graceful shutdown stops accepting, lets in-flight requests finish, closes idle
-/// connections, and leaves hijacked connections to their hijackers (which can observe the shutdown).
+/// connections, and leaves hijacked connections to their hijackers (which can observe the shutdown: as a task
+/// through swift-service-lifecycle, as channel handlers through `ChannelShouldQuiesceEvent`). `run()` returns
+/// once every connection, hijacked ones included, has closed.
 ///
 /// ```swift
 /// let server = Server(application: app, configuration: .init(port: 8080), logger: logger)
@@ -108,7 +110,24 @@ public final class Server: Service {
         } onGracefulShutdown: {
             self.beginShutdown(serverChannel: serverChannel.channel)
         }
+        await self.waitForHandedOverConnections()
         self.logger.debug("stopped")
+    }
+
+    /// Waits until every connection handed over to a hijacker has closed; on cancellation, closes them.
+    private func waitForHandedOverConnections() async {
+        await withTaskCancellationHandler {
+            while true {
+                let open = self.state.withLock { Array($0.connections.values) }
+                guard let next = open.first else { return }
+                if Task.isCancelled { return }
+                try? await next.closeFuture.get()
+                // The close callbacks unregister it; make sure before looking again.
+                self.unregister(next)
+            }
+        } onCancel: {
+            for channel in self.state.withLock({ Array($0.connections.values) }) { channel.close(promise: nil) }
+        }
     }
 
     private func listeningFailed(_ error: any Error) {
