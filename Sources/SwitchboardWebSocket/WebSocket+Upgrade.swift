@@ -79,9 +79,10 @@ extension WebSocket {
             try await connection.installHandlers {
                 let handler = WebSocketHandler(configuration: configuration, deflate: accepted.deflate, logger: logger)
                 let socket = WebSocket(
-                    handler: handler, eventLoop: channel.eventLoop, subprotocol: accepted.subprotocol, logger: logger)
+                    handler: handler, eventLoop: channel.eventLoop, subprotocol: accepted.subprotocol, logger: logger,
+                    withInbox: opensInbox)
                 handler.socket = socket
-                if opensInbox { socket.inbox.open(handler: socket.handler, eventLoop: channel.eventLoop) }
+                socket.inbox?.open(handler: socket.handler, eventLoop: channel.eventLoop)
                 setUp(socket)
                 socketBox.socket = socket
                 return [handler]

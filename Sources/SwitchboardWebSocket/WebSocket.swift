@@ -24,14 +24,15 @@ public final class WebSocket: Sendable {
     /// The connection's logger.
     public let logger: Logger
     let handler: NIOLoopBound<WebSocketHandler>
-    let inbox: WebSocketInbox
+    /// The message sequence of the async API; `nil` for sockets driven by callbacks.
+    let inbox: WebSocketInbox?
 
-    init(handler: WebSocketHandler, eventLoop: any EventLoop, subprotocol: String?, logger: Logger) {
+    init(handler: WebSocketHandler, eventLoop: any EventLoop, subprotocol: String?, logger: Logger, withInbox: Bool) {
         self.eventLoop = eventLoop
         self.subprotocol = subprotocol
         self.logger = logger
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
-        self.inbox = WebSocketInbox()
+        self.inbox = withInbox ? WebSocketInbox() : nil
     }
 
     // MARK: Callbacks (register on the event loop, in the set-up closure)

@@ -26,9 +26,11 @@ extension Server {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            // Each channel keeps its receive buffer between reads. Starting at 512 bytes (not NIO's 2048) keeps idle
+            // Each channel keeps its receive buffer between reads. Starting at 256 bytes (not NIO's 2048) keeps idle
             // connections small; the allocator grows the buffer for connections that read more.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
+            )
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureHTTPPipeline(channel, configuration: configuration, logger: logger)
@@ -75,7 +77,9 @@ extension Server {
     func serve(_ accepted: AcceptedConnection) async {
         let channel = accepted.channel
         var logger = self.logger
-        logger[metadataKey: "switchboard.connection.id"] = "\(self.makeConnectionID())"
+        // Only the debug-level messages of this library use the id; at other levels it would cost every (possibly
+        // long-lived) connection a metadata dictionary for nothing.
+        if logger.logLevel <= .debug { logger[metadataKey: "switchboard.connection.id"] = "\(self.makeConnectionID())" }
         logger.debug(
             "connection accepted", metadata: ["switchboard.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
         guard self.register(channel) else {

@@ -39,7 +39,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     private(set) var context: ChannelHandlerContext?
     private var closeCode: WebSocketCloseCode?
     private var closeReason = ""
-    private var timers = WebSocketTimers()
+    var timers = WebSocketTimers()
     private var readsPaused = false
     private var readPending = false
 
@@ -98,7 +98,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     private func finish(code: WebSocketCloseCode, reason: String) {
         guard self.state != .closed || self.socket != nil else { return }
         self.state = .closed
-        self.timers.cancel()
+        if let context { self.timers.cancel(handler: self, eventLoop: context.eventLoop) }
         self.inflater = nil
         self.deflater = nil
         self.pending = nil
@@ -393,14 +393,6 @@ final class WebSocketHandler: ChannelDuplexHandler {
         guard self.state == .open, let context else { throw WebSocketError.closed }
         try self.write(
             FrameWriter.frame(opcode: .ping, payload: payload, allocator: context.channel.allocator), context: context)
-    }
-
-    func armPongDeadline(context: ChannelHandlerContext) {
-        self.timers.armPongDeadline(self.configuration.pongTimeout, handler: self, context: context)
-    }
-
-    func idleExpired(timeout: TimeAmount, context: ChannelHandlerContext) -> Bool {
-        self.timers.isIdle(now: context.eventLoop.now, timeout: timeout, handler: self, context: context)
     }
 
     /// Ends an unresponsive connection: a close frame for the record, then TCP close without waiting.

@@ -84,18 +84,18 @@ public struct WebSocketMessages: AsyncSequence, Sendable {
 
 extension WebSocket {
     /// The peer's messages, for apps that use ``upgrade(_:configuration:run:)``. Ends when the connection closes.
-    public var messages: WebSocketMessages { WebSocketMessages(base: self.inbox.sequence) }
+    public var messages: WebSocketMessages { WebSocketMessages(base: self.inbox?.sequence) }
 
     /// Called by the handler, on the loop, for every complete message.
     func deliver(_ message: WebSocketMessage, handler: WebSocketHandler) {
         if let onMessage = handler.onMessage {
             onMessage(self, message)
-        } else if !self.inbox.yield(message) {
+        } else if let inbox = self.inbox, !inbox.yield(message) {
             handler.pauseReading()
         }
     }
 
     func finishMessages(code: WebSocketCloseCode, reason: String) {
-        self.inbox.finish(nil)
+        self.inbox?.finish(nil)
     }
 }
