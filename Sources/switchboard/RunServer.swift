@@ -22,9 +22,12 @@ func runServer(_ application: some Application, options: ServerOptions, name: St
         return handler
     }
     let logger = Logger(label: "switchboard")
+    // One event loop per core this process may use (affinity-aware, unlike NIO's default count). It lives as long
+    // as the process.
     let server = Server(
         application: application,
         configuration: ServerConfiguration(host: options.host, port: options.port),
+        eventLoopGroup: Server.makeEventLoopGroup(),
         logger: logger
     )
     let announcer = Announcer(server: server, name: name, logger: logger)
