@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "Switchboard",
                 "SwitchboardServer",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 import NIOPosix
+import ServiceLifecycleTestKit
 public import Switchboard
 public import SwitchboardServer
 import Testing
@@ -224,5 +225,23 @@ extension RawClient {
     public func readBytes(count: Int) async throws -> ByteBuffer {
         while self.pendingBytes < count, try await self.fillForTesting() {}
         return self.takeBytes(min(count, self.pendingBytes))
+    }
+}
+
+/// Runs `app` on a live server inside swift-service-lifecycle's test harness, so `body` can trigger graceful
+/// shutdown; returns once `body` is done and the server's `run()` has returned.
+public func withGracefulShutdownServer(
+    _ app: some Application,
+    configuration: ServerConfiguration = testConfiguration(),
+    _ body: @Sendable (_ port: Int, _ triggerShutdown: @Sendable () -> Void) async throws -> Void
+) async throws {
+    let server = Server(application: app, configuration: configuration, logger: testLogger)
+    try await testGracefulShutdown { trigger in
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            let port = try await server.listeningAddress().port!
+            try await body(port) { trigger.triggerGracefulShutdown() }
+            try await group.waitForAll()
+        }
     }
 }

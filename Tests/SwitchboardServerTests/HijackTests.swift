@@ -222,18 +222,12 @@ struct HijackTests {
             try await io.close()
             return Response()
         }
-        let server = Server(application: app, configuration: testConfiguration(), logger: testLogger)
-        try await testGracefulShutdown { trigger in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.run() }
-                let port = try await server.listeningAddress().port!
-                try await RawClient.withConnection(port: port) { client in
-                    try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-                    #expect(try await client.read(count: 6) == "hello;")
-                    trigger.triggerGracefulShutdown()
-                    #expect(try await client.readToEnd() == "server is shutting down")
-                }
-                try await group.waitForAll()
+        try await withGracefulShutdownServer(app) { port, triggerShutdown in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try await client.read(count: 6) == "hello;")
+                triggerShutdown()
+                #expect(try await client.readToEnd() == "server is shutting down")
             }
         }
     }

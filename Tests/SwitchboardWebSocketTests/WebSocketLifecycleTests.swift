@@ -26,6 +26,31 @@ private final class CloseLog: Sendable {
     }
 }
 
+/// Collects the server-side sockets as they open, and lets a test wait for them.
+private final class OpenedSockets: Sendable {
+    private let sockets = Mutex<[WebSocket]>([])
+    private let opened = AsyncStream<Void>.makeStream()
+
+    /// An app that upgrades every request and records the socket.
+    var app: AnyApplication {
+        AnyApplication { request in
+            WebSocket.upgrade(request, configuration: .init(pingInterval: nil)) { socket in
+                socket.onOpen { socket in
+                    self.sockets.withLock { $0.append(socket) }
+                    self.opened.continuation.yield()
+                }
+            }
+        }
+    }
+
+    /// Waits until `count` more sockets have opened; returns all opened so far.
+    func wait(for count: Int) async -> [WebSocket] {
+        var iterator = self.opened.stream.makeAsyncIterator()
+        for _ in 0..<count { await iterator.next() }
+        return self.sockets.withLock { $0 }
+    }
+}
+
 @Suite("WebSocket lifecycle")
 struct WebSocketLifecycleTests {
     @Test("A client that stops reading is closed as a slow consumer once 256 KiB are queued; memory stays bounded")
@@ -120,27 +145,16 @@ struct WebSocketLifecycleTests {
 
     @Test("PreparedMessage: one frame written to many sockets, compressed once for deflate peers")
     func preparedMessage() async throws {
-        let sockets = Mutex<[WebSocket]>([])
-        let ready = AsyncStream<Void>.makeStream()
-        let app = AnyApplication { request in
-            WebSocket.upgrade(request, configuration: .init(pingInterval: nil)) { socket in
-                socket.onOpen { socket in
-                    sockets.withLock { $0.append(socket) }
-                    ready.continuation.yield()
-                }
-            }
-        }
-        try await withServer(app) { _, port in
+        let opened = OpenedSockets()
+        try await withServer(opened.app) { _, port in
             try await RawClient.withConnection(port: port) { plain in
                 _ = try await plain.handshake()
                 try await RawClient.withConnection(port: port) { compressed in
                     _ = try await compressed.handshake(headers: ["Sec-WebSocket-Extensions: permessage-deflate"])
-                    var iterator = ready.stream.makeAsyncIterator()
-                    await iterator.next()
-                    await iterator.next()
+                    let sockets = await opened.wait(for: 2)
                     let text = String(repeating: "fan-out ", count: 64)
                     let prepared = PreparedMessage(.text(text))
-                    for socket in sockets.withLock({ $0 }) {
+                    for socket in sockets {
                         try await socket.eventLoop.submit { try socket.send(prepared) }.get()
                     }
                     let plainFrame = try #require(try await plain.readFrame())
@@ -164,36 +178,22 @@ struct WebSocketLifecycleTests {
 
     @Test("Graceful shutdown closes every socket with 1001; sending after close fails clearly")
     func shutdownClosesWith1001() async throws {
-        let sockets = Mutex<[WebSocket]>([])
-        let opened = AsyncStream<Void>.makeStream()
-        let app = AnyApplication { request in
-            WebSocket.upgrade(request, configuration: .init(pingInterval: nil)) { socket in
-                socket.onOpen { socket in
-                    sockets.withLock { $0.append(socket) }
-                    opened.continuation.yield()
-                }
+        let opened = OpenedSockets()
+        let closedSocket = Mutex<WebSocket?>(nil)
+        try await withGracefulShutdownServer(opened.app) { port, triggerShutdown in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.handshake()
+                let socket = await opened.wait(for: 1).first
+                closedSocket.withLock { $0 = socket }
+                triggerShutdown()
+                let frame = try #require(try await client.readFrame())
+                #expect(frame.opcode == 0x8)
+                #expect(frame.closeCode == 1001)
+                try await client.send(clientFrame(0x8, closePayload(1001)))
+                #expect(try await client.readToEnd() == "")
             }
         }
-        let server = Server(application: app, configuration: testConfiguration(), logger: testLogger)
-        try await testGracefulShutdown { trigger in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.run() }
-                let port = try await server.listeningAddress().port!
-                try await RawClient.withConnection(port: port) { client in
-                    _ = try await client.handshake()
-                    var iterator = opened.stream.makeAsyncIterator()
-                    await iterator.next()
-                    trigger.triggerGracefulShutdown()
-                    let frame = try #require(try await client.readFrame())
-                    #expect(frame.opcode == 0x8)
-                    #expect(frame.closeCode == 1001)
-                    try await client.send(clientFrame(0x8, closePayload(1001)))
-                    #expect(try await client.readToEnd() == "")
-                }
-                try await group.waitForAll()
-            }
-        }
-        let socket = try #require(sockets.withLock { $0.first })
+        let socket = try #require(closedSocket.withLock { $0 })
         await #expect(throws: WebSocketError.closed) { try await socket.send(text: "too late") }
     }
 }
