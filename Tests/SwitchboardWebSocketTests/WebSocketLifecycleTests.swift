@@ -26,6 +26,15 @@ private final class CloseLog: Sendable {
     }
 }
 
+/// An app that echoes every message on every request's WebSocket.
+private func echoing(_ configuration: WebSocketConfiguration) -> AnyApplication {
+    AnyApplication { request in
+        WebSocket.upgrade(request, configuration: configuration) { socket in
+            socket.onMessage { socket, message in try? socket.send(message) }
+        }
+    }
+}
+
 /// Collects the server-side sockets as they open, and lets a test wait for them.
 private final class OpenedSockets: Sendable {
     private let sockets = Mutex<[WebSocket]>([])
@@ -83,11 +92,7 @@ struct WebSocketLifecycleTests {
     @Test("A peer that never answers pings is closed after the pong timeout; one that answers stays")
     func keepalive() async throws {
         let configuration = WebSocketConfiguration(pingInterval: .milliseconds(100), pongTimeout: .milliseconds(150))
-        let app = AnyApplication { request in
-            WebSocket.upgrade(request, configuration: configuration) { socket in
-                socket.onMessage { socket, message in try? socket.send(message) }
-            }
-        }
+        let app = echoing(configuration)
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 _ = try await client.handshake()
@@ -122,11 +127,7 @@ struct WebSocketLifecycleTests {
     @Test("The idle timeout closes a silent connection with 1001; traffic keeps it open")
     func idleTimeout() async throws {
         let configuration = WebSocketConfiguration(pingInterval: nil, idleTimeout: .milliseconds(300))
-        let app = AnyApplication { request in
-            WebSocket.upgrade(request, configuration: configuration) { socket in
-                socket.onMessage { socket, message in try? socket.send(message) }
-            }
-        }
+        let app = echoing(configuration)
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 _ = try await client.handshake()
