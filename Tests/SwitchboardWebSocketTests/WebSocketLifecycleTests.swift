@@ -91,7 +91,7 @@ struct WebSocketLifecycleTests {
 
     @Test("A peer that never answers pings is closed after the pong timeout; one that answers stays")
     func keepalive() async throws {
-        let configuration = WebSocketConfiguration(pingInterval: .milliseconds(100), pongTimeout: .milliseconds(150))
+        let configuration = WebSocketConfiguration(pingInterval: .milliseconds(100), pongTimeout: .milliseconds(500))
         let app = echoing(configuration)
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port) { client in
@@ -106,7 +106,7 @@ struct WebSocketLifecycleTests {
                     }
                 }
                 #expect(pings >= 1)
-                #expect(ContinuousClock.now - start < .seconds(3))
+                #expect(ContinuousClock.now - start < .seconds(5))
             }
             try await RawClient.withConnection(port: port) { client in
                 _ = try await client.handshake()
@@ -126,7 +126,7 @@ struct WebSocketLifecycleTests {
 
     @Test("The idle timeout closes a silent connection with 1001; traffic keeps it open")
     func idleTimeout() async throws {
-        let configuration = WebSocketConfiguration(pingInterval: nil, idleTimeout: .milliseconds(300))
+        let configuration = WebSocketConfiguration(pingInterval: nil, idleTimeout: .milliseconds(800))
         let app = echoing(configuration)
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port) { client in
