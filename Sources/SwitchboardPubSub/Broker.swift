@@ -1,0 +1,54 @@
+public import NIOCore
+
+/// Publish/subscribe by channel name: the seam between the app and the fan-out engine (in process, or Redis).
+///
+/// Every subscriber of a channel gets every message published to it after its subscription is established, in
+/// publish order. Delivery is either a callback on an event loop the subscriber chooses (cheapest: a WebSocket
+/// subscribes on its own loop, so delivery and sending share a thread) or an async sequence.
+public protocol Broker: Sendable {
+    /// Publishes `payload` to every subscriber of `channel`.
+    ///
+    /// - Throws: ``BrokerError`` when the message cannot be published (for example, Redis is unreachable).
+    func publish(_ payload: ByteBuffer, to channel: String) async throws
+
+    /// Subscribes to `channel`; `handler` runs on `eventLoop` for every event, until the subscription ends.
+    ///
+    /// - Returns: The subscription, once established: messages published after this returns are delivered.
+    /// - Important: Keep the subscription: releasing it (or calling ``Subscription/cancel()``) unsubscribes.
+    func subscribe(
+        to channel: String,
+        on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (BrokerEvent) -> Void
+    ) async throws -> Subscription
+}
+
+/// What a subscriber receives.
+public enum BrokerEvent: Sendable, Equatable {
+    /// A message published to the channel.
+    case message(BrokerMessage)
+    /// Messages may have been lost (the broker's connection to Redis dropped and came back): re-sync if it matters.
+    case gap
+}
+
+/// A message and the channel it was published to.
+public struct BrokerMessage: Sendable, Equatable {
+    public var channel: String
+    public var payload: ByteBuffer
+
+    public init(channel: String, payload: ByteBuffer) {
+        self.channel = channel
+        self.payload = payload
+    }
+}
+
+/// Why a broker operation failed.
+public struct BrokerError: Error, Hashable, CustomStringConvertible {
+    private let message: String
+
+    /// An error with a message for logs and callers.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}
