@@ -76,11 +76,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Layer 5 (in progress): our own RESP2/RESP3 codec and, later, the Redis client and broker.
+        // Layer 5: our own RESP2/RESP3 codec, a pipelined Redis client and the Redis broker.
         .target(
             name: "SwitchboardRedis",
             dependencies: [
-                .product(name: "NIOCore", package: "swift-nio")
+                "SwitchboardPubSub",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -164,8 +168,12 @@ let package = Package(
             name: "SwitchboardRedisTests",
             dependencies: [
                 "SwitchboardRedis",
+                "SwitchboardTesting",
+                "SwitchboardPubSub",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

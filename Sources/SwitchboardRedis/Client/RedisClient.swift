@@ -1,0 +1,229 @@
+public import Logging
+public import NIOCore
+
+/// Keeps one ``RedisConnection`` open, reconnecting forever with exponential backoff and jitter.
+///
+/// While the connection is down, commands fail at once with ``RedisError/Kind/connectionUnavailable``: callers get
+/// a clear error instead of an unbounded queue or a hang. All state lives on one event loop.
+public final class RedisClient: Sendable {
+    /// How long to wait between connection attempts.
+    public struct Backoff: Sendable, Hashable {
+        /// The delay after the first failure; it doubles with each further failure.
+        public var initial: Duration
+        /// The longest delay.
+        public var maximum: Duration
+
+        /// Creates a backoff. The defaults retry quickly and at least once a second, so subscriptions come back
+        /// within about a second of Redis accepting connections again.
+        public init(initial: Duration = .milliseconds(50), maximum: Duration = .seconds(1)) {
+            self.initial = initial
+            self.maximum = maximum
+        }
+
+        /// The delay before attempt `attempt` (0-based), with "equal jitter": between half and all of the
+        /// exponential delay, so nodes that lost Redis together do not reconnect in lockstep.
+        func delay(attempt: Int) -> TimeAmount {
+            let initial = TimeAmount(self.initial).nanoseconds
+            let maximum = TimeAmount(self.maximum).nanoseconds
+            let exponential = min(maximum, initial << min(attempt, 30))
+            let half = exponential / 2
+            return .nanoseconds(half + Int64.random(in: 0...max(half, 0)))
+        }
+    }
+
+    private final class State {
+        var connection: RedisConnection?
+        var attempt = 0
+        var lastError: (any Error)?
+        var reconnect: Scheduled<Void>?
+        var isShutDown = false
+        var isStarted = false
+    }
+
+    /// What it connects to.
+    public let configuration: RedisConfiguration
+    /// The loop its connection and state live on.
+    public let eventLoop: any EventLoop
+    private let backoff: Backoff
+    private let logger: Logger
+    private let onPush: (@Sendable (RESPValue) -> Void)?
+    private let onConnected: @Sendable (RedisConnection) -> EventLoopFuture<Void>
+    private let onDisconnected: @Sendable () -> Void
+    private let state: NIOLoopBoundBox<State>
+
+    /// Creates a client; call ``start()`` to connect.
+    ///
+    /// - Parameters:
+    ///   - onPush: For a subscriber connection: called on `eventLoop` with each pub/sub message.
+    ///   - onConnected: Runs on `eventLoop` after each (re)connection, before commands are accepted on it
+    ///     (a subscriber resubscribes here). If its future fails, the connection is closed and retried.
+    ///   - onDisconnected: Runs on `eventLoop` when an established connection is lost.
+    public init(
+        configuration: RedisConfiguration,
+        eventLoop: any EventLoop,
+        backoff: Backoff = .init(),
+        logger: Logger,
+        onPush: (@Sendable (RESPValue) -> Void)? = nil,
+        onConnected: @escaping @Sendable (RedisConnection) -> EventLoopFuture<Void> = {
+            $0.eventLoop.makeSucceededVoidFuture()
+        },
+        onDisconnected: @escaping @Sendable () -> Void = {}
+    ) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.backoff = backoff
+        self.logger = logger
+        self.onPush = onPush
+        self.onConnected = onConnected
+        self.onDisconnected = onDisconnected
+        self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
+    }
+
+    /// Starts connecting in the background (and reconnecting whenever the connection is lost).
+    public func start() {
+        self.eventLoop.execute {
+            guard !self.state.value.isStarted else { return }
+            self.state.value.isStarted = true
+            self.connect()
+        }
+    }
+
+    /// Waits until connected, or until `timeout` passes.
+    ///
+    /// - Returns: Whether the client is connected.
+    public func waitUntilConnected(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await self.isConnected { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return await self.isConnected
+    }
+
+    /// Whether a connection is established (and its `onConnected` work is done).
+    public var isConnected: Bool {
+        get async {
+            (try? await self.eventLoop.submit { self.state.value.connection != nil }.get()) ?? false
+        }
+    }
+
+    /// Stops reconnecting and closes the connection.
+    public func shutdown() async {
+        let connection = try? await self.eventLoop.submit { () -> RedisConnection? in
+            let state = self.state.value
+            state.isShutDown = true
+            state.reconnect?.cancel()
+            state.reconnect = nil
+            defer { state.connection = nil }
+            return state.connection
+        }.get()
+        await connection?.close()
+    }
+
+    /// Sends a command on the current connection.
+    ///
+    /// - Throws: ``RedisError``; ``RedisError/Kind/connectionUnavailable`` at once while disconnected.
+    @discardableResult
+    public func send(_ command: RESPCommand) async throws -> RESPValue {
+        try await self.sendNow(command).get()
+    }
+
+    /// Sends a command without waiting; fails at once while disconnected.
+    public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+        if self.eventLoop.inEventLoop {
+            return self.sendOnLoop(command)
+        }
+        return self.eventLoop.flatSubmit { self.sendOnLoop(command) }
+    }
+
+    private func sendOnLoop(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+        guard let connection = self.state.value.connection else {
+            return self.eventLoop.makeFailedFuture(self.unavailableError())
+        }
+        return connection.sendNow(command)
+    }
+
+    /// The connection, if established; only on ``eventLoop``.
+    var currentConnection: RedisConnection? {
+        self.eventLoop.preconditionInEventLoop()
+        return self.state.value.connection
+    }
+
+    private func unavailableError() -> RedisError {
+        let state = self.state.value
+        if state.isShutDown { return RedisError(.connectionUnavailable, "the client was shut down") }
+        let reason = state.lastError.map { "\($0)" } ?? "connecting to \(self.configuration)"
+        return RedisError(.connectionUnavailable, "not connected (\(reason)); reconnecting")
+    }
+
+    // MARK: Connection loop (on eventLoop)
+
+    private func connect() {
+        guard !self.state.value.isShutDown else { return }
+        RedisConnection.makeConnection(
+            to: self.configuration,
+            on: self.eventLoop,
+            logger: self.logger,
+            onPush: self.onPush
+        ).flatMap { connection in
+            self.onConnected(connection).map { connection }.flatMapError { error in
+                connection.channel.close(promise: nil)
+                return self.eventLoop.makeFailedFuture(error)
+            }
+        }.whenComplete { result in
+            switch result {
+            case .success(let connection): self.connected(connection)
+            case .failure(let error): self.connectFailed(error)
+            }
+        }
+    }
+
+    private func connected(_ connection: RedisConnection) {
+        let state = self.state.value
+        guard !state.isShutDown else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        if state.attempt > 0 {
+            self.logger.info("Redis reconnected", metadata: ["redis": "\(self.configuration)"])
+        } else {
+            self.logger.debug("Redis connected", metadata: ["redis": "\(self.configuration)"])
+        }
+        state.connection = connection
+        state.attempt = 0
+        state.lastError = nil
+        connection.closeFuture.whenComplete { _ in
+            let state = self.state.value
+            guard state.connection === connection else { return }
+            state.connection = nil
+            self.onDisconnected()
+            guard !state.isShutDown else { return }
+            self.logger.warning("Redis connection lost; reconnecting", metadata: ["redis": "\(self.configuration)"])
+            self.scheduleReconnect()
+        }
+    }
+
+    private func connectFailed(_ error: any Error) {
+        let state = self.state.value
+        guard !state.isShutDown else { return }
+        // The first failure of an outage is a warning; retries say the same thing at debug level.
+        if state.attempt == 0 {
+            self.logger.warning("Redis unavailable; retrying", metadata: ["error": "\(error)"])
+        } else {
+            self.logger.debug(
+                "Redis still unavailable", metadata: ["error": "\(error)", "attempt": "\(state.attempt)"])
+        }
+        state.lastError = error
+        self.scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        let state = self.state.value
+        let delay = self.backoff.delay(attempt: state.attempt)
+        state.attempt += 1
+        state.reconnect = self.eventLoop.scheduleTask(in: delay) {
+            self.state.value.reconnect = nil
+            self.connect()
+        }
+    }
+}

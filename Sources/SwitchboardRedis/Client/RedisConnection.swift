@@ -1,0 +1,139 @@
+public import Logging
+public import NIOCore
+import NIOPosix
+
+/// One connection to Redis with pipelining: any number of commands may be in flight; replies match them in order.
+///
+/// Commands can be sent from any thread. A reply that is an error (`-ERR …`) fails its command with a
+/// ``RedisError`` of kind ``RedisError/Kind/serverError``; a connection that breaks, times out or receives bytes that
+/// are not valid RESP fails every pending command and closes. It does not reconnect: ``RedisClient`` does that.
+public final class RedisConnection: Sendable {
+    /// The NIO channel.
+    public let channel: any Channel
+    /// What it connected with.
+    public let configuration: RedisConfiguration
+
+    /// The loop the connection runs on.
+    public var eventLoop: any EventLoop { self.channel.eventLoop }
+    /// Completes when the connection has closed, for whatever reason.
+    public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
+
+    private init(channel: any Channel, configuration: RedisConfiguration) {
+        self.channel = channel
+        self.configuration = configuration
+    }
+
+    /// Connects, authenticates (`AUTH`) and selects the database (`SELECT`).
+    ///
+    /// - Parameters:
+    ///   - configuration: The server and the timeouts.
+    ///   - eventLoop: The loop the connection runs on.
+    ///   - logger: Where the connection logs (warnings for timeouts, debug for health checks).
+    ///   - onPush: Called on `eventLoop` with every pub/sub message (a RESP2 `message` array or a RESP3 push);
+    ///     `nil` for a command connection.
+    /// - Throws: ``RedisError`` when the server cannot be reached in time or refuses the credentials.
+    public static func connect(
+        to configuration: RedisConfiguration,
+        on eventLoop: any EventLoop,
+        logger: Logger,
+        onPush: (@Sendable (RESPValue) -> Void)? = nil
+    ) async throws -> RedisConnection {
+        try await self.makeConnection(to: configuration, on: eventLoop, logger: logger, onPush: onPush).get()
+    }
+
+    static func makeConnection(
+        to configuration: RedisConfiguration,
+        on eventLoop: any EventLoop,
+        logger: Logger,
+        onPush: (@Sendable (RESPValue) -> Void)?
+    ) -> EventLoopFuture<RedisConnection> {
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(RESPDecoder(limits: configuration.limits))
+                    )
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisCommandHandler(
+                            configuration: configuration,
+                            routesPubSubMessages: onPush != nil,
+                            logger: logger,
+                            onPush: onPush
+                        )
+                    )
+                }
+            }
+        let connected = bootstrap.connect(host: configuration.host, port: configuration.port)
+            .flatMapErrorThrowing { error in
+                throw RedisError(.connectionUnavailable, "cannot connect to \(configuration): \(error)")
+            }
+            .map { RedisConnection(channel: $0, configuration: configuration) }
+        return connected.flatMap { connection in
+            connection.handshake().map { connection }.flatMapError { error in
+                connection.channel.close(promise: nil)
+                return eventLoop.makeFailedFuture(error)
+            }
+        }
+    }
+
+    /// `AUTH` and `SELECT`, pipelined.
+    private func handshake() -> EventLoopFuture<Void> {
+        var commands: [RESPCommand] = []
+        if let password = self.configuration.password {
+            if let username = self.configuration.username {
+                commands.append(RESPCommand("AUTH", username, password))
+            } else {
+                commands.append(RESPCommand("AUTH", password))
+            }
+        }
+        if self.configuration.database != 0 {
+            commands.append(RESPCommand("SELECT", String(self.configuration.database)))
+        }
+        guard !commands.isEmpty else { return self.eventLoop.makeSucceededVoidFuture() }
+        let replies = self.sendPipelined(commands)
+        return EventLoopFuture.andAllSucceed(replies, on: self.eventLoop)
+    }
+
+    /// Sends a command and waits for its reply.
+    ///
+    /// - Throws: ``RedisError``: the server's error reply, a timeout, or a lost connection.
+    @discardableResult
+    public func send(_ command: RESPCommand) async throws -> RESPValue {
+        try await self.sendNow(command).get()
+    }
+
+    /// Sends a command without waiting; the future completes with its reply.
+    public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+        let promise = self.eventLoop.makePromise(of: RESPValue.self)
+        self.channel.writeAndFlush(RedisRequest(command: command, promise: promise), promise: Self.failing(promise))
+        return promise.futureResult
+    }
+
+    /// Sends several commands with one flush; the futures complete with their replies, in order.
+    public func sendPipelined(_ commands: [RESPCommand]) -> [EventLoopFuture<RESPValue>] {
+        let requests = commands.map { RedisRequest(command: $0, promise: self.eventLoop.makePromise()) }
+        let channel = self.channel
+        self.eventLoop.execute {
+            for request in requests { channel.write(request, promise: Self.failing(request.promise)) }
+            channel.flush()
+        }
+        return requests.map(\.promise.futureResult)
+    }
+
+    /// A write promise that fails the reply's promise when the write fails: on a closed channel our handler is
+    /// gone, so nothing else would complete it. (A promise completes once; later completions are ignored.)
+    private static func failing(_ reply: EventLoopPromise<RESPValue>) -> EventLoopPromise<Void> {
+        let written = reply.futureResult.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            reply.fail(error as? RedisError ?? RedisError(.connectionClosed, "the connection is closed (\(error))"))
+        }
+        return written
+    }
+
+    /// Closes the connection; pending commands fail with ``RedisError/Kind/connectionClosed``.
+    public func close() async {
+        try? await self.channel.close()
+    }
+}

@@ -1,0 +1,126 @@
+public import Foundation
+import Synchronization
+
+/// A real `redis-server` for tests: its own free port on 127.0.0.1, its own temporary directory, no persistence.
+///
+/// Tests that need Redis use ``RedisServerProcess/testTrait``'s condition: they are skipped with a printed reason
+/// when `redis-server` is not installed, unless `SWITCHBOARD_REQUIRE_REDIS=1` (as in CI) makes that a failure.
+public final class RedisServerProcess: Sendable {
+    private let process = Mutex<Process?>(nil)
+    /// The port it listens on (kept across restarts).
+    public let port: Int
+    /// Its working directory.
+    public let directory: URL
+
+    /// The `redis-server` executable, if installed.
+    public static let executable: String? = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let candidates =
+            path.split(separator: ":").map { "\($0)/redis-server" } + [
+                "/usr/bin/redis-server", "/usr/sbin/redis-server",
+            ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    /// Whether Redis tests run: `redis-server` is installed, or CI requires them (and then fails without it).
+    public static var isEnabled: Bool {
+        executable != nil || ProcessInfo.processInfo.environment["SWITCHBOARD_REQUIRE_REDIS"] == "1"
+    }
+
+    /// Why Redis tests are skipped.
+    public static let skipReason =
+        "redis-server is not installed: Redis tests skipped (SWITCHBOARD_REQUIRE_REDIS=1 makes this a failure)"
+
+    /// Starts `redis-server` and waits until it accepts connections.
+    public init() throws {
+        guard let executable = Self.executable else {
+            throw RedisServerError("redis-server is not installed, and SWITCHBOARD_REQUIRE_REDIS=1 requires it")
+        }
+        self.directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        self.port = try Self.freePort()
+        try self.launch(executable)
+    }
+
+    /// Kills the server at once (SIGKILL: no goodbye to clients).
+    public func kill() {
+        let process = self.process.withLock { process in
+            defer { process = nil }
+            return process
+        }
+        guard let process else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Starts it again on the same port (after ``kill()``).
+    public func restart() throws {
+        try self.launch(Self.executable!)
+    }
+
+    /// Stops the server and removes its directory.
+    public func stop() {
+        self.kill()
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+
+    deinit {
+        self.stop()
+    }
+
+    private func launch(_ executable: String) throws {
+        let log = self.directory.appendingPathComponent("redis.log")
+        try? FileManager.default.removeItem(at: log)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [
+            "--port", String(self.port), "--bind", "127.0.0.1", "--dir", self.directory.path,
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", log.path,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process.withLock { $0 = process }
+        // "Ready to accept connections" is the line redis-server logs once it listens.
+        for _ in 0..<500 {
+            if let text = try? String(contentsOf: log, encoding: .utf8), text.contains("Ready to accept connections") {
+                return
+            }
+            guard process.isRunning else {
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw RedisServerError("redis-server exited at start: \(text.suffix(500))")
+            }
+            usleep(10_000)
+        }
+        throw RedisServerError("redis-server did not become ready within 5 s on port \(self.port)")
+    }
+
+    /// A port the kernel considers free right now.
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RedisServerError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw RedisServerError("could not find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// A test Redis server that could not be started.
+public struct RedisServerError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
