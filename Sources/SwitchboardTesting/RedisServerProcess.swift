@@ -32,7 +32,10 @@ public final class RedisServerProcess: Sendable {
         "redis-server is not installed: Redis tests skipped (SWITCHBOARD_REQUIRE_REDIS=1 makes this a failure)"
 
     /// Starts `redis-server` and waits until it accepts connections.
-    public init() throws {
+    ///
+    /// Everything here waits by sleeping the task, never by blocking a thread: tests run on the cooperative pool,
+    /// which has one thread per core.
+    public init() async throws {
         guard let executable = Self.executable else {
             throw RedisServerError("redis-server is not installed, and SWITCHBOARD_REQUIRE_REDIS=1 requires it")
         }
@@ -40,28 +43,24 @@ public final class RedisServerProcess: Sendable {
             .appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         self.port = try Self.freePort()
-        try self.launch(executable)
+        try await self.launch(executable)
     }
 
-    /// Kills the server at once (SIGKILL: no goodbye to clients).
-    public func kill() {
-        let process = self.process.withLock { process in
-            defer { process = nil }
-            return process
-        }
-        guard let process else { return }
+    /// Kills the server at once (SIGKILL: no goodbye to clients) and waits until it is gone.
+    public func kill() async {
+        guard let process = self.takeProcess() else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
     }
 
     /// Starts it again on the same port (after ``kill()``).
-    public func restart() throws {
-        try self.launch(Self.executable!)
+    public func restart() async throws {
+        try await self.launch(Self.executable!)
     }
 
-    /// Stops the server and removes its directory.
+    /// Kills the server without waiting and removes its directory.
     public func stop() {
-        self.kill()
+        if let process = self.takeProcess() { Foundation.kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: self.directory)
     }
 
@@ -69,7 +68,14 @@ public final class RedisServerProcess: Sendable {
         self.stop()
     }
 
-    private func launch(_ executable: String) throws {
+    private func takeProcess() -> Process? {
+        self.process.withLock { process in
+            defer { process = nil }
+            return process
+        }
+    }
+
+    private func launch(_ executable: String) async throws {
         let log = self.directory.appendingPathComponent("redis.log")
         try? FileManager.default.removeItem(at: log)
         let process = Process()
@@ -91,7 +97,7 @@ public final class RedisServerProcess: Sendable {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
                 throw RedisServerError("redis-server exited at start: \(text.suffix(500))")
             }
-            usleep(10_000)
+            try await Task.sleep(for: .milliseconds(10))
         }
         throw RedisServerError("redis-server did not become ready within 5 s on port \(self.port)")
     }

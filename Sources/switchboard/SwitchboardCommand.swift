@@ -17,7 +17,7 @@ struct SwitchboardCommand: AsyncParsableCommand {
         commandName: "switchboard",
         abstract: "Real-time messaging for Swift servers.",
         discussion: "Without a subcommand, serves like `switchboard serve`.",
-        subcommands: [Serve.self, HijackDemoCommand.self]
+        subcommands: [Serve.self, HijackDemoCommand.self, BenchCommand.self]
     )
 
     @OptionGroup var options: ServerOptions

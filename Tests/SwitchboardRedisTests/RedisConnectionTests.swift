@@ -9,7 +9,7 @@ import Testing
 struct RedisConnectionTests {
     @Test("Commands round-trip; 1,000 pipelined commands get their replies in order")
     func pipelining() async throws {
-        let redis = try RedisServerProcess()
+        let redis = try await RedisServerProcess()
         defer { redis.stop() }
         let connection = try await redis.connect()
         #expect(try await connection.send(RESPCommand("PING")) == .simpleString("PONG"))
@@ -28,7 +28,7 @@ struct RedisConnectionTests {
 
     @Test("An error reply is a typed error; the connection keeps working")
     func errorReply() async throws {
-        let redis = try RedisServerProcess()
+        let redis = try await RedisServerProcess()
         defer { redis.stop() }
         let connection = try await redis.connect()
         try await connection.send(RESPCommand("SET", "text", "abc"))
@@ -48,7 +48,7 @@ struct RedisConnectionTests {
 
     @Test("AUTH with a password and with an ACL user, SELECT of a database; wrong credentials are refused")
     func authAndSelect() async throws {
-        let redis = try RedisServerProcess()
+        let redis = try await RedisServerProcess()
         defer { redis.stop() }
         let admin = try await redis.connect()
         try await admin.send(RESPCommand("ACL", "SETUSER", "alice", "on", ">wonderland", "~*", "&*", "+@all"))
