@@ -72,7 +72,7 @@ struct BrokerBench: AsyncParsableCommand {
         _ name: String,
         broker: some Broker,
         group: MultiThreadedEventLoopGroup,
-        publish: (Int) -> EventLoopFuture<Void>?
+        publish: @escaping @Sendable (Int) -> EventLoopFuture<Void>?
     ) async throws {
         let delivered = Atomic<Int>(0)
         let expected = self.messages * self.subscribers
@@ -86,15 +86,19 @@ struct BrokerBench: AsyncParsableCommand {
         }
         let clock = ContinuousClock()
         let start = clock.now
-        var inFlight: [EventLoopFuture<Void>] = []
-        for n in 0..<self.messages {
-            if let future = publish(n) { inFlight.append(future) }
-            if inFlight.count >= self.window {
-                for future in inFlight { try await future.get() }
-                inFlight.removeAll(keepingCapacity: true)
-            }
+        // Publish from an event loop, as a socket's handler does, in windows of `window` unconfirmed messages.
+        let publisher = group.next()
+        var sent = 0
+        while sent < self.messages {
+            let batch = min(self.window, self.messages - sent)
+            let first = sent
+            try await publisher.flatSubmit { () -> EventLoopFuture<Void> in
+                var last: EventLoopFuture<Void>? = nil
+                for n in first..<(first + batch) { last = publish(n) ?? last }
+                return last ?? publisher.makeSucceededVoidFuture()
+            }.get()
+            sent += batch
         }
-        for future in inFlight { try await future.get() }
         let published = clock.now - start
         while delivered.load(ordering: .relaxed) < expected, clock.now - start < .seconds(120) {
             try await Task.sleep(for: .microseconds(200))

@@ -1,4 +1,5 @@
 public import Logging
+import NIOConcurrencyHelpers
 public import NIOCore
 
 /// Keeps one ``RedisConnection`` open, reconnecting forever with exponential backoff and jitter.
@@ -50,6 +51,8 @@ public final class RedisClient: Sendable {
     private let onConnected: @Sendable (RedisConnection) -> EventLoopFuture<Void>
     private let onDisconnected: @Sendable () -> Void
     private let state: NIOLoopBoundBox<State>
+    /// The established connection, for senders on any thread; written only on ``eventLoop``, with `state`.
+    private let published = NIOLockedValueBox<RedisConnection?>(nil)
 
     /// Creates a client; call ``start()`` to connect.
     ///
@@ -114,7 +117,10 @@ public final class RedisClient: Sendable {
             state.isShutDown = true
             state.reconnect?.cancel()
             state.reconnect = nil
-            defer { state.connection = nil }
+            defer {
+                state.connection = nil
+                self.published.withLockedValue { $0 = nil }
+            }
             return state.connection
         }.get()
         await connection?.close()
@@ -130,17 +136,15 @@ public final class RedisClient: Sendable {
 
     /// Sends a command without waiting; fails at once while disconnected.
     public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
-        if self.eventLoop.inEventLoop {
-            return self.sendOnLoop(command)
+        // Read under a lock rather than hopping to the loop: the connection batches commands from any thread
+        // into one flush, and a hop per command would cost a wake-up per command.
+        if let connection = self.published.withLockedValue({ $0 }) {
+            return connection.sendNow(command)
         }
-        return self.eventLoop.flatSubmit { self.sendOnLoop(command) }
-    }
-
-    private func sendOnLoop(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
-        guard let connection = self.state.value.connection else {
+        if self.eventLoop.inEventLoop {
             return self.eventLoop.makeFailedFuture(self.unavailableError())
         }
-        return connection.sendNow(command)
+        return self.eventLoop.flatSubmit { self.eventLoop.makeFailedFuture(self.unavailableError()) }
     }
 
     /// The connection, if established; only on ``eventLoop``.
@@ -190,12 +194,14 @@ public final class RedisClient: Sendable {
             self.logger.debug("Redis connected", metadata: ["redis": "\(self.configuration)"])
         }
         state.connection = connection
+        self.published.withLockedValue { $0 = connection }
         state.attempt = 0
         state.lastError = nil
         connection.closeFuture.whenComplete { _ in
             let state = self.state.value
             guard state.connection === connection else { return }
             state.connection = nil
+            self.published.withLockedValue { $0 = nil }
             self.onDisconnected()
             guard !state.isShutDown else { return }
             self.logger.warning("Redis connection lost; reconnecting", metadata: ["redis": "\(self.configuration)"])

@@ -1,4 +1,5 @@
 public import Logging
+import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
 
@@ -17,6 +18,9 @@ public final class RedisConnection: Sendable {
     public var eventLoop: any EventLoop { self.channel.eventLoop }
     /// Completes when the connection has closed, for whatever reason.
     public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
+
+    /// Commands waiting for the drain task on the connection's loop.
+    private let outbox = NIOLockedValueBox<[RedisRequest]>([])
 
     private init(channel: any Channel, configuration: RedisConfiguration) {
         self.channel = channel
@@ -105,21 +109,38 @@ public final class RedisConnection: Sendable {
     }
 
     /// Sends a command without waiting; the future completes with its reply.
+    ///
+    /// Commands sent close together, from any threads, leave in one write and one flush: they queue in an outbox
+    /// that a single task on the connection's loop drains. Commands from one thread keep their order.
     public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         let promise = self.eventLoop.makePromise(of: RESPValue.self)
-        self.channel.writeAndFlush(RedisRequest(command: command, promise: promise), promise: Self.failing(promise))
+        self.enqueue(CollectionOfOne(RedisRequest(command: command, promise: promise)))
         return promise.futureResult
     }
 
-    /// Sends several commands with one flush; the futures complete with their replies, in order.
+    /// Sends several commands together; the futures complete with their replies, in order.
     public func sendPipelined(_ commands: [RESPCommand]) -> [EventLoopFuture<RESPValue>] {
         let requests = commands.map { RedisRequest(command: $0, promise: self.eventLoop.makePromise()) }
-        let channel = self.channel
-        self.eventLoop.execute {
-            for request in requests { channel.write(request, promise: Self.failing(request.promise)) }
-            channel.flush()
-        }
+        self.enqueue(requests)
         return requests.map(\.promise.futureResult)
+    }
+
+    private func enqueue(_ requests: some Collection<RedisRequest>) {
+        let needsDrain = self.outbox.withLockedValue { outbox in
+            let wasEmpty = outbox.isEmpty
+            outbox.append(contentsOf: requests)
+            return wasEmpty
+        }
+        guard needsDrain else { return }
+        // One task drains everything queued by the time it runs: one flush (one syscall) for the batch.
+        self.eventLoop.execute {
+            let batch = self.outbox.withLockedValue { outbox in
+                defer { outbox.removeAll(keepingCapacity: true) }
+                return outbox
+            }
+            for request in batch { self.channel.write(request, promise: Self.failing(request.promise)) }
+            self.channel.flush()
+        }
     }
 
     /// A write promise that fails the reply's promise when the write fails: on a closed channel our handler is
