@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SwitchboardWebSocket", targets: ["SwitchboardWebSocket"]),
         .library(name: "SwitchboardPubSub", targets: ["SwitchboardPubSub"]),
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
+        .library(name: "SwitchboardChat", targets: ["SwitchboardChat"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],
     dependencies: [
@@ -102,6 +103,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Layer 6: the chat server: page, seed-compatible /chat, channel sockets, publish API, health check.
+        .target(
+            name: "SwitchboardChat",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardWebSocket",
+                "SwitchboardPubSub",
+                "SwitchboardDemos",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "switchboard",
             dependencies: [
@@ -110,6 +126,7 @@ let package = Package(
                 "SwitchboardDemos",
                 "SwitchboardPubSub",
                 "SwitchboardRedis",
+                "SwitchboardChat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -148,6 +165,9 @@ let package = Package(
                 "Switchboard",
                 "SwitchboardTesting",
                 "SwitchboardDemos",
+                "SwitchboardChat",
+                "SwitchboardPubSub",
+                "SwitchboardRedis",
                 "SwitchboardServer",
                 "SwitchboardWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),

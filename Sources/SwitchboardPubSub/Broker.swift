@@ -11,6 +11,13 @@ public protocol Broker: Sendable {
     /// - Throws: ``BrokerError`` when the message cannot be published (for example, Redis is unreachable).
     func publish(_ payload: ByteBuffer, to channel: String) async throws
 
+    /// Publishes without suspending, from any thread (a socket's event loop, say). Messages published from one
+    /// thread keep their order.
+    ///
+    /// - Parameter promise: Completes once the broker has accepted the message, or fails with a ``BrokerError``
+    ///   or the broker's own error; `nil` to not be told.
+    func publish(_ payload: ByteBuffer, to channel: String, promise: EventLoopPromise<Void>?)
+
     /// Subscribes to `channel`; `handler` runs on `eventLoop` for every event, until the subscription ends.
     ///
     /// - Returns: The subscription, once established: messages published after this returns are delivered.

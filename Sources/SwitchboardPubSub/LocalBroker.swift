@@ -30,6 +30,11 @@ public final class LocalBroker: Broker {
         self.publishNow(payload, to: channel)
     }
 
+    public func publish(_ payload: ByteBuffer, to channel: String, promise: EventLoopPromise<Void>?) {
+        self.publishNow(payload, to: channel)
+        promise?.succeed()
+    }
+
     /// Publishes without suspending (the local broker never waits).
     public func publishNow(_ payload: ByteBuffer, to channel: String) {
         let loops = self.channels.withLockedValue { $0[channel].map { Array($0.values) } } ?? []

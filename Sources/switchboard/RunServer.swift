@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Switchboard
+import SwitchboardRedis
 import SwitchboardServer
 import UnixSignals
 
@@ -12,10 +13,14 @@ import UnixSignals
     import Darwin
 #endif
 
-/// Runs `application` until SIGINT or SIGTERM, printing where it listens; turns start-up failures into
-/// one clear line and exit code 1.
-func runServer(_ application: some Application, options: ServerOptions, name: String) async throws {
-    let level = options.logLevel
+/// Runs the application `make` returns (with the services it needs, such as a Redis broker) until SIGINT or
+/// SIGTERM, printing where it listens; turns start-up failures into one clear line and exit code 1.
+func runServer<App: Application>(
+    options: ServerOptions,
+    name: String,
+    make: (any EventLoopGroup, Logger) -> (App, [any Service])
+) async throws {
+    let level = options.resolvedLogLevel
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
@@ -24,16 +29,20 @@ func runServer(_ application: some Application, options: ServerOptions, name: St
     let logger = Logger(label: "switchboard")
     // One event loop per core this process may use (affinity-aware, unlike NIO's default count). It lives as long
     // as the process.
+    let eventLoopGroup = Server.makeEventLoopGroup()
+    let (application, services) = make(eventLoopGroup, logger)
+    let host = options.resolvedHost
+    let port = options.resolvedPort
     let server = Server(
         application: application,
-        configuration: ServerConfiguration(host: options.host, port: options.port),
-        eventLoopGroup: Server.makeEventLoopGroup(),
+        configuration: ServerConfiguration(host: host, port: port),
+        eventLoopGroup: eventLoopGroup,
         logger: logger
     )
     let announcer = Announcer(server: server, name: name, logger: logger)
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
-            services: [
+            services: services.map { .init(service: $0) } + [
                 .init(service: server),
                 .init(service: announcer, successTerminationBehavior: .ignore),
             ],
@@ -44,10 +53,10 @@ func runServer(_ application: some Application, options: ServerOptions, name: St
     do {
         try await group.run()
     } catch let error as IOError where error.errnoCode == EADDRINUSE {
-        printError("switchboard: cannot listen on \(options.host):\(options.port): the address is already in use")
+        printError("switchboard: cannot listen on \(host):\(port): the address is already in use")
         throw ExitCode(1)
     } catch let error as IOError {
-        printError("switchboard: cannot listen on \(options.host):\(options.port): \(error)")
+        printError("switchboard: cannot listen on \(host):\(port): \(error)")
         throw ExitCode(1)
     }
 }
@@ -69,4 +78,26 @@ struct Announcer: Service {
 func printError(_ message: String) {
     let line = message + "\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+/// Runs a Redis broker's connections for as long as the server runs, and says so when Redis is unreachable.
+struct RedisBrokerService: Service {
+    let broker: RedisBroker
+    let configuration: RedisConfiguration
+    let logger: Logger
+
+    func run() async throws {
+        self.broker.start()
+        if await self.broker.waitUntilConnected(timeout: .seconds(2)) {
+            self.logger.info("Fan-out through Redis", metadata: ["redis": "\(self.configuration)"])
+        } else {
+            self.logger.warning(
+                "Redis is unreachable: serving local clients only and retrying in the background",
+                metadata: ["redis": "\(self.configuration)"]
+            )
+        }
+        // Until the server shuts down (or this task is cancelled); then close both connections.
+        try? await gracefulShutdown()
+        await self.broker.shutdown()
+    }
 }

@@ -3,8 +3,17 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Switchboard
+import SwitchboardChat
 import SwitchboardDemos
+import SwitchboardPubSub
+import SwitchboardRedis
 import SwitchboardServer
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// `switchboard`: the Switchboard server and its demos.
 ///
@@ -21,52 +30,197 @@ struct SwitchboardCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: ServerOptions
+    @OptionGroup var chat: ChatOptions
 
     func run() async throws {
-        try await Serve.serve(self.options)
+        try await Serve.serve(self.options, chat: self.chat)
     }
 }
 
-/// Options every server subcommand takes.
+/// Options every server subcommand takes. Each flag can also come from an environment variable; the flag wins.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The address to listen on.")
-    var host = "127.0.0.1"
+    @Option(help: "The address to listen on (env SWITCHBOARD_HOST; default 127.0.0.1).")
+    var host: String?
 
-    @Option(help: "The TCP port to listen on (0 picks a free one).")
-    var port = 8080
+    @Option(help: "The TCP port to listen on, 0 for any free one (env SWITCHBOARD_PORT; default 8080).")
+    var port: Int?
 
     @Option(
-        help: "The log level: trace, debug, info, notice, warning, error or critical (default: info).",
-        transform: { text in
-            guard let level = Logger.Level(rawValue: text.lowercased()) else {
-                throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
-            }
-            return level
-        }
+        help: """
+            The log level: trace, debug, info, notice, warning, error or critical \
+            (env SWITCHBOARD_LOG_LEVEL; default info).
+            """
     )
-    var logLevel: Logger.Level = .info
+    var logLevel: String?
+
+    /// The address, from the flag, the environment or the default.
+    var resolvedHost: String { self.host ?? environment("SWITCHBOARD_HOST") ?? "127.0.0.1" }
+
+    /// The port, from the flag, the environment or the default (validated by ``validate()``).
+    var resolvedPort: Int { self.port ?? environment("SWITCHBOARD_PORT").flatMap { Int($0) } ?? 8080 }
+
+    /// The log level, from the flag, the environment or the default (validated by ``validate()``).
+    var resolvedLogLevel: Logger.Level {
+        (self.logLevel ?? environment("SWITCHBOARD_LOG_LEVEL")).flatMap { Logger.Level(rawValue: $0.lowercased()) }
+            ?? .info
+    }
 
     func validate() throws {
-        guard (0...65535).contains(self.port) else {
-            throw ValidationError("--port must be between 0 and 65535, not \(self.port)")
+        if let level = self.logLevel, Logger.Level(rawValue: level.lowercased()) == nil {
+            throw ValidationError(
+                "--log-level must be one of trace, debug, info, notice, warning, error, critical, not \(level.debugDescription)"
+            )
+        }
+        if let port = self.port, !(0...65535).contains(port) {
+            throw ValidationError("--port must be between 0 and 65535, not \(port)")
         }
     }
+
+    /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
+    func checkEnvironment() throws {
+        if self.port == nil, let text = environment("SWITCHBOARD_PORT"), Int(text) == nil {
+            exitWithUsageError("SWITCHBOARD_PORT must be a number, not \(text.debugDescription)")
+        }
+        guard (0...65535).contains(self.resolvedPort) else {
+            exitWithUsageError("SWITCHBOARD_PORT must be between 0 and 65535, not \(self.resolvedPort)")
+        }
+        if self.logLevel == nil, let level = environment("SWITCHBOARD_LOG_LEVEL"),
+            Logger.Level(rawValue: level.lowercased()) == nil
+        {
+            exitWithUsageError(
+                "SWITCHBOARD_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, not \(level.debugDescription)"
+            )
+        }
+    }
+}
+
+/// The chat server's options.
+struct ChatOptions: ParsableArguments {
+    @Option(
+        help: """
+            Fan out through Redis, so several nodes chat together: redis://[[user]:password@]host[:port][/db] \
+            (env SWITCHBOARD_REDIS). Without it, the embedded in-process broker.
+            """
+    )
+    var redis: String?
+
+    @Option(
+        name: .customLong("allowed-origin"),
+        help: """
+            A browser origin allowed to open WebSockets, e.g. https://chat.example.com; repeatable (env \
+            SWITCHBOARD_ALLOWED_ORIGINS, comma-separated). Default: the page's own origin.
+            """
+    )
+    var allowedOrigins: [String] = []
+
+    @Option(
+        help: """
+            The bearer token that POST /publish/{channel} requires (env SWITCHBOARD_PUBLISH_TOKEN). Without it \
+            the publish API is off.
+            """
+    )
+    var publishToken: String?
+
+    /// The Redis configuration, if any (validated by ``validate()``).
+    var redisConfiguration: RedisConfiguration? {
+        (self.redis ?? environment("SWITCHBOARD_REDIS")).flatMap { try? RedisConfiguration(url: $0) }
+    }
+
+    var resolvedAllowedOrigins: [String] {
+        if !self.allowedOrigins.isEmpty { return self.allowedOrigins }
+        return (environment("SWITCHBOARD_ALLOWED_ORIGINS") ?? "").split(separator: ",").map {
+            String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+        }.filter { !$0.isEmpty }
+    }
+
+    var resolvedPublishToken: String? {
+        (self.publishToken ?? environment("SWITCHBOARD_PUBLISH_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func validate() throws {
+        if let url = self.redis {
+            do {
+                _ = try RedisConfiguration(url: url)
+            } catch {
+                throw ValidationError("--redis: \(error)")
+            }
+        }
+        for origin in self.allowedOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+            throw ValidationError("--allowed-origin must look like https://host[:port], not \(origin.debugDescription)")
+        }
+        if let token = self.publishToken, token.count < 16 {
+            throw ValidationError("--publish-token must have at least 16 characters")
+        }
+    }
+
+    /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
+    func checkEnvironment() {
+        if self.redis == nil, let url = environment("SWITCHBOARD_REDIS") {
+            do {
+                _ = try RedisConfiguration(url: url)
+            } catch {
+                exitWithUsageError("SWITCHBOARD_REDIS: \(error)")
+            }
+        }
+        for origin in self.resolvedAllowedOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+            exitWithUsageError(
+                "SWITCHBOARD_ALLOWED_ORIGINS: each must look like https://host[:port], not \(origin.debugDescription)")
+        }
+        if self.publishToken == nil, let token = self.resolvedPublishToken, token.count < 16 {
+            exitWithUsageError("SWITCHBOARD_PUBLISH_TOKEN must have at least 16 characters")
+        }
+    }
+}
+
+/// Prints `switchboard: message` to standard error and exits with 64 (EX_USAGE), like a bad flag.
+func exitWithUsageError(_ message: String) -> Never {
+    printError("switchboard: \(message)")
+    exit(64)
+}
+
+/// A non-empty environment variable.
+func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    let text = String(cString: value)
+    return text.isEmpty ? nil : text
 }
 
 /// The default subcommand: the Switchboard server.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start the Switchboard server (the default)."
+        abstract: "Start the Switchboard chat server (the default)."
     )
 
     @OptionGroup var options: ServerOptions
+    @OptionGroup var chat: ChatOptions
 
     func run() async throws {
-        try await Self.serve(self.options)
+        try await Self.serve(self.options, chat: self.chat)
     }
 
-    static func serve(_ options: ServerOptions) async throws {
-        try await runServer(LandingPage.makeApplication(), options: options, name: "Switchboard")
+    static func serve(_ options: ServerOptions, chat: ChatOptions) async throws {
+        try options.checkEnvironment()
+        chat.checkEnvironment()
+        try await runServer(options: options, name: "Switchboard chat") { group, logger in
+            let configuration = ChatConfiguration(
+                allowedOrigins: chat.resolvedAllowedOrigins,
+                publishToken: chat.resolvedPublishToken
+            )
+            guard let redis = chat.redisConfiguration else {
+                let application = ChatApplication.make(
+                    broker: LocalBroker(), eventLoopGroup: group, configuration: configuration, logger: logger)
+                return (application, [])
+            }
+            let broker = RedisBroker(configuration: redis, eventLoopGroup: group, logger: logger)
+            let application = ChatApplication.make(
+                broker: broker,
+                eventLoopGroup: group,
+                configuration: configuration,
+                health: { BrokerHealth(kind: "redis", isConnected: await broker.isConnected) },
+                logger: logger
+            )
+            return (application, [RedisBrokerService(broker: broker, configuration: redis, logger: logger)])
+        }
     }
 }
 
@@ -80,6 +234,7 @@ struct HijackDemoCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        try await runServer(HijackDemo.makeApplication(), options: self.options, name: "Hijack demo")
+        try self.options.checkEnvironment()
+        try await runServer(options: self.options, name: "Hijack demo") { _, _ in (HijackDemo.makeApplication(), []) }
     }
 }

@@ -82,6 +82,11 @@ public final class RedisBroker: Broker {
         _ = try await self.publishNow(payload, to: channel).get()
     }
 
+    public func publish(_ payload: ByteBuffer, to channel: String, promise: EventLoopPromise<Void>?) {
+        let published = self.publishNow(payload, to: channel)
+        if let promise { published.map { _ in }.cascade(to: promise) }
+    }
+
     /// Publishes without suspending; the future completes once Redis accepted the message, with the number of
     /// subscriber connections (processes, not sockets) that received it.
     @discardableResult

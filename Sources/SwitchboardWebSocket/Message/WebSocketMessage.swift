@@ -35,3 +35,12 @@ public struct WebSocketMessage: Sendable, Equatable {
     /// The payload as a string (for text messages; a binary payload is decoded leniently).
     public var text: String { String(buffer: self.data) }
 }
+
+extension WebSocketMessage {
+    /// A text message of `data` if it is valid UTF-8 (as text frames must be), else `nil`.
+    public static func text(validating data: ByteBuffer) -> WebSocketMessage? {
+        var validator = UTF8Validator()
+        let valid = data.withUnsafeReadableBytes { validator.validate($0) } && validator.isComplete
+        return valid ? WebSocketMessage(kind: .text, data: data) : nil
+    }
+}

@@ -1,0 +1,205 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SwitchboardPubSub
+import SwitchboardWebSocket
+
+/// The sockets of one broker channel in this process, and the one broker subscription that feeds them.
+///
+/// The hot path of ARCHITECTURE.md: a message from the broker is framed once (``PreparedMessage``), and each event
+/// loop with members gets one task that writes that same buffer to its sockets. No task, copy or lock per
+/// recipient; one lock per message lists the loops. Slow sockets are the WebSocket layer's business (their
+/// outbound queue is bounded; past it they are closed), so a slow reader never holds up the others.
+final class ChannelHub: Sendable {
+    /// The members on one event loop; touched only on that loop.
+    private final class LoopMembers {
+        var sockets: [ObjectIdentifier: WebSocket] = [:]
+    }
+
+    private struct LoopEntry {
+        let eventLoop: any EventLoop
+        let members: NIOLoopBoundBox<LoopMembers>
+    }
+
+    private struct State {
+        var loops: [ObjectIdentifier: LoopEntry] = [:]
+        var subscription: Subscription?
+        var subscribing: EventLoopFuture<Void>?
+        var isClosed = false
+    }
+
+    let channel: String
+    private let broker: any Broker
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    init(channel: String, broker: any Broker, eventLoop: any EventLoop, logger: Logger) {
+        self.channel = channel
+        self.broker = broker
+        self.eventLoop = eventLoop
+        self.logger = logger
+    }
+
+    /// Subscribes to the broker unless already subscribed; returns once the subscription is established, so a
+    /// socket admitted after this misses nothing published later (its 101 goes out after this returns).
+    func subscribe() async throws {
+        let (future, promise) = self.state.withLockedValue {
+            state -> (EventLoopFuture<Void>?, EventLoopPromise<Void>?) in
+            if state.subscription != nil { return (nil, nil) }
+            if let subscribing = state.subscribing { return (subscribing, nil) }
+            let promise = self.eventLoop.makePromise(of: Void.self)
+            state.subscribing = promise.futureResult
+            return (promise.futureResult, promise)
+        }
+        if let promise {
+            do {
+                let subscription = try await self.broker.subscribe(to: self.channel, on: self.eventLoop) {
+                    [weak self] event in self?.deliver(event)
+                }
+                let keep = self.state.withLockedValue { state -> Bool in
+                    state.subscribing = nil
+                    guard !state.isClosed else { return false }
+                    state.subscription = subscription
+                    return true
+                }
+                if !keep { subscription.cancel() }
+                promise.succeed()
+            } catch {
+                self.state.withLockedValue { $0.subscribing = nil }
+                promise.fail(error)
+            }
+        }
+        try await future?.get()
+    }
+
+    /// Adds `socket`; call on its event loop.
+    func add(_ socket: WebSocket) {
+        self.entry(for: socket.eventLoop).members.value.sockets[ObjectIdentifier(socket)] = socket
+    }
+
+    /// Removes `socket`; call on its event loop.
+    func remove(_ socket: WebSocket) {
+        self.entry(for: socket.eventLoop).members.value.sockets[ObjectIdentifier(socket)] = nil
+    }
+
+    /// Ends the broker subscription; the hub is not used again.
+    func close() {
+        let subscription = self.state.withLockedValue { state -> Subscription? in
+            state.isClosed = true
+            defer { state.subscription = nil }
+            return state.subscription
+        }
+        subscription?.cancel()
+    }
+
+    private func deliver(_ event: BrokerEvent) {
+        guard case .message(let message) = event else { return }
+        guard let text = WebSocketMessage.text(validating: message.payload) else {
+            // Anyone with access to Redis can publish; text frames must be UTF-8, so such a message is dropped.
+            self.logger.warning("Dropped a message that is not UTF-8", metadata: ["channel": "\(self.channel)"])
+            return
+        }
+        let prepared = PreparedMessage(text)
+        let entries = self.state.withLockedValue { Array($0.loops.values) }
+        for entry in entries {
+            let members = entry.members
+            entry.eventLoop.execute {
+                for socket in members.value.sockets.values {
+                    try? socket.send(prepared)
+                }
+            }
+        }
+    }
+
+    private func entry(for eventLoop: any EventLoop) -> LoopEntry {
+        let key = ObjectIdentifier(eventLoop)
+        return self.state.withLockedValue { state in
+            if let entry = state.loops[key] { return entry }
+            let entry = LoopEntry(
+                eventLoop: eventLoop,
+                members: .makeBoxSendingValue(LoopMembers(), eventLoop: eventLoop)
+            )
+            state.loops[key] = entry
+            return entry
+        }
+    }
+}
+
+/// The hubs of this process, by channel; a hub lives while it has members (or members about to join).
+final class ChannelHubs: Sendable {
+    private struct Slot {
+        var hub: ChannelHub
+        var references: Int
+    }
+
+    private let broker: any Broker
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let hubs = NIOLockedValueBox<[String: Slot]>([:])
+
+    init(broker: any Broker, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.broker = broker
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// Takes a reference to `channel`'s hub and makes sure it is subscribed. The membership ends when the
+    /// returned ticket is released (or deallocated).
+    func join(_ channel: String) async throws -> HubTicket {
+        let hub = self.hubs.withLockedValue { hubs -> ChannelHub in
+            var slot =
+                hubs[channel]
+                ?? Slot(
+                    hub: ChannelHub(
+                        channel: channel, broker: self.broker, eventLoop: self.eventLoopGroup.next(),
+                        logger: self.logger),
+                    references: 0
+                )
+            slot.references += 1
+            hubs[channel] = slot
+            return slot.hub
+        }
+        let ticket = HubTicket(hub: hub) { [weak self] in self?.leave(hub) }
+        try await hub.subscribe()
+        return ticket
+    }
+
+    /// The channels with a hub.
+    var channels: [String] { self.hubs.withLockedValue { Array($0.keys) } }
+
+    private func leave(_ hub: ChannelHub) {
+        let closing = self.hubs.withLockedValue { hubs -> Bool in
+            guard var slot = hubs[hub.channel], slot.hub === hub else { return false }
+            slot.references -= 1
+            hubs[hub.channel] = slot.references > 0 ? slot : nil
+            return slot.references == 0
+        }
+        if closing { hub.close() }
+    }
+}
+
+/// A reference to a hub, held by a socket from before its handshake until it closes.
+final class HubTicket: Sendable {
+    let hub: ChannelHub
+    private let onRelease: NIOLockedValueBox<(@Sendable () -> Void)?>
+
+    init(hub: ChannelHub, onRelease: @escaping @Sendable () -> Void) {
+        self.hub = hub
+        self.onRelease = NIOLockedValueBox(onRelease)
+    }
+
+    /// Ends the membership; later calls do nothing.
+    func release() {
+        let onRelease = self.onRelease.withLockedValue { callback in
+            defer { callback = nil }
+            return callback
+        }
+        onRelease?()
+    }
+
+    deinit {
+        // A handshake that never completed (refused, or the connection dropped) still gives its reference back.
+        self.release()
+    }
+}

@@ -1,0 +1,53 @@
+/// The chat server's settings.
+public struct ChatConfiguration: Sendable {
+    /// Browser origins allowed to open WebSockets (exact `Origin` values such as `https://chat.example.com`).
+    /// Empty allows the page's own origin (the `Origin` matches the `Host` header) and non-browser clients.
+    public var allowedOrigins: [String]
+    /// The bearer token of `POST /publish/{channel}`; `nil` turns the endpoint off (404).
+    public var publishToken: String?
+    /// The largest body `POST /publish/{channel}` accepts (413 beyond).
+    public var maxPublishSize: Int
+    /// The largest message a `/chat` client may send (closed with 1009 beyond).
+    public var maxMessageSize: Int
+    /// The most bytes queued for a socket that does not read; past it the socket is closed (1008).
+    public var maxQueuedBytes: Int
+    /// The broker channel of the seed's chat at `/chat` (the seed's Ruby app uses `chat`).
+    public var chatChannel: String
+
+    /// Creates a configuration.
+    public init(
+        allowedOrigins: [String] = [],
+        publishToken: String? = nil,
+        maxPublishSize: Int = 64 * 1024,
+        maxMessageSize: Int = 64 * 1024,
+        maxQueuedBytes: Int = 1024 * 1024,
+        chatChannel: String = "chat"
+    ) {
+        self.allowedOrigins = allowedOrigins
+        self.publishToken = publishToken
+        self.maxPublishSize = maxPublishSize
+        self.maxMessageSize = maxMessageSize
+        self.maxQueuedBytes = maxQueuedBytes
+        self.chatChannel = chatChannel
+    }
+}
+
+/// Channel names that `/subscribe/{channel}` and `/publish/{channel}` accept: 1 to 128 characters of letters,
+/// digits and `-_.:`; they are Redis channel names as they are.
+enum ChannelName {
+    static let maxLength = 128
+
+    static func isValid(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= Self.maxLength else { return false }
+        return name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                UInt8(ascii: ":"):
+                true
+            default:
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import Switchboard
+import SwitchboardPubSub
+import SwitchboardWebSocket
+
+/// `GET /chat` and `GET /subscribe/{channel}`.
+struct SocketEndpoints: Sendable {
+    let hubs: ChannelHubs
+    let broker: any Broker
+    let configuration: ChatConfiguration
+    let logger: Logger
+
+    private var socketConfiguration: WebSocketConfiguration {
+        WebSocketConfiguration(
+            maxFrameSize: self.configuration.maxMessageSize,
+            maxMessageSize: self.configuration.maxMessageSize,
+            maxQueuedBytes: self.configuration.maxQueuedBytes,
+            allowedOrigins: self.configuration.allowedOrigins
+        )
+    }
+
+    /// The seed's chat: every text message goes to the chat channel; the socket receives everything on it.
+    func chat(_ request: Request) async throws -> Response {
+        try self.checkOrigin(request)
+        let channel = self.configuration.chatChannel
+        // Subscribed before the 101 is written: the client's first message comes back to it.
+        let ticket = try await self.join(channel)
+        let broker = self.broker
+        let logger = self.logger
+        let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
+            ticket.hub.add(socket)
+            socket.onMessage { socket, message in
+                guard message.kind == .text else {
+                    socket.close(code: .unsupportedData, reason: "text messages only")
+                    return
+                }
+                let promise = socket.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenFailure { error in
+                    logger.warning("Publishing a chat message failed", metadata: ["error": "\(error)"])
+                }
+                broker.publish(message.data, to: channel, promise: promise)
+            }
+            socket.onClose { socket, _, _ in
+                ticket.hub.remove(socket)
+                ticket.release()
+            }
+        }
+        if response.status != .switchingProtocols { ticket.release() }
+        return response
+    }
+
+    /// A receive-only socket for one channel's notifications.
+    func subscribe(_ request: Request) async throws -> Response {
+        try self.checkOrigin(request)
+        let channel = request.parameters["channel"] ?? ""
+        guard ChannelName.isValid(channel) else {
+            throw HTTPError(.badRequest, "invalid channel name: 1 to 128 of A-Z a-z 0-9 - _ . :")
+        }
+        let ticket = try await self.join(channel)
+        let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
+            ticket.hub.add(socket)
+            socket.onMessage { socket, _ in
+                socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
+            }
+            socket.onClose { socket, _, _ in
+                ticket.hub.remove(socket)
+                ticket.release()
+            }
+        }
+        if response.status != .switchingProtocols { ticket.release() }
+        return response
+    }
+
+    private func join(_ channel: String) async throws -> HubTicket {
+        do {
+            return try await self.hubs.join(channel)
+        } catch {
+            self.logger.error("Subscribing failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
+            throw HTTPError(.serviceUnavailable, "the message broker is unavailable")
+        }
+    }
+
+    /// Without a configured list, a browser may connect only from the page's own origin (no cross-site
+    /// WebSocket hijacking); clients that send no `Origin` (not browsers) are let in.
+    private func checkOrigin(_ request: Request) throws {
+        guard self.configuration.allowedOrigins.isEmpty, let origin = request.headers[.origin] else { return }
+        let host = request.host ?? ""
+        guard origin == "http://\(host)" || origin == "https://\(host)" else {
+            throw HTTPError(.forbidden, "origin not allowed: \(origin) (see --allowed-origin)")
+        }
+    }
+}

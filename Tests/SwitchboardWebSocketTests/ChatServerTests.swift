@@ -1,0 +1,211 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Switchboard
+import SwitchboardChat
+import SwitchboardPubSub
+import SwitchboardRedis
+import SwitchboardTesting
+import Testing
+
+private let token = "0123456789abcdef-test-token"
+
+private func chatApp(broker: any Broker = LocalBroker(), publishToken: String? = token) -> some Application {
+    ChatApplication.make(
+        broker: broker,
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        configuration: ChatConfiguration(publishToken: publishToken, maxPublishSize: 1024),
+        logger: testLogger
+    )
+}
+
+extension RawClient {
+    /// Sends `POST /publish/{channel}` and reads the response.
+    fileprivate func publish(
+        _ body: [UInt8],
+        to channel: String,
+        authorization: String? = "Bearer \(token)"
+    ) async throws -> TestResponse {
+        var head = "POST /publish/\(channel) HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.count)\r\n"
+        head += "Content-Type: text/plain\r\n"
+        if let authorization { head += "Authorization: \(authorization)\r\n" }
+        try await self.send(head + "\r\n")
+        try await self.send(ByteBuffer(bytes: body))
+        return try await self.readResponse()
+    }
+}
+
+@Suite("Chat server", .timeLimit(.minutes(1)))
+struct ChatServerTests {
+    @Test("/chat: a client's first message comes back to it; every message reaches every socket, sender included")
+    func chat() async throws {
+        try await withServer(chatApp()) { _, port in
+            try await RawClient.withConnection(port: port) { alice in
+                #expect(try await alice.handshake(path: "/chat").status == 101)
+                // Subscribed before the 101: the very first message, sent at once, comes back.
+                try await alice.send(clientFrame(0x1, text: "first"))
+                #expect(try await alice.readFrame()?.text == "first")
+                try await RawClient.withConnection(port: port) { bob in
+                    #expect(try await bob.handshake(path: "/chat").status == 101)
+                    try await bob.send(clientFrame(0x1, text: "bob is here"))
+                    #expect(try await bob.readFrame()?.text == "bob is here")
+                    #expect(try await alice.readFrame()?.text == "bob is here")
+                    try await alice.send(clientFrame(0x1, text: "hello <img src=x onerror=alert(1)>"))
+                    #expect(try await alice.readFrame()?.text == "hello <img src=x onerror=alert(1)>")
+                    #expect(try await bob.readFrame()?.text == "hello <img src=x onerror=alert(1)>")
+                    try await bob.send(clientFrame(0x8, closePayload(1000)))
+                    #expect(try await bob.readFrame()?.closeCode == 1000)
+                }
+                try await alice.send(clientFrame(0x1, text: "alone now"))
+                #expect(try await alice.readFrame()?.text == "alone now")
+                // The seed's protocol is text: a binary message closes with 1003.
+                try await alice.send(clientFrame(0x2, [1, 2, 3]))
+                #expect(try await alice.readFrame()?.closeCode == 1003)
+            }
+        }
+    }
+
+    @Test("/chat: a message over the size limit closes with 1009; a foreign browser origin is refused with 403")
+    func limits() async throws {
+        try await withServer(chatApp()) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                #expect(try await client.handshake(path: "/chat").status == 101)
+                try await client.send(clientFrame(0x1, [UInt8](repeating: 65, count: 70_000)))
+                #expect(try await client.readFrame()?.closeCode == 1009)
+            }
+            try await RawClient.withConnection(port: port) { client in
+                let response = try await client.handshake(path: "/chat", headers: ["Origin: https://evil.example"])
+                #expect(response.status == 403)
+            }
+            try await RawClient.withConnection(port: port) { client in
+                let status81 = try await client.handshake(path: "/chat", headers: ["Origin: http://t"]).status
+                #expect(status81 == 101)
+            }
+        }
+    }
+
+    @Test("POST /publish/{channel} reaches /subscribe/{channel} sockets, and only them")
+    func publishAndSubscribe() async throws {
+        try await withServer(chatApp()) { _, port in
+            try await RawClient.withConnection(port: port) { news in
+                #expect(try await news.handshake(path: "/subscribe/news").status == 101)
+                try await RawClient.withConnection(port: port) { sports in
+                    #expect(try await sports.handshake(path: "/subscribe/sports").status == 101)
+                    try await RawClient.withConnection(port: port) { publisher in
+                        let json = Array(#"{"headline":"Swift 7 released","id":1}"#.utf8)
+                        let status95 = try await publisher.publish(json, to: "news").status
+                        #expect(status95 == 204)
+                        let status96 = try await publisher.publish(Array("goal!".utf8), to: "sports").status
+                        #expect(status96 == 204)
+                    }
+                    #expect(try await news.readFrame()?.text == #"{"headline":"Swift 7 released","id":1}"#)
+                    #expect(try await sports.readFrame()?.text == "goal!")
+                    // Receive-only: sending closes with 1008.
+                    try await sports.send(clientFrame(0x1, text: "hi"))
+                    #expect(try await sports.readFrame()?.closeCode == 1008)
+                }
+            }
+        }
+    }
+
+    @Test("The publish API's errors: 401 without or with a wrong token, 413, 400, 415; 404 when it is off")
+    func publishErrors() async throws {
+        try await withServer(chatApp()) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                let missing = try await client.publish(Array("x".utf8), to: "news", authorization: nil)
+                #expect(missing.status == 401)
+                #expect(missing.headers.contains { $0.0.lowercased() == "www-authenticate" && $0.1 == "Bearer" })
+                let wrong = try await client.publish(Array("x".utf8), to: "news", authorization: "Bearer nope")
+                #expect(wrong.status == 401)
+                #expect(try await client.publish(Array("x".utf8), to: "bad%20name").status == 400)
+                #expect(try await client.publish([], to: "news").status == 400)
+                #expect(try await client.publish([0xC3, 0x28], to: "news").status == 415)
+            }
+            try await RawClient.withConnection(port: port) { client in
+                let status122 = try await client.publish([UInt8](repeating: 65, count: 2000), to: "news").status
+                #expect(status122 == 413)
+            }
+            try await RawClient.withConnection(port: port) { client in
+                let status125 = try await client.handshake(path: "/subscribe/a%20b").status
+                #expect(status125 == 400)
+            }
+        }
+        try await withServer(chatApp(publishToken: nil)) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                let status130 = try await client.publish(Array("x".utf8), to: "news").status
+                #expect(status130 == 404)
+            }
+        }
+    }
+
+    @Test("GET / serves the page and its script and style; /healthz reports the broker")
+    func pageAndHealth() async throws {
+        try await withServer(chatApp()) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                for (path, needle) in [
+                    ("/", "<h1>Switchboard chat</h1>"), ("/app.js", "textContent"), ("/app.css", "@media"),
+                    ("/healthz", #""broker":"embedded""#),
+                ] {
+                    try await client.send("GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+                    let response = try await client.readResponse()
+                    #expect(response.status == 200, "\(path)")
+                    #expect(response.body.contains(needle), "\(path)")
+                }
+                // The page never inserts messages as HTML.
+                try await client.send("GET /app.js HTTP/1.1\r\nHost: t\r\n\r\n")
+                let script = try await client.readResponse()
+                #expect(!script.body.contains("innerHTML"))
+            }
+        }
+    }
+}
+
+@Suite(
+    "Chat server on Redis: two nodes",
+    .enabled(if: RedisServerProcess.isEnabled, Comment(rawValue: RedisServerProcess.skipReason)),
+    .timeLimit(.minutes(1))
+)
+struct ChatServerRedisTests {
+    @Test("Clients on node A and node B chat together; a publish on A reaches B; B keeps working when A stops")
+    func twoNodes() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let brokerA = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+        let brokerB = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+        brokerA.start()
+        brokerB.start()
+        #expect(await brokerA.waitUntilConnected(timeout: .seconds(5)))
+        #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+        try await withServer(chatApp(broker: brokerB)) { _, portB in
+            try await withServer(chatApp(broker: brokerA)) { _, portA in
+                try await RawClient.withConnection(port: portB) { bob in
+                    #expect(try await bob.handshake(path: "/chat").status == 101)
+                    try await RawClient.withConnection(port: portB) { watcher in
+                        #expect(try await watcher.handshake(path: "/subscribe/alerts").status == 101)
+                        try await RawClient.withConnection(port: portA) { alice in
+                            #expect(try await alice.handshake(path: "/chat").status == 101)
+                            try await alice.send(clientFrame(0x1, text: "alice on A"))
+                            #expect(try await alice.readFrame()?.text == "alice on A")
+                            #expect(try await bob.readFrame()?.text == "alice on A")
+                            try await bob.send(clientFrame(0x1, text: "bob on B"))
+                            #expect(try await bob.readFrame()?.text == "bob on B")
+                            #expect(try await alice.readFrame()?.text == "bob on B")
+                        }
+                        try await RawClient.withConnection(port: portA) { publisher in
+                            let response = try await publisher.publish(Array("disk full".utf8), to: "alerts")
+                            #expect(response.status == 204)
+                        }
+                        #expect(try await watcher.readFrame()?.text == "disk full")
+                        // Node A loses its broker (as if killed): B's clients carry on.
+                        await brokerA.shutdown()
+                        try await bob.send(clientFrame(0x1, text: "still here"))
+                        #expect(try await bob.readFrame()?.text == "still here")
+                    }
+                }
+            }
+        }
+        await brokerB.shutdown()
+    }
+}
