@@ -49,7 +49,7 @@ public final class RedisServerProcess: Sendable {
     /// Kills the server at once (SIGKILL: no goodbye to clients) and waits until it is gone.
     public func kill() async {
         guard let process = self.takeProcess() else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.terminate()  // the watchdog SIGKILLs redis-server, waits for it, and exits
         while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
     }
 
@@ -60,7 +60,7 @@ public final class RedisServerProcess: Sendable {
 
     /// Kills the server without waiting and removes its directory.
     public func stop() {
-        if let process = self.takeProcess() { Foundation.kill(process.processIdentifier, SIGKILL) }
+        self.takeProcess()?.terminate()
         try? FileManager.default.removeItem(at: self.directory)
     }
 
@@ -78,12 +78,21 @@ public final class RedisServerProcess: Sendable {
     private func launch(_ executable: String) async throws {
         let log = self.directory.appendingPathComponent("redis.log")
         try? FileManager.default.removeItem(at: log)
+        // A shell watchdog runs redis-server: it kills redis-server (SIGKILL, like a crash) when told to with
+        // SIGTERM, and also when the test process is gone, so a crashed or killed test run leaves no server behind.
+        let watchdog = """
+            parent=$1; shift; "$@" & child=$!
+            trap 'kill -9 "$child" 2>/dev/null; wait "$child"; exit 0' TERM
+            while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.2; done
+            kill -9 "$child" 2>/dev/null; wait "$child"
+            """
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let redisArguments = [
             "--port", String(self.port), "--bind", "127.0.0.1", "--dir", self.directory.path,
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", log.path,
         ]
+        process.arguments = ["-c", watchdog, "sh", String(getpid()), executable] + redisArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""The chat page in headless Chromium: two windows chat both ways, HTML in a message shows as text, and after a
+server restart the page reconnects by itself and chat works again. Saves a screenshot.
+
+Usage: browser_test.py BINARY SCREENSHOT_PATH (run with a venv's python that has selenium)."""
+import socket, subprocess, sys, time
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BIN, SCREENSHOT = sys.argv[1], sys.argv[2]
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
+
+
+def start_server(port):
+    proc = subprocess.Popen([BIN, "--port", str(port)], stdout=open("/tmp/switchboard-browser.log", "a"),
+                            stderr=subprocess.STDOUT)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close(); return proc
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def browser(width, height):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"]:
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def wait(driver, condition, what, timeout=15):
+    WebDriverWait(driver, timeout).until(lambda d: condition(d), message=what)
+
+
+def connected(driver):
+    return driver.find_element(By.ID, "status").text == "connected"
+
+
+def messages(driver):
+    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#messages li:not(.system)")]
+
+
+def say(driver, text):
+    box = driver.find_element(By.ID, "message")
+    box.send_keys(text)
+    driver.find_element(By.ID, "send").click()
+
+
+def set_nickname(driver, name):
+    field = driver.find_element(By.ID, "nickname")
+    field.clear(); field.send_keys(name)
+
+
+port = free_port()
+server = start_server(port)
+alice, bob = browser(1000, 700), browser(390, 760)  # bob's window is phone-sized
+try:
+    for driver, name in ((alice, "alice"), (bob, "bob")):
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait(driver, connected, f"{name}'s page did not connect")
+        set_nickname(driver, name)
+
+    say(alice, "hi bob")
+    wait(bob, lambda d: "alice: hi bob" in messages(d), "bob did not get alice's message")
+    say(bob, "hi alice, on my phone")
+    wait(alice, lambda d: "bob: hi alice, on my phone" in messages(d), "alice did not get bob's message")
+    print("ok   two windows exchange messages both ways")
+
+    say(alice, XSS)
+    wait(bob, lambda d: f"alice: {XSS}" in messages(d), "the HTML message did not arrive as text")
+    for driver in (alice, bob):
+        assert not driver.find_elements(By.CSS_SELECTOR, "#messages img"), "a message was rendered as HTML"
+        try:
+            driver.switch_to.alert; raise SystemExit("an alert ran: XSS")
+        except NoAlertPresentException:
+            pass
+    print("ok   a message with <img onerror> shows as text; no script ran")
+
+    server.terminate(); server.wait()
+    wait(alice, lambda d: not connected(d), "alice did not notice the server going away")
+    server = start_server(port)
+    for driver, name in ((alice, "alice"), (bob, "bob")):
+        wait(driver, connected, f"{name}'s page did not reconnect", timeout=30)
+    say(bob, "back after the restart")
+    wait(alice, lambda d: "bob: back after the restart" in messages(d), "chat did not work after reconnecting")
+    print("ok   after a server restart both pages reconnect and chat works again")
+
+    say(alice, "see you!")
+    wait(bob, lambda d: "alice: see you!" in messages(d), "last message")
+    bob.save_screenshot(SCREENSHOT)
+    print(f"ok   screenshot saved to {SCREENSHOT}")
+finally:
+    alice.quit(); bob.quit()
+    server.terminate(); server.wait()
