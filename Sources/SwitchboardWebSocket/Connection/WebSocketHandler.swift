@@ -37,6 +37,8 @@ final class WebSocketHandler: ChannelDuplexHandler {
     private var inflater: Inflater?
     private var deflater: Deflater?
     private(set) var context: ChannelHandlerContext?
+    /// The channel's writability, as of the last event.
+    private var isWritable = true
     private var closeCode: WebSocketCloseCode?
     private var closeReason = ""
     var timers = WebSocketTimers()
@@ -61,8 +63,15 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.isWritable = context.channel.isWritable
         self.timers.start(handler: self, context: context)
         if let socket { self.onOpen?(socket) }
+    }
+
+    /// Kept from writability events: cheaper than asking the channel on every send of a fan-out.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.isWritable = context.channel.isWritable
+        context.fireChannelWritabilityChanged()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -407,7 +416,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Writes and flushes, unless the peer is a slow consumer.
     private func write(_ frame: ByteBuffer, _ more: ByteBuffer? = nil, context: ChannelHandlerContext) throws {
-        if !context.channel.isWritable {
+        if !self.isWritable {
             let queued = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
             if queued + frame.readableBytes + (more?.readableBytes ?? 0) > self.configuration.maxQueuedBytes {
                 switch self.configuration.slowConsumerPolicy.kind {
