@@ -13,7 +13,7 @@ import SwitchboardWebSocket
 final class ChannelHub: Sendable {
     /// The members on one event loop; touched only on that loop.
     private final class LoopMembers {
-        var sockets: [ObjectIdentifier: WebSocket] = [:]
+        var members: [ObjectIdentifier: HubMember] = [:]
     }
 
     private struct LoopEntry {
@@ -73,14 +73,14 @@ final class ChannelHub: Sendable {
         try await future?.get()
     }
 
-    /// Adds `socket`; call on its event loop.
-    func add(_ socket: WebSocket) {
-        self.entry(for: socket.eventLoop).members.value.sockets[ObjectIdentifier(socket)] = socket
+    /// Adds `member`; call on its socket's event loop.
+    func add(_ member: HubMember) {
+        self.entry(for: member.socket.eventLoop).members.value.members[ObjectIdentifier(member)] = member
     }
 
-    /// Removes `socket`; call on its event loop.
-    func remove(_ socket: WebSocket) {
-        self.entry(for: socket.eventLoop).members.value.sockets[ObjectIdentifier(socket)] = nil
+    /// Removes `member`; call on its socket's event loop.
+    func remove(_ member: HubMember) {
+        self.entry(for: member.socket.eventLoop).members.value.members[ObjectIdentifier(member)] = nil
     }
 
     /// Ends the broker subscription; the hub is not used again.
@@ -105,8 +105,12 @@ final class ChannelHub: Sendable {
         for entry in entries {
             let members = entry.members
             entry.eventLoop.execute {
-                for socket in members.value.sockets.values {
-                    try? socket.send(prepared)
+                for member in members.value.members.values {
+                    if member.pending == nil {
+                        if member.admits(message.payload) { try? member.socket.send(prepared) }
+                    } else {
+                        member.hold(message.payload)
+                    }
                 }
             }
         }
@@ -123,6 +127,49 @@ final class ChannelHub: Sendable {
             state.loops[key] = entry
             return entry
         }
+    }
+}
+
+/// A socket's membership in a hub. While `pending` is set (a client joining with catch-up, before its history is
+/// sent), live messages are held there instead of sent; only touched on the socket's event loop.
+final class HubMember {
+    let socket: WebSocket
+    private(set) var pending: [ByteBuffer]?
+    /// Set when more messages arrived while holding than `maxPending`.
+    private(set) var overflowed = false
+    private let maxPending: Int
+
+    init(socket: WebSocket, holding: Bool = false, maxPending: Int = 4096) {
+        self.socket = socket
+        self.pending = holding ? [] : nil
+        self.maxPending = maxPending
+    }
+
+    func hold(_ payload: ByteBuffer) {
+        guard self.pending != nil else { return }
+        if self.pending!.count < self.maxPending {
+            self.pending!.append(payload)
+        } else {
+            self.overflowed = true
+        }
+    }
+
+    /// Until it first returns true, decides whether a live message is new to this socket (one that was both in the
+    /// history sent on join and still in flight to the socket is not). Messages of a channel arrive in order, so
+    /// once one passes, all later ones do and the filter is dropped.
+    var filter: ((ByteBuffer) -> Bool)?
+
+    func admits(_ payload: ByteBuffer) -> Bool {
+        guard let filter = self.filter else { return true }
+        guard filter(payload) else { return false }
+        self.filter = nil
+        return true
+    }
+
+    /// Stops holding; returns what was held.
+    func release() -> [ByteBuffer] {
+        defer { self.pending = nil }
+        return self.pending ?? []
     }
 }
 

@@ -26,6 +26,7 @@ public struct BrokerHealth: Sendable, Hashable {
 /// |---|---|
 /// | `GET /` | the chat page (HTML, CSS and JS compiled into the executable) |
 /// | `GET /chat` | WebSocket, raw text frames: every message to every `/chat` socket of every node, sender included |
+/// | `GET /ws` | WebSocket, subprotocol `switchboard.chat.v1`: rooms, nicknames, history, catch-up (docs/PROTOCOL.md) |
 /// | `GET /subscribe/{channel}` | WebSocket, receive-only: every message published to `channel` |
 /// | `POST /publish/{channel}` | `Authorization: Bearer <token>`; the body (UTF-8 text or JSON) to `channel` |
 /// | `GET /healthz` | 200 while serving, with the broker's state |
@@ -49,12 +50,17 @@ public enum ChatApplication {
         let hubs = ChannelHubs(broker: broker, eventLoopGroup: eventLoopGroup, logger: logger)
         let sockets = SocketEndpoints(hubs: hubs, broker: broker, configuration: configuration, logger: logger)
         let publish = PublishEndpoint(broker: broker, configuration: configuration, logger: logger)
+        let rooms = RoomsEndpoint(
+            sockets: sockets, hubs: hubs, broker: broker,
+            history: InMemoryRoomHistory(),
+            limits: RoomsLimits(), logger: logger)
         var router = Router()
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }
         router.get("/app.js") { _ in ChatPage.response(ChatPage.script, type: "text/javascript; charset=utf-8") }
         router.get("/app.css") { _ in ChatPage.response(ChatPage.style, type: "text/css; charset=utf-8") }
         router.get("/chat") { request in try await sockets.chat(request) }
         router.get("/subscribe/:channel") { request in try await sockets.subscribe(request) }
+        router.get("/ws") { request in try await rooms.upgrade(request) }
         router.post("/publish/:channel") { request in try await publish.respond(to: request) }
         router.get("/healthz") { _ in
             let state = await health()

@@ -30,7 +30,8 @@ struct SocketEndpoints: Sendable {
         let broker = self.broker
         let logger = self.logger
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
-            ticket.hub.add(socket)
+            let member = HubMember(socket: socket)
+            ticket.hub.add(member)
             socket.onMessage { socket, message in
                 guard message.kind == .text else {
                     socket.close(code: .unsupportedData, reason: "text messages only")
@@ -43,8 +44,8 @@ struct SocketEndpoints: Sendable {
                 }
                 broker.publish(message.data, to: channel, promise: promise)
             }
-            socket.onClose { socket, _, _ in
-                ticket.hub.remove(socket)
+            socket.onClose { _, _, _ in
+                ticket.hub.remove(member)
                 ticket.release()
             }
         }
@@ -61,12 +62,13 @@ struct SocketEndpoints: Sendable {
         }
         let ticket = try await self.join(channel)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
-            ticket.hub.add(socket)
+            let member = HubMember(socket: socket)
+            ticket.hub.add(member)
             socket.onMessage { socket, _ in
                 socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
             }
-            socket.onClose { socket, _, _ in
-                ticket.hub.remove(socket)
+            socket.onClose { _, _, _ in
+                ticket.hub.remove(member)
                 ticket.release()
             }
         }
@@ -74,7 +76,7 @@ struct SocketEndpoints: Sendable {
         return response
     }
 
-    private func join(_ channel: String) async throws -> HubTicket {
+    func join(_ channel: String) async throws -> HubTicket {
         do {
             return try await self.hubs.join(channel)
         } catch {
@@ -85,7 +87,7 @@ struct SocketEndpoints: Sendable {
 
     /// Without a configured list, a browser may connect only from the page's own origin (no cross-site
     /// WebSocket hijacking); clients that send no `Origin` (not browsers) are let in.
-    private func checkOrigin(_ request: Request) throws {
+    func checkOrigin(_ request: Request) throws {
         guard self.configuration.allowedOrigins.isEmpty, let origin = request.headers[.origin] else { return }
         let host = request.host ?? ""
         guard origin == "http://\(host)" || origin == "https://\(host)" else {

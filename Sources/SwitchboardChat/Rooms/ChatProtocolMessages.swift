@@ -1,0 +1,94 @@
+import FoundationEssentials
+
+/// The subprotocol of `/ws` (docs/PROTOCOL.md).
+enum ChatProtocol {
+    static let name = "switchboard.chat.v1"
+}
+
+/// A frame from a client: one JSON object; which fields matter depends on `type`.
+struct ClientFrame: Decodable {
+    var type: String?
+    var room: String?
+    var text: String?
+    var nick: String?
+    var since: String?
+    var ref: String?
+}
+
+/// A chat message as stored in a room's history and sent to clients.
+struct RoomMessage: Codable, Equatable, Sendable {
+    var type = "message"
+    var room: String
+    var id: String
+    var ts: Int64
+    var nick: String
+    var text: String
+}
+
+/// The reply to `join`.
+struct JoinedFrame: Encodable {
+    var type = "joined"
+    var room: String
+    var messages: [RoomMessage]
+    var gap: Bool
+    var ref: String?
+}
+
+/// Replies that carry a room or a nickname.
+struct SimpleFrame: Encodable {
+    var type: String
+    var room: String?
+    var nick: String?
+    var ref: String?
+}
+
+/// The first frame on every socket.
+struct WelcomeFrame: Encodable {
+    struct Limits: Encodable {
+        var maxFrameBytes: Int
+        var maxTextCharacters: Int
+        var maxRooms: Int
+        var history: Int
+    }
+
+    var type = "welcome"
+    var `protocol` = ChatProtocol.name
+    var limits: Limits
+}
+
+/// A refused request; the socket stays open.
+struct ErrorFrame: Encodable, Error {
+    var type = "error"
+    var code: String
+    var message: String
+    var ref: String?
+
+    init(_ code: String, _ message: String, ref: String? = nil) {
+        self.code = code
+        self.message = message
+        self.ref = ref
+    }
+}
+
+/// Validation of what clients name.
+enum ChatNames {
+    /// 1–64 characters of letters, digits, `-`, `_`, `.`.
+    static func isValidRoom(_ room: String) -> Bool {
+        guard !room.isEmpty, room.utf8.count <= 64 else { return false }
+        return room.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                true
+            default:
+                false
+            }
+        }
+    }
+
+    /// 1–32 characters, no control characters, not only spaces.
+    static func isValidNick(_ nick: String) -> Bool {
+        guard (1...32).contains(nick.count), nick.contains(where: { $0 != " " }) else { return false }
+        return !nick.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+}

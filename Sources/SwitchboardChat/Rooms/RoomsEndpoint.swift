@@ -1,0 +1,230 @@
+import FoundationEssentials
+import HTTPTypes
+import Logging
+import NIOCore
+import Switchboard
+import SwitchboardPubSub
+import SwitchboardWebSocket
+
+/// Limits of the rooms protocol; each refusal is an error frame, not a disconnect.
+struct RoomsLimits: Sendable {
+    var maxFrameBytes = 16 * 1024
+    var maxTextCharacters = 4000
+    var maxRoomsPerSocket = 32
+    var history = 100
+}
+
+/// `GET /ws`: the rooms protocol of docs/PROTOCOL.md.
+struct RoomsEndpoint: Sendable {
+    let sockets: SocketEndpoints
+    let hubs: ChannelHubs
+    let broker: any Broker
+    let history: InMemoryRoomHistory
+    let limits: RoomsLimits
+    let logger: Logger
+
+    func upgrade(_ request: Request) async throws -> Response {
+        try self.sockets.checkOrigin(request)
+        let configuration = WebSocketConfiguration(
+            maxFrameSize: 64 * 1024,
+            maxMessageSize: 64 * 1024,
+            maxQueuedBytes: self.sockets.configuration.maxQueuedBytes,
+            subprotocols: [ChatProtocol.name],
+            allowedOrigins: self.sockets.configuration.allowedOrigins
+        )
+        let offered = request.headers[.secWebSocketProtocol] ?? ""
+        guard offered.split(separator: ",").contains(where: { $0.trimmingHTTPWhitespace() == ChatProtocol.name }) else {
+            throw HTTPError(.badRequest, "offer the subprotocol \(ChatProtocol.name) (Sec-WebSocket-Protocol)")
+        }
+        let endpoint = self
+        return WebSocket.upgrade(request, configuration: configuration) { socket in
+            let session = RoomSession(socket: socket, endpoint: endpoint)
+            socket.onOpen { _ in session.welcome() }
+            socket.onMessage { _, message in session.received(message) }
+            socket.onClose { _, _, _ in session.closed() }
+        }
+    }
+
+    /// The broker channel of a room.
+    static func channel(of room: String) -> String { "room:\(room)" }
+}
+
+/// One `/ws` socket's state; used only on the socket's event loop.
+final class RoomSession {
+    private struct Membership {
+        var ticket: HubTicket?
+        var member: HubMember
+    }
+
+    private let socket: WebSocket
+    private let endpoint: RoomsEndpoint
+    private var nick = "guest"
+    private var rooms: [String: Membership] = [:]
+    private var isClosed = false
+
+    init(socket: WebSocket, endpoint: RoomsEndpoint) {
+        self.socket = socket
+        self.endpoint = endpoint
+    }
+
+    func welcome() {
+        let limits = self.endpoint.limits
+        self.send(
+            WelcomeFrame(
+                limits: .init(
+                    maxFrameBytes: limits.maxFrameBytes, maxTextCharacters: limits.maxTextCharacters,
+                    maxRooms: limits.maxRoomsPerSocket, history: limits.history)))
+    }
+
+    func received(_ message: WebSocketMessage) {
+        guard message.data.readableBytes <= self.endpoint.limits.maxFrameBytes else {
+            return self.send(
+                ErrorFrame("too_large", "frames are limited to \(self.endpoint.limits.maxFrameBytes) bytes"))
+        }
+        guard message.kind == .text,
+            let frame = try? JSONDecoder().decode(ClientFrame.self, from: Data(message.data.readableBytesView))
+        else {
+            return self.send(ErrorFrame("bad_json", "each frame must be one JSON object with string fields"))
+        }
+        let ref = frame.ref.flatMap { $0.count <= 64 ? $0 : nil }
+        switch frame.type {
+        case "nick": self.setNick(frame.nick, ref: ref)
+        case "join": self.join(frame.room, since: frame.since, ref: ref)
+        case "leave": self.leave(frame.room, ref: ref)
+        case "say": self.say(frame.text, in: frame.room, ref: ref)
+        default: self.send(ErrorFrame("unknown_type", "type must be nick, join, leave or say", ref: ref))
+        }
+    }
+
+    func closed() {
+        self.isClosed = true
+        for (_, membership) in self.rooms {
+            membership.ticket?.hub.remove(membership.member)
+            membership.ticket?.release()
+        }
+        self.rooms.removeAll()
+    }
+
+    // MARK: Requests
+
+    private func setNick(_ nick: String?, ref: String?) {
+        guard let nick, ChatNames.isValidNick(nick) else {
+            return self.send(
+                ErrorFrame("invalid_nick", "a nickname is 1 to 32 characters, no control characters", ref: ref))
+        }
+        self.nick = nick
+        self.send(SimpleFrame(type: "nick", nick: nick, ref: ref))
+    }
+
+    private func join(_ room: String?, since: String?, ref: String?) {
+        guard let room, ChatNames.isValidRoom(room) else {
+            return self.send(ErrorFrame("invalid_room", "a room is 1 to 64 of A-Z a-z 0-9 - _ .", ref: ref))
+        }
+        guard self.rooms[room] == nil else {
+            return self.send(ErrorFrame("already_joined", "this socket is in \(room) already", ref: ref))
+        }
+        guard self.rooms.count < self.endpoint.limits.maxRoomsPerSocket else {
+            return self.send(
+                ErrorFrame("too_many_rooms", "at most \(self.endpoint.limits.maxRoomsPerSocket) rooms", ref: ref))
+        }
+        // Held from now on: live messages wait until the history is sent, then only the ones it lacks follow.
+        let member = HubMember(socket: self.socket, holding: true)
+        self.rooms[room] = Membership(ticket: nil, member: member)
+        let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
+        let endpoint = self.endpoint
+        let eventLoop = self.socket.eventLoop
+        Task {
+            do {
+                let ticket = try await endpoint.hubs.join(RoomsEndpoint.channel(of: room))
+                // Added to the hub (on the loop) before the history is read: nothing published after the read is
+                // missed, and anything in both is sent once.
+                try await eventLoop.submit { session.value.admitted(room, ticket: ticket) }.get()
+                let (messages, gap) = try await endpoint.history.history(of: room, since: since)
+                eventLoop.execute {
+                    session.value.joined(room, messages: messages, gap: gap, since: since, ref: ref)
+                }
+            } catch {
+                eventLoop.execute { session.value.joinFailed(room, error: error, ref: ref) }
+            }
+        }
+    }
+
+    private func admitted(_ room: String, ticket: HubTicket) {
+        guard !self.isClosed, let membership = self.rooms[room] else { return ticket.release() }
+        self.rooms[room]?.ticket = ticket
+        ticket.hub.add(membership.member)
+    }
+
+    private func joined(_ room: String, messages: [RoomMessage], gap: Bool, since: String?, ref: String?) {
+        guard !self.isClosed, let membership = self.rooms[room] else { return }
+        self.send(JoinedFrame(room: room, messages: messages, gap: gap, ref: ref))
+        if membership.member.overflowed {
+            // More arrived while joining than we hold for one socket: let the client catch up from its last id.
+            self.socket.close(code: .tryAgainLater, reason: "too many messages while joining; rejoin with since")
+            return
+        }
+        // The newest message the client has now: live messages up to it (held, or still in flight) are skipped.
+        guard let newest = messages.last?.id ?? (gap ? nil : since) else {
+            for payload in membership.member.release() {
+                try? self.socket.send(WebSocketMessage(kind: .text, data: payload))
+            }
+            return
+        }
+        let isNew: (ByteBuffer) -> Bool = { payload in
+            guard let message = try? JSONDecoder().decode(RoomMessage.self, from: Data(payload.readableBytesView))
+            else { return false }
+            return RoomMessageID.isAfter(message.id, newest)
+        }
+        var caughtUp = false
+        for payload in membership.member.release() {
+            guard caughtUp || isNew(payload) else { continue }
+            caughtUp = true
+            try? self.socket.send(WebSocketMessage(kind: .text, data: payload))
+        }
+        if !caughtUp { membership.member.filter = isNew }
+    }
+
+    private func joinFailed(_ room: String, error: any Error, ref: String?) {
+        self.rooms[room]?.ticket?.release()
+        self.rooms[room] = nil
+        self.endpoint.logger.warning("Joining a room failed", metadata: ["room": "\(room)", "error": "\(error)"])
+        self.send(ErrorFrame("unavailable", "the message broker is unavailable; try again", ref: ref))
+    }
+
+    private func leave(_ room: String?, ref: String?) {
+        guard let room, let membership = self.rooms.removeValue(forKey: room) else {
+            return self.send(ErrorFrame("not_joined", "this socket is not in that room", ref: ref))
+        }
+        membership.ticket?.hub.remove(membership.member)
+        membership.ticket?.release()
+        self.send(SimpleFrame(type: "left", room: room, ref: ref))
+    }
+
+    private func say(_ text: String?, in room: String?, ref: String?) {
+        guard let room, self.rooms[room] != nil else {
+            return self.send(ErrorFrame("not_joined", "join the room before saying something in it", ref: ref))
+        }
+        guard let text, !text.isEmpty, text.count <= self.endpoint.limits.maxTextCharacters else {
+            return self.send(
+                ErrorFrame(
+                    "invalid_text", "text is 1 to \(self.endpoint.limits.maxTextCharacters) characters", ref: ref))
+        }
+        let broker = self.endpoint.broker
+        let logger = self.endpoint.logger
+        let eventLoop = self.socket.eventLoop
+        // Id assignment and publication happen together, so every member sees a room's messages in id order.
+        self.endpoint.history.appendNow(room: room, nick: self.nick, text: text) { message in
+            guard let data = try? JSONEncoder().encode(message) else { return }
+            let promise = eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenFailure { error in
+                logger.debug("Publishing a room message failed", metadata: ["error": "\(error)"])
+            }
+            broker.publish(ByteBuffer(bytes: data), to: RoomsEndpoint.channel(of: room), promise: promise)
+        }
+    }
+
+    private func send(_ frame: some Encodable) {
+        guard let data = try? JSONEncoder().encode(frame) else { return }
+        try? self.socket.send(WebSocketMessage(kind: .text, data: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,219 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Switchboard
+import SwitchboardChat
+import SwitchboardPubSub
+import SwitchboardTesting
+import Testing
+
+private func roomsApp() -> some Application {
+    ChatApplication.make(
+        broker: LocalBroker(), eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+}
+
+extension RawClient {
+    /// Opens `/ws` with the protocol's subprotocol and reads the welcome frame.
+    fileprivate func openRooms() async throws {
+        let response = try await self.handshake(path: "/ws", headers: ["Sec-WebSocket-Protocol: switchboard.chat.v1"])
+        #expect(response.status == 101)
+        #expect(try await self.readJSON()["type"] as? String == "welcome")
+    }
+
+    fileprivate func sendJSON(_ object: [String: Any]) async throws {
+        let data = try JSONSerialization.data(withJSONObject: object)
+        try await self.send(clientFrame(0x1, Array(data)))
+    }
+
+    fileprivate func sendText(_ text: String) async throws {
+        try await self.send(clientFrame(0x1, Array(text.utf8)))
+    }
+
+    fileprivate func readJSON() async throws -> [String: Any] {
+        let frame = try #require(try await self.readFrame(), "the socket closed")
+        #expect(frame.opcode == 0x1)
+        let object = try JSONSerialization.jsonObject(with: Data(frame.payload.readableBytesView))
+        return try #require(object as? [String: Any], "not a JSON object: \(frame.text)")
+    }
+
+    /// Joins `room`; returns the `joined` reply.
+    fileprivate func join(_ room: String, since: String? = nil) async throws -> [String: Any] {
+        var request: [String: Any] = ["type": "join", "room": room]
+        if let since { request["since"] = since }
+        try await self.sendJSON(request)
+        let reply = try await self.readJSON()
+        #expect(reply["type"] as? String == "joined", "\(reply)")
+        return reply
+    }
+}
+
+private func texts(_ joined: [String: Any]) -> [String] {
+    (joined["messages"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+}
+
+@Suite("Rooms protocol (/ws)", .timeLimit(.minutes(1)))
+struct RoomsProtocolTests {
+    @Test("Without the subprotocol the upgrade is refused; with it, the first frame is the welcome")
+    func subprotocol() async throws {
+        try await withServer(roomsApp()) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                let response = try await client.handshake(path: "/ws")
+                #expect(response.status == 400)
+            }
+            try await RawClient.withConnection(port: port) { client in
+                try await client.openRooms()
+            }
+        }
+    }
+
+    @Test("Join, nick, say: messages carry server ids and timestamps, reach every member in order; history on join")
+    func roomsAndHistory() async throws {
+        try await withServer(roomsApp()) { _, port in
+            try await RawClient.withConnection(port: port) { alice in
+                try await alice.openRooms()
+                try await alice.sendJSON(["type": "nick", "nick": "alice", "ref": "n1"])
+                let nick = try await alice.readJSON()
+                #expect(nick["type"] as? String == "nick" && nick["ref"] as? String == "n1")
+                let joined = try await alice.join("lobby")
+                #expect(texts(joined).isEmpty && joined["gap"] as? Bool == false)
+                for n in 0..<3 { try await alice.sendJSON(["type": "say", "room": "lobby", "text": "m\(n) <b>"]) }
+                var ids: [String] = []
+                for n in 0..<3 {
+                    let message = try await alice.readJSON()
+                    #expect(message["type"] as? String == "message" && message["text"] as? String == "m\(n) <b>")
+                    #expect(message["nick"] as? String == "alice" && message["room"] as? String == "lobby")
+                    #expect((message["ts"] as? Int ?? 0) > 1_700_000_000_000)
+                    ids.append(message["id"] as? String ?? "")
+                }
+                #expect(Set(ids).count == 3)
+                try await RawClient.withConnection(port: port) { bob in
+                    try await bob.openRooms()
+                    let history = try await bob.join("lobby")
+                    #expect(texts(history) == ["m0 <b>", "m1 <b>", "m2 <b>"])
+                    try await bob.sendJSON(["type": "say", "room": "lobby", "text": "hi from bob"])
+                    #expect(try await bob.readJSON()["text"] as? String == "hi from bob")
+                    #expect(try await alice.readJSON()["text"] as? String == "hi from bob")
+                    // Another room is separate.
+                    _ = try await bob.join("games")
+                    try await bob.sendJSON(["type": "say", "room": "games", "text": "gg"])
+                    #expect(try await bob.readJSON()["room"] as? String == "games")
+                    try await bob.sendJSON(["type": "leave", "room": "lobby"])
+                    #expect(try await bob.readJSON()["type"] as? String == "left")
+                }
+                try await alice.sendJSON(["type": "say", "room": "lobby", "text": "still here"])
+                #expect(try await alice.readJSON()["text"] as? String == "still here")
+            }
+        }
+    }
+
+    @Test("Malformed and oversized input: an error with a code for each, and the socket keeps working")
+    func fuzz() async throws {
+        let cases: [(String, String)] = [
+            ("not json", "bad_json"), ("[1,2,3]", "bad_json"), ("\"text\"", "bad_json"), ("{", "bad_json"),
+            (#"{"type": 5}"#, "bad_json"), (#"{"type":"join","room":["a"]}"#, "bad_json"), ("{}", "unknown_type"),
+            (#"{"type":"dance"}"#, "unknown_type"), (#"{"type":"join"}"#, "invalid_room"),
+            (#"{"type":"join","room":""}"#, "invalid_room"), (#"{"type":"join","room":"a b"}"#, "invalid_room"),
+            (#"{"type":"join","room":"\#(String(repeating: "r", count: 65))"}"#, "invalid_room"),
+            (#"{"type":"join","room":"../etc"}"#, "invalid_room"), (#"{"type":"nick","nick":""}"#, "invalid_nick"),
+            (#"{"type":"nick","nick":"a\u0000b"}"#, "invalid_nick"),
+            (#"{"type":"nick","nick":"\#(String(repeating: "n", count: 33))"}"#, "invalid_nick"),
+            (#"{"type":"say","room":"lobby","text":"hi"}"#, "not_joined"),
+            (#"{"type":"leave","room":"lobby"}"#, "not_joined"),
+            ("{\"type\":\"say\",\"text\":\"x\",\"room\":\"\(String(repeating: "x", count: 20_000))\"}", "too_large"),
+        ]
+        try await withServer(roomsApp()) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.openRooms()
+                for (input, code) in cases {
+                    try await client.sendText(input)
+                    let reply = try await client.readJSON()
+                    #expect(reply["type"] as? String == "error", "\(input.prefix(60))")
+                    #expect(reply["code"] as? String == code, "\(input.prefix(60)) → \(reply)")
+                    #expect((reply["message"] as? String)?.isEmpty == false)
+                }
+                _ = try await client.join("lobby")
+                try await client.sendJSON(["type": "say", "room": "lobby", "text": String(repeating: "t", count: 4001)])
+                #expect(try await client.readJSON()["code"] as? String == "invalid_text")
+                try await client.sendJSON(["type": "say", "room": "lobby", "text": ""])
+                #expect(try await client.readJSON()["code"] as? String == "invalid_text")
+                try await client.sendJSON(["type": "join", "room": "lobby", "ref": "again"])
+                let again = try await client.readJSON()
+                #expect(again["code"] as? String == "already_joined" && again["ref"] as? String == "again")
+                for n in 0..<31 { _ = try await client.join("room\(n)") }
+                try await client.sendJSON(["type": "join", "room": "one-too-many"])
+                #expect(try await client.readJSON()["code"] as? String == "too_many_rooms")
+                // After all that, the socket still works.
+                try await client.sendJSON(["type": "say", "room": "lobby", "text": "survived"])
+                #expect(try await client.readJSON()["text"] as? String == "survived")
+            }
+        }
+    }
+
+    @Test("Catch-up: a client away while 500 messages are sent gets exactly those, in order; too long away: a gap")
+    func catchUp() async throws {
+        try await withServer(roomsApp()) { _, port in
+            try await RawClient.withConnection(port: port) { sender in
+                try await sender.openRooms()
+                _ = try await sender.join("news")
+                try await sender.sendJSON(["type": "say", "room": "news", "text": "before"])
+                let before = try await sender.readJSON()
+                let lastSeen = try #require(before["id"] as? String)
+
+                for n in 0..<500 { try await sender.sendJSON(["type": "say", "room": "news", "text": "n\(n)"]) }
+                for _ in 0..<500 { _ = try await sender.readJSON() }
+
+                try await RawClient.withConnection(port: port) { returning in
+                    try await returning.openRooms()
+                    let caughtUp = try await returning.join("news", since: lastSeen)
+                    #expect(caughtUp["gap"] as? Bool == false)
+                    #expect(texts(caughtUp) == (0..<500).map { "n\($0)" })
+                    // Live messages follow, no duplicates.
+                    try await sender.sendJSON(["type": "say", "room": "news", "text": "live"])
+                    #expect(try await returning.readJSON()["text"] as? String == "live")
+                }
+
+                // 1,000 more: the id is out of the kept window → gap and the current history (the last 100).
+                for n in 0..<1000 { try await sender.sendJSON(["type": "say", "room": "news", "text": "m\(n)"]) }
+                for _ in 0..<1001 { _ = try await sender.readJSON() }
+                try await RawClient.withConnection(port: port) { returning in
+                    try await returning.openRooms()
+                    let stale = try await returning.join("news", since: lastSeen)
+                    #expect(stale["gap"] as? Bool == true)
+                    #expect(texts(stale) == (900..<1000).map { "m\($0)" })
+                }
+                try await RawClient.withConnection(port: port) { returning in
+                    try await returning.openRooms()
+                    let unknown = try await returning.join("news", since: "no-such-id")
+                    #expect(unknown["gap"] as? Bool == true && texts(unknown).count == 100)
+                }
+            }
+        }
+    }
+
+    @Test("Joining while messages stream in: history then live, every message exactly once, in order")
+    func joinDuringTraffic() async throws {
+        try await withServer(roomsApp()) { _, port in
+            try await RawClient.withConnection(port: port) { sender in
+                try await sender.openRooms()
+                _ = try await sender.join("busy")
+                try await sender.sendJSON(["type": "say", "room": "busy", "text": "start"])
+                let start = try #require(try await sender.readJSON()["id"] as? String)
+                try await RawClient.withConnection(port: port) { joiner in
+                    try await joiner.openRooms()
+                    // The join is sent first and the sender's 300 messages right behind it, so they are published
+                    // while the join subscribes and reads the history: some land in both, and must come once.
+                    try await joiner.sendJSON(["type": "join", "room": "busy", "since": start])
+                    for n in 0..<300 { try await sender.sendJSON(["type": "say", "room": "busy", "text": "t\(n)"]) }
+                    let joined = try await joiner.readJSON()
+                    #expect(joined["type"] as? String == "joined")
+                    var seen = texts(joined)
+                    while seen.count < 300 {
+                        let frame = try await joiner.readJSON()
+                        seen.append(frame["text"] as? String ?? "?")
+                    }
+                    #expect(seen == (0..<300).map { "t\($0)" })
+                }
+            }
+        }
+    }
+}
