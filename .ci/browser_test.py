@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The chat page in headless Chromium: two windows chat both ways, HTML in a message shows as text, and after a
-server restart the page reconnects by itself and chat works again. Saves a screenshot.
+"""The chat page in headless Chromium: two windows chat both ways, HTML in a message shows as text, after a server
+restart the pages reconnect by themselves and chat works again, a third window joining late sees the history, and
+a window whose connection is cut shows every message sent meanwhile once it is back. Saves a screenshot.
 
 Usage: browser_test.py BINARY SCREENSHOT_PATH (run with a venv's python that has selenium)."""
-import socket, subprocess, sys, time
+import socket, subprocess, sys, threading, time
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
@@ -46,7 +47,54 @@ def connected(driver):
 
 
 def messages(driver):
-    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#messages li:not(.system)")]
+    """The messages of the current room as "nick: text"."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#messages li:not(.system)')]"
+        ".map(li => li.querySelector('.nick').textContent + ': ' + li.lastChild.textContent)")
+
+
+class Proxy:
+    """A TCP proxy the test can cut: cut() drops every connection and refuses new ones until resume()."""
+
+    def __init__(self, target_port):
+        self.target_port, self.open, self.pairs = target_port, True, []
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0)); self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            if not self.open:
+                client.close(); continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try: s.shutdown(socket.SHUT_RDWR)
+            except OSError: pass
+
+    def cut(self):
+        self.open = False
+        for client, upstream in self.pairs:
+            for s in (client, upstream):
+                try: s.shutdown(socket.SHUT_RDWR)
+                except OSError: pass
+        self.pairs.clear()
+
+    def resume(self):
+        self.open = True
 
 
 def say(driver, text):
@@ -63,6 +111,7 @@ def set_nickname(driver, name):
 port = free_port()
 server = start_server(port)
 alice, bob = browser(1000, 700), browser(390, 760)  # bob's window is phone-sized
+carol = None
 try:
     for driver, name in ((alice, "alice"), (bob, "bob")):
         driver.get(f"http://127.0.0.1:{port}/")
@@ -94,10 +143,35 @@ try:
     wait(alice, lambda d: "bob: back after the restart" in messages(d), "chat did not work after reconnecting")
     print("ok   after a server restart both pages reconnect and chat works again")
 
+    # A third window joins late (through a proxy the test can cut) and sees the history.
+    proxy = Proxy(port)
+    carol = browser(1000, 700)
+    carol.get(f"http://127.0.0.1:{proxy.port}/")
+    wait(carol, connected, "carol's page did not connect")
+    set_nickname(carol, "carol")
+    wait(carol, lambda d: "bob: back after the restart" in messages(d), "carol did not get the history")
+    print("ok   a window joining late sees the room's history")
+
+    # Carol's connection is cut; messages sent meanwhile all show once she is back, none twice.
+    proxy.cut()
+    wait(carol, lambda d: not connected(d), "carol did not notice the cut")
+    missed = [f"while carol was away {n}" for n in range(5)]
+    for text in missed:
+        say(alice, text)
+    wait(bob, lambda d: f"alice: {missed[-1]}" in messages(d), "bob did not get alice's messages")
+    proxy.resume()
+    wait(carol, connected, "carol's page did not reconnect", timeout=30)
+    wait(carol, lambda d: f"alice: {missed[-1]}" in messages(d), "carol did not catch up")
+    shown = messages(carol)
+    assert all(shown.count(f"alice: {text}") == 1 for text in missed), shown
+    assert [m for m in shown if "while carol was away" in m] == [f"alice: {text}" for text in missed], shown
+    print("ok   after a cut connection the page shows every message sent meanwhile, once, in order")
+
     say(alice, "see you!")
     wait(bob, lambda d: "alice: see you!" in messages(d), "last message")
     bob.save_screenshot(SCREENSHOT)
     print(f"ok   screenshot saved to {SCREENSHOT}")
 finally:
-    alice.quit(); bob.quit()
+    for driver in (alice, bob, carol):
+        if driver: driver.quit()
     server.terminate(); server.wait()

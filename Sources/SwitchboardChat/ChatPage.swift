@@ -3,9 +3,10 @@ import Switchboard
 
 /// The chat page: plain HTML, CSS and JavaScript compiled into the executable (no CDN, no build step).
 ///
-/// It speaks the seed's protocol at `/chat` (raw text frames; it sends "nickname: text"), reconnects with
-/// backoff, and renders every message with `textContent`: a message is never parsed as HTML (the seed inserts raw
-/// HTML, an XSS hole).
+/// It speaks the rooms protocol at `/ws` (docs/PROTOCOL.md): rooms as tabs, history on join, and after a dropped
+/// connection it rejoins every room with the id of the last message it showed, so nothing sent meanwhile is lost
+/// on screen. Every message is rendered with `textContent`, never parsed as HTML (the seed inserts raw HTML, an XSS
+/// hole).
 enum ChatPage {
     static func response(_ text: String, type: String) -> Response {
         Response(headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(string: text))
@@ -25,6 +26,13 @@ enum ChatPage {
           <h1>Switchboard chat</h1>
           <span id="status" class="status connecting" role="status">connecting…</span>
         </header>
+        <nav>
+          <ul id="rooms" aria-label="rooms"></ul>
+          <form id="join" autocomplete="off">
+            <input id="room" maxlength="64" placeholder="room" aria-label="room to join" pattern="[A-Za-z0-9._\\-]+">
+            <button type="submit">Join</button>
+          </form>
+        </nav>
         <main>
           <ul id="messages" aria-live="polite"></ul>
         </main>
@@ -50,19 +58,29 @@ enum ChatPage {
         .status { font-size: .85rem; padding: .15rem .6rem; border-radius: 1rem; background: #dcdcde; }
         .status.open { background: #d1f0d6; color: #0a5c1a; }
         .status.closed { background: #fbe0e0; color: #8a1f1f; }
+        nav { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem; padding: .5rem 1rem;
+              border-bottom: 1px solid #dcdcde; background: #fff; }
+        #rooms { display: flex; flex-wrap: wrap; gap: .35rem; list-style: none; margin: 0; padding: 0; flex: 1; }
+        #rooms li { padding: .2rem .7rem; border-radius: 1rem; background: #f0f0f1; cursor: pointer; }
+        #rooms li.current { background: #2271b1; color: #fff; }
+        #rooms li.unread::after { content: " •"; }
+        #join { display: flex; gap: .35rem; }
+        #room { width: 8rem; }
         main { flex: 1; overflow-y: auto; padding: .5rem 1rem; }
         #messages { list-style: none; margin: 0; padding: 0; }
         #messages li { padding: .35rem .6rem; margin: .3rem 0; background: #fff; border-radius: .4rem;
                        overflow-wrap: anywhere; white-space: pre-wrap; box-shadow: 0 1px 1px rgba(0,0,0,.05); }
         #messages li.system { background: transparent; color: #646970; font-size: .85rem; box-shadow: none; }
-        form { display: flex; gap: .5rem; padding: .75rem 1rem; border-top: 1px solid #dcdcde; background: #fff; }
-        input, button { font: inherit; padding: .5rem .6rem; border: 1px solid #8c8f94; border-radius: .4rem; }
+        #messages .nick { font-weight: 600; margin-right: .4rem; }
+        #messages .time { float: right; color: #8c8f94; font-size: .75rem; margin-left: .5rem; }
+        #form { display: flex; gap: .5rem; padding: .75rem 1rem; border-top: 1px solid #dcdcde; background: #fff; }
+        input, button { font: inherit; padding: .45rem .6rem; border: 1px solid #8c8f94; border-radius: .4rem; }
         #nickname { width: 8rem; }
         #message { flex: 1; min-width: 0; }
         button { background: #2271b1; color: #fff; border-color: #2271b1; cursor: pointer; }
         button:disabled { opacity: .5; cursor: default; }
         @media (max-width: 32rem) {
-          form { flex-wrap: wrap; }
+          #form { flex-wrap: wrap; }
           #nickname { width: 100%; }
         }
 
@@ -71,31 +89,90 @@ enum ChatPage {
     static let script = """
         "use strict";
         (() => {
-          const list = document.getElementById("messages");
-          const status = document.getElementById("status");
-          const form = document.getElementById("form");
-          const nickname = document.getElementById("nickname");
-          const input = document.getElementById("message");
-          const send = document.getElementById("send");
-          const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat";
+          const $ = (id) => document.getElementById(id);
+          const list = $("messages"), status = $("status"), roomList = $("rooms");
+          const nickname = $("nickname"), input = $("message"), send = $("send"), roomInput = $("room");
+          const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
           const maxShown = 500;
-          let socket = null;
-          let attempt = 0;
+          // room -> { messages: [{id, ts, nick, text} | {system}], ids: Set, lastId, unread }
+          const rooms = new Map();
+          let current = null, socket = null, attempt = 0;
 
           nickname.value = localStorage.getItem("switchboard.nickname") ||
             "guest" + Math.floor(Math.random() * 1000);
-          nickname.addEventListener("change", () => localStorage.setItem("switchboard.nickname", nickname.value));
+          nickname.addEventListener("change", () => {
+            localStorage.setItem("switchboard.nickname", nickname.value);
+            sendFrame({ type: "nick", nick: nickname.value.trim() || "guest" });
+          });
+
+          function sendFrame(frame) {
+            if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+          }
+
+          function room(name) {
+            if (!rooms.has(name)) rooms.set(name, { messages: [], ids: new Set(), lastId: null, unread: false });
+            return rooms.get(name);
+          }
 
           // Messages are text, always: textContent never parses HTML.
-          function show(text, kind) {
+          function render(entry) {
             const item = document.createElement("li");
-            item.textContent = text;
-            if (kind) item.className = kind;
-            const atBottom = list.parentElement.scrollTop + list.parentElement.clientHeight >=
-              list.parentElement.scrollHeight - 8;
+            if (entry.system) {
+              item.className = "system";
+              item.textContent = entry.system;
+              return item;
+            }
+            const time = document.createElement("span");
+            time.className = "time";
+            time.textContent = new Date(entry.ts).toLocaleTimeString();
+            const nick = document.createElement("span");
+            nick.className = "nick";
+            nick.textContent = entry.nick;
+            item.append(time, nick, document.createTextNode(entry.text));
+            return item;
+          }
+
+          function showRoom(name) {
+            current = name;
+            room(name).unread = false;
+            list.replaceChildren(...room(name).messages.map(render));
+            list.lastElementChild?.scrollIntoView({ block: "end" });
+            renderRooms();
+          }
+
+          function renderRooms() {
+            roomList.replaceChildren(...[...rooms.keys()].map((name) => {
+              const item = document.createElement("li");
+              item.textContent = "#" + name;
+              item.dataset.room = name;
+              if (name === current) item.className = "current";
+              else if (rooms.get(name).unread) item.className = "unread";
+              item.addEventListener("click", () => showRoom(name));
+              return item;
+            }));
+          }
+
+          function add(name, entry) {
+            const state = room(name);
+            if (entry.id) {
+              if (state.ids.has(entry.id)) return;  // already shown: catch-up never duplicates
+              state.ids.add(entry.id);
+              state.lastId = entry.id;
+            }
+            state.messages.push(entry);
+            if (state.messages.length > maxShown) state.messages.shift();
+            if (name !== current) { state.unread = true; renderRooms(); return; }
+            const scroller = list.parentElement;
+            const atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 8;
+            const item = render(entry);
             list.appendChild(item);
             while (list.children.length > maxShown) list.removeChild(list.firstChild);
             if (atBottom) item.scrollIntoView({ block: "end" });
+          }
+
+          function join(name) {
+            room(name);
+            sendFrame({ type: "join", room: name, since: room(name).lastId || undefined });
           }
 
           function setStatus(state, label) {
@@ -104,15 +181,36 @@ enum ChatPage {
             send.disabled = state !== "open";
           }
 
+          function received(frame) {
+            switch (frame.type) {
+              case "joined": {
+                const state = room(frame.room);
+                if (frame.gap && state.lastId) {
+                  // Too long away (or the server's history restarted): say so, then show the current history.
+                  add(frame.room, { system: "some messages may have been missed" });
+                }
+                for (const message of frame.messages) add(frame.room, message);
+                renderRooms();
+                break;
+              }
+              case "message": add(frame.room, frame); break;
+              case "error": add(current, { system: "error: " + frame.message }); break;
+            }
+          }
+
           function connect() {
             setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
-            socket = new WebSocket(url);
+            socket = new WebSocket(url, "switchboard.chat.v1");
             socket.onopen = () => {
-              if (attempt) show("reconnected", "system");
               attempt = 0;
               setStatus("open", "connected");
+              sendFrame({ type: "nick", nick: nickname.value.trim() || "guest" });
+              // Rejoin every room from the last message shown: the server sends exactly what was missed.
+              for (const name of rooms.keys()) join(name);
             };
-            socket.onmessage = (event) => show(String(event.data));
+            socket.onmessage = (event) => {
+              try { received(JSON.parse(event.data)); } catch (error) { console.error(error); }
+            };
             socket.onclose = () => {
               socket = null;
               // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … up to 10 s.
@@ -123,15 +221,26 @@ enum ChatPage {
             };
           }
 
-          form.addEventListener("submit", (event) => {
+          $("form").addEventListener("submit", (event) => {
             event.preventDefault();
             const text = input.value.trim();
-            if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
-            socket.send((nickname.value.trim() || "guest") + ": " + text);
+            if (!text || !current || !socket || socket.readyState !== WebSocket.OPEN) return;
+            sendFrame({ type: "say", room: current, text });
             input.value = "";
             input.focus();
           });
 
+          $("join").addEventListener("submit", (event) => {
+            event.preventDefault();
+            const name = roomInput.value.trim();
+            if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) return;
+            roomInput.value = "";
+            if (!rooms.has(name)) join(name);
+            showRoom(name);
+          });
+
+          room("lobby");
+          showRoom("lobby");
           connect();
         })();
 
