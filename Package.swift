@@ -110,6 +110,7 @@ let package = Package(
                 "Switchboard",
                 "SwitchboardWebSocket",
                 "SwitchboardPubSub",
+                "SwitchboardRedis",
                 "SwitchboardDemos",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

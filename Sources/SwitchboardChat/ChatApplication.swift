@@ -39,20 +39,22 @@ public enum ChatApplication {
     ///   - eventLoopGroup: The server's loops; each channel's broker subscription runs on one of them.
     ///   - configuration: Origins, the publish token and limits.
     ///   - health: What `/healthz` says about the broker.
+    ///   - roomLog: Where room history lives: `RedisRoomLog` with Redis; `nil` for this process's memory.
     ///   - logger: Where the app logs.
     public static func make(
         broker: any Broker,
         eventLoopGroup: any EventLoopGroup,
         configuration: ChatConfiguration = .init(),
         health: @escaping @Sendable () async -> BrokerHealth = { BrokerHealth(kind: "embedded", isConnected: true) },
+        roomLog: (any RoomLog)? = nil,
         logger: Logger
     ) -> some Application {
         let hubs = ChannelHubs(broker: broker, eventLoopGroup: eventLoopGroup, logger: logger)
         let sockets = SocketEndpoints(hubs: hubs, broker: broker, configuration: configuration, logger: logger)
         let publish = PublishEndpoint(broker: broker, configuration: configuration, logger: logger)
         let rooms = RoomsEndpoint(
-            sockets: sockets, hubs: hubs, broker: broker,
-            history: InMemoryRoomHistory(),
+            sockets: sockets, hubs: hubs,
+            log: roomLog ?? InMemoryRoomLog(history: InMemoryRoomHistory(), broker: broker),
             limits: RoomsLimits(), logger: logger)
         var router = Router()
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }

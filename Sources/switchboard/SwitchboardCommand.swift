@@ -217,6 +217,7 @@ struct Serve: AsyncParsableCommand {
                 eventLoopGroup: group,
                 configuration: configuration,
                 health: { BrokerHealth(kind: "redis", isConnected: await broker.isConnected) },
+                roomLog: RedisRoomLog(broker: broker),
                 logger: logger
             )
             return (application, [RedisBrokerService(broker: broker, configuration: redis, logger: logger)])

@@ -4,12 +4,19 @@ import NIOPosix
 import Switchboard
 import SwitchboardChat
 import SwitchboardPubSub
+import SwitchboardRedis
 import SwitchboardTesting
 import Testing
 
 private func roomsApp() -> some Application {
     ChatApplication.make(
         broker: LocalBroker(), eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+}
+
+private func redisRoomsApp(_ broker: RedisBroker) -> some Application {
+    ChatApplication.make(
+        broker: broker, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        roomLog: RedisRoomLog(broker: broker), logger: testLogger)
 }
 
 extension RawClient {
@@ -215,5 +222,67 @@ struct RoomsProtocolTests {
                 }
             }
         }
+    }
+}
+
+@Suite(
+    "Rooms protocol on Redis Streams",
+    .enabled(if: RedisServerProcess.isEnabled, Comment(rawValue: RedisServerProcess.skipReason)),
+    .timeLimit(.minutes(1))
+)
+struct RoomsOnRedisTests {
+    @Test("Two nodes share history and live messages; a client away while 500 are sent catches up on the other node")
+    func sharedHistoryAndCatchUp() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let brokerA = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+        let brokerB = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+        brokerA.start()
+        brokerB.start()
+        #expect(await brokerA.waitUntilConnected(timeout: .seconds(5)))
+        #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+        try await withServer(redisRoomsApp(brokerA)) { _, portA in
+            try await withServer(redisRoomsApp(brokerB)) { _, portB in
+                try await RawClient.withConnection(port: portA) { alice in
+                    try await alice.openRooms()
+                    _ = try await alice.join("lobby")
+                    try await alice.sendJSON(["type": "say", "room": "lobby", "text": "first, on A"])
+                    #expect(try await alice.readJSON()["text"] as? String == "first, on A")
+                    let lastSeenByBob = try await RawClient.withConnection(port: portB) { bob in
+                        try await bob.openRooms()
+                        let history = try await bob.join("lobby")
+                        #expect(texts(history) == ["first, on A"])
+                        try await bob.sendJSON(["type": "say", "room": "lobby", "text": "reply from B"])
+                        #expect(try await alice.readJSON()["text"] as? String == "reply from B")
+                        let reply = try await bob.readJSON()
+                        #expect(reply["text"] as? String == "reply from B")
+                        return try #require(reply["id"] as? String)
+                    }
+                    for n in 0..<500 { try await alice.sendJSON(["type": "say", "room": "lobby", "text": "n\(n)"]) }
+                    for _ in 0..<500 { _ = try await alice.readJSON() }
+                    try await RawClient.withConnection(port: portB) { bob in
+                        try await bob.openRooms()
+                        let caughtUp = try await bob.join("lobby", since: lastSeenByBob)
+                        #expect(caughtUp["gap"] as? Bool == false)
+                        #expect(texts(caughtUp) == (0..<500).map { "n\($0)" })
+                    }
+
+                    // Redis restarts empty: the old id belongs to a past epoch, so the client is told of the gap.
+                    await redis.kill()
+                    try await redis.restart()
+                    #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+                    try await RawClient.withConnection(port: portB) { bob in
+                        try await bob.openRooms()
+                        let afterRestart = try await bob.join("lobby", since: lastSeenByBob)
+                        #expect(afterRestart["gap"] as? Bool == true)
+                        #expect(texts(afterRestart).isEmpty)
+                    }
+                }
+            }
+        }
+        await brokerA.shutdown()
+        await brokerB.shutdown()
     }
 }

@@ -1,21 +1,47 @@
 import FoundationEssentials
 import NIOConcurrencyHelpers
+public import NIOCore
+import SwitchboardPubSub
 
-/// Where room messages get their ids and are kept for history and catch-up.
-protocol RoomHistory: Sendable {
-    /// Assigns the message an id and a timestamp, stores it, and returns it.
-    func append(room: String, nick: String, text: String) async throws -> RoomMessage
+/// Where room messages get their ids, are kept for history and catch-up, and are fanned out.
+public protocol RoomLog: Sendable {
+    /// Stores a message (assigning its id and timestamp) and publishes it to the room's broker channel, so that
+    /// every subscriber sees a room's messages in id order. `promise` completes once stored and published.
+    func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?)
 
-    /// The history to send on join: the messages after `since`, or (with `gap`) the whole current history when
-    /// `since` is missing from it or unknown.
+    /// The history to send on join: the recent messages, or those after `since`; or, with `gap`, the recent
+    /// messages when `since` is no longer (or never was) in the log.
     func history(of room: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool)
+}
+
+/// The embedded log: ``InMemoryRoomHistory`` and a broker (the in-process one, normally).
+struct InMemoryRoomLog: RoomLog {
+    let history: InMemoryRoomHistory
+    let broker: any Broker
+
+    func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
+        // Id assignment and publication happen under the room's lock: subscribers see id order.
+        self.history.appendNow(room: room, nick: nick, text: text) { message in
+            guard let data = try? JSONEncoder().encode(message) else { return }
+            self.broker.publish(ByteBuffer(bytes: data), to: RoomChannel.name(of: room), promise: promise)
+        }
+    }
+
+    func history(of room: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool) {
+        try await self.history.history(of: room, since: since)
+    }
+}
+
+/// The broker channel of a room.
+enum RoomChannel {
+    static func name(of room: String) -> String { "room:\(room)" }
 }
 
 /// The embedded history: a bounded ring of the last messages per room, in this process's memory.
 ///
-/// Ids are `<epoch>-<sequence>`: the epoch is random per process start, so an id from before a restart is recognised
+/// Ids are `<epoch>/<sequence>`: the epoch is random per process start, so an id from before a restart is recognised
 /// as unknown (a gap), never confused with a new message.
-final class InMemoryRoomHistory: RoomHistory {
+final class InMemoryRoomHistory: Sendable {
     private struct Room {
         var messages: [RoomMessage] = []
         var start = 0  // ring start index once full
@@ -48,10 +74,6 @@ final class InMemoryRoomHistory: RoomHistory {
         self.epoch = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 36)
     }
 
-    func append(room name: String, nick: String, text: String) async throws -> RoomMessage {
-        self.appendNow(room: name, nick: nick, text: text) { _ in }
-    }
-
     /// Appends without suspending (the store is in memory); `then` runs under the room's lock with the stored
     /// message, so publishing there keeps every subscriber's order equal to id order.
     @discardableResult
@@ -60,7 +82,7 @@ final class InMemoryRoomHistory: RoomHistory {
             state.tick += 1
             var room = state.rooms[name] ?? Room()
             let message = RoomMessage(
-                room: name, id: "\(self.epoch)-\(room.nextSequence)", ts: self.clock(), nick: nick, text: text)
+                room: name, id: "\(self.epoch)/\(room.nextSequence)", ts: self.clock(), nick: nick, text: text)
             room.nextSequence += 1
             room.lastUsed = state.tick
             if room.messages.count < self.capacity {
@@ -98,19 +120,23 @@ final class InMemoryRoomHistory: RoomHistory {
     }
 }
 
-/// Message ids of the embedded history: `<epoch>-<sequence>`.
+/// Message ids: `<epoch>/<position>`, where the position is a sequence number (embedded) or a Redis stream id
+/// (`<ms>-<seq>`), and the epoch changes when the log restarts empty.
 enum RoomMessageID {
-    /// Whether `id` comes after `other`: a later sequence of the same epoch, or any id of another epoch (the
-    /// history restarted, so everything in it is new to a client that knew the old one).
+    /// Whether `id` comes after `other`: a later position in the same epoch, or any id of another epoch (the log
+    /// restarted, so everything in it is new to a client that knew the old one).
     static func isAfter(_ id: String, _ other: String) -> Bool {
-        let (epoch, sequence) = Self.split(id)
-        let (otherEpoch, otherSequence) = Self.split(other)
-        guard epoch == otherEpoch, let sequence, let otherSequence else { return id != other }
-        return sequence > otherSequence
+        guard let (epoch, position) = Self.split(id), let (otherEpoch, otherPosition) = Self.split(other),
+            epoch == otherEpoch
+        else { return id != other }
+        return position.lexicographicallyPrecedes(otherPosition) == false && position != otherPosition
     }
 
-    private static func split(_ id: String) -> (Substring, UInt64?) {
-        guard let dash = id.lastIndex(of: "-") else { return (Substring(id), nil) }
-        return (id[..<dash], UInt64(id[id.index(after: dash)...]))
+    /// The epoch and the numeric parts of the position.
+    static func split(_ id: String) -> (Substring, [UInt64])? {
+        guard let slash = id.lastIndex(of: "/") else { return nil }
+        let parts = id[id.index(after: slash)...].split(separator: "-").map { UInt64($0) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return (id[..<slash], parts.map { $0! })
     }
 }

@@ -18,8 +18,7 @@ struct RoomsLimits: Sendable {
 struct RoomsEndpoint: Sendable {
     let sockets: SocketEndpoints
     let hubs: ChannelHubs
-    let broker: any Broker
-    let history: InMemoryRoomHistory
+    let log: any RoomLog
     let limits: RoomsLimits
     let logger: Logger
 
@@ -45,8 +44,6 @@ struct RoomsEndpoint: Sendable {
         }
     }
 
-    /// The broker channel of a room.
-    static func channel(of room: String) -> String { "room:\(room)" }
 }
 
 /// One `/ws` socket's state; used only on the socket's event loop.
@@ -135,11 +132,11 @@ final class RoomSession {
         let eventLoop = self.socket.eventLoop
         Task {
             do {
-                let ticket = try await endpoint.hubs.join(RoomsEndpoint.channel(of: room))
+                let ticket = try await endpoint.hubs.join(RoomChannel.name(of: room))
                 // Added to the hub (on the loop) before the history is read: nothing published after the read is
                 // missed, and anything in both is sent once.
                 try await eventLoop.submit { session.value.admitted(room, ticket: ticket) }.get()
-                let (messages, gap) = try await endpoint.history.history(of: room, since: since)
+                let (messages, gap) = try await endpoint.log.history(of: room, since: since)
                 eventLoop.execute {
                     session.value.joined(room, messages: messages, gap: gap, since: since, ref: ref)
                 }
@@ -209,18 +206,14 @@ final class RoomSession {
                 ErrorFrame(
                     "invalid_text", "text is 1 to \(self.endpoint.limits.maxTextCharacters) characters", ref: ref))
         }
-        let broker = self.endpoint.broker
         let logger = self.endpoint.logger
-        let eventLoop = self.socket.eventLoop
-        // Id assignment and publication happen together, so every member sees a room's messages in id order.
-        self.endpoint.history.appendNow(room: room, nick: self.nick, text: text) { message in
-            guard let data = try? JSONEncoder().encode(message) else { return }
-            let promise = eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenFailure { error in
-                logger.debug("Publishing a room message failed", metadata: ["error": "\(error)"])
-            }
-            broker.publish(ByteBuffer(bytes: data), to: RoomsEndpoint.channel(of: room), promise: promise)
+        let promise = self.socket.eventLoop.makePromise(of: Void.self)
+        let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
+        promise.futureResult.whenFailure { error in
+            logger.debug("Posting a room message failed", metadata: ["error": "\(error)"])
+            session.value.send(ErrorFrame("unavailable", "the message could not be stored; try again", ref: ref))
         }
+        self.endpoint.log.post(room: room, nick: self.nick, text: text, promise: promise)
     }
 
     private func send(_ frame: some Encodable) {

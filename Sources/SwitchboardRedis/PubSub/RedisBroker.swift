@@ -99,6 +99,18 @@ public final class RedisBroker: Broker {
         }
     }
 
+    /// Sends any command on the broker's command connection, pipelined with its publishes (for history in
+    /// streams, presence, …). Fails at once while Redis is unreachable.
+    public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
+        self.commands.sendNow(command)
+    }
+
+    /// Sends a command on the command connection and waits for its reply.
+    @discardableResult
+    public func send(_ command: RESPCommand) async throws -> RESPValue {
+        try await self.commands.sendNow(command).get()
+    }
+
     public func subscribe(
         to channel: String,
         on eventLoop: any EventLoop,
