@@ -154,16 +154,29 @@ final class HubMember {
         }
     }
 
-    /// Until it first returns true, decides whether a live message is new to this socket (one that was both in the
-    /// history sent on join and still in flight to the socket is not). Messages of a channel arrive in order, so
-    /// once one passes, all later ones do and the filter is dropped.
-    var filter: ((ByteBuffer) -> Bool)?
+    /// What a filter says of a live message.
+    enum FilterDecision {
+        /// Already sent to this socket (it was in the history sent on join): skip it.
+        case drop
+        /// Send it; keep filtering (it is not a message the filter orders, a presence event say).
+        case deliver
+        /// Send it and stop filtering: the first new message; later ones are newer still.
+        case deliverAndStop
+    }
+
+    /// Decides whether a live message is new to this socket, until it first says ``FilterDecision/deliverAndStop``
+    /// (messages of a channel arrive in order, so once one is new, all later ones are).
+    var filter: ((ByteBuffer) -> FilterDecision)?
 
     func admits(_ payload: ByteBuffer) -> Bool {
         guard let filter = self.filter else { return true }
-        guard filter(payload) else { return false }
-        self.filter = nil
-        return true
+        switch filter(payload) {
+        case .drop: return false
+        case .deliver: return true
+        case .deliverAndStop:
+            self.filter = nil
+            return true
+        }
     }
 
     /// Stops holding; returns what was held.

@@ -40,6 +40,7 @@ public enum ChatApplication {
     ///   - configuration: Origins, the publish token and limits.
     ///   - health: What `/healthz` says about the broker.
     ///   - roomLog: Where room history lives: `RedisRoomLog` with Redis; `nil` for this process's memory.
+    ///   - presence: Who is in which room: `RedisPresence` with Redis; `nil` for this process's memory.
     ///   - logger: Where the app logs.
     public static func make(
         broker: any Broker,
@@ -47,6 +48,7 @@ public enum ChatApplication {
         configuration: ChatConfiguration = .init(),
         health: @escaping @Sendable () async -> BrokerHealth = { BrokerHealth(kind: "embedded", isConnected: true) },
         roomLog: (any RoomLog)? = nil,
+        presence: (any PresenceStore)? = nil,
         logger: Logger
     ) -> some Application {
         let hubs = ChannelHubs(broker: broker, eventLoopGroup: eventLoopGroup, logger: logger)
@@ -55,6 +57,8 @@ public enum ChatApplication {
         let rooms = RoomsEndpoint(
             sockets: sockets, hubs: hubs,
             log: roomLog ?? InMemoryRoomLog(history: InMemoryRoomHistory(), broker: broker),
+            presence: presence ?? InMemoryPresence(broker: broker),
+            members: MemberIDs(),
             limits: RoomsLimits(), logger: logger)
         var router = Router()
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }

@@ -218,6 +218,7 @@ struct Serve: AsyncParsableCommand {
                 configuration: configuration,
                 health: { BrokerHealth(kind: "redis", isConnected: await broker.isConnected) },
                 roomLog: RedisRoomLog(broker: broker),
+                presence: RedisPresence(broker: broker, eventLoop: group.next()),
                 logger: logger
             )
             return (application, [RedisBrokerService(broker: broker, configuration: redis, logger: logger)])

@@ -13,10 +13,16 @@ private func roomsApp() -> some Application {
         broker: LocalBroker(), eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
 }
 
-private func redisRoomsApp(_ broker: RedisBroker) -> some Application {
+private func redisRoomsApp(_ broker: RedisBroker, presence: RedisPresence? = nil) -> some Application {
     ChatApplication.make(
         broker: broker, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-        roomLog: RedisRoomLog(broker: broker), logger: testLogger)
+        roomLog: RedisRoomLog(broker: broker),
+        presence: presence ?? RedisPresence(broker: broker, eventLoop: MultiThreadedEventLoopGroup.singleton.next()),
+        logger: testLogger)
+}
+
+private func nicks(_ members: Any?) -> [String] {
+    (members as? [[String: Any]] ?? []).compactMap { $0["nick"] as? String }.sorted()
 }
 
 extension RawClient {
@@ -36,11 +42,15 @@ extension RawClient {
         try await self.send(clientFrame(0x1, Array(text.utf8)))
     }
 
-    fileprivate func readJSON() async throws -> [String: Any] {
-        let frame = try #require(try await self.readFrame(), "the socket closed")
-        #expect(frame.opcode == 0x1)
-        let object = try JSONSerialization.jsonObject(with: Data(frame.payload.readableBytesView))
-        return try #require(object as? [String: Any], "not a JSON object: \(frame.text)")
+    /// The next frame, skipping presence events unless `presence` is true (then only presence events).
+    fileprivate func readJSON(presence: Bool = false) async throws -> [String: Any] {
+        while true {
+            let frame = try #require(try await self.readFrame(), "the socket closed")
+            #expect(frame.opcode == 0x1)
+            let object = try JSONSerialization.jsonObject(with: Data(frame.payload.readableBytesView))
+            let json = try #require(object as? [String: Any], "not a JSON object: \(frame.text)")
+            if (json["type"] as? String == "presence") == presence { return json }
+        }
     }
 
     /// Joins `room`; returns the `joined` reply.
@@ -284,5 +294,92 @@ struct RoomsOnRedisTests {
         }
         await brokerA.shutdown()
         await brokerB.shutdown()
+    }
+
+    @Test("Presence across two nodes; after node A dies without a word its users leave B's list within the TTL")
+    func presenceAcrossNodes() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let brokerA = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+        let brokerB = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+        brokerA.start()
+        brokerB.start()
+        #expect(await brokerA.waitUntilConnected(timeout: .seconds(5)))
+        #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+        let presenceA = RedisPresence(broker: brokerA, ttl: .seconds(1), eventLoop: group.next())
+        let presenceB = RedisPresence(broker: brokerB, ttl: .seconds(1), eventLoop: group.next())
+        try await withServer(redisRoomsApp(brokerA, presence: presenceA)) { _, portA in
+            try await withServer(redisRoomsApp(brokerB, presence: presenceB)) { _, portB in
+                try await RawClient.withConnection(port: portB) { bob in
+                    try await bob.openRooms()
+                    try await bob.sendJSON(["type": "nick", "nick": "bob"])
+                    _ = try await bob.readJSON()
+                    #expect(nicks(try await bob.join("lobby")["members"]) == ["bob"])
+                    #expect(try await bob.readJSON(presence: true)["event"] as? String == "join")  // his own
+                    try await RawClient.withConnection(port: portA) { alice in
+                        try await alice.openRooms()
+                        try await alice.sendJSON(["type": "nick", "nick": "alice"])
+                        _ = try await alice.readJSON()
+                        #expect(nicks(try await alice.join("lobby")["members"]) == ["alice", "bob"])
+                        let joined = try await bob.readJSON(presence: true)
+                        #expect(joined["event"] as? String == "join")
+                        #expect((joined["member"] as? [String: Any])?["nick"] as? String == "alice")
+
+                        // Node A "crashes": its heartbeat stops and it loses Redis, so it can say nothing more.
+                        presenceA.stop()
+                        await brokerA.shutdown()
+                    }
+                    let start = ContinuousClock.now
+                    let left = try await bob.readJSON(presence: true)
+                    #expect(left["event"] as? String == "leave")
+                    #expect((left["member"] as? [String: Any])?["nick"] as? String == "alice")
+                    // TTL 1 s; sweeps every TTL/3 on B: a ghost lasts at most about 1.5 s.
+                    #expect(ContinuousClock.now - start < .seconds(3))
+                    let remaining = try await presenceB.members(of: "lobby").map(\.nick)
+                    #expect(remaining == ["bob"])
+                }
+            }
+        }
+        presenceB.stop()
+        await brokerB.shutdown()
+    }
+}
+
+@Suite("Presence (embedded)", .timeLimit(.minutes(1)))
+struct PresenceTests {
+    @Test("Members are listed on join; joins, nickname changes and leaves are announced; a closed socket leaves")
+    func presence() async throws {
+        try await withServer(roomsApp()) { _, port in
+            try await RawClient.withConnection(port: port) { alice in
+                try await alice.openRooms()
+                try await alice.sendJSON(["type": "nick", "nick": "alice"])
+                _ = try await alice.readJSON()
+                let joined = try await alice.join("lobby")
+                #expect(nicks(joined["members"]) == ["alice"])
+                #expect((joined["you"] as? [String: Any])?["nick"] as? String == "alice")
+                #expect(try await alice.readJSON(presence: true)["event"] as? String == "join")  // her own
+                try await RawClient.withConnection(port: port) { bob in
+                    try await bob.openRooms()
+                    #expect(nicks(try await bob.join("lobby")["members"]) == ["alice", "guest"])
+                    let bobJoined = try await alice.readJSON(presence: true)
+                    #expect(bobJoined["event"] as? String == "join")
+                    try await bob.sendJSON(["type": "nick", "nick": "bob"])
+                    let leaveAsGuest = try await alice.readJSON(presence: true)
+                    let joinAsBob = try await alice.readJSON(presence: true)
+                    #expect(leaveAsGuest["event"] as? String == "leave")
+                    #expect((joinAsBob["member"] as? [String: Any])?["nick"] as? String == "bob")
+                }
+                // Bob's socket closed: he leaves.
+                let left = try await alice.readJSON(presence: true)
+                #expect(left["event"] as? String == "leave")
+                #expect((left["member"] as? [String: Any])?["nick"] as? String == "bob")
+                try await RawClient.withConnection(port: port) { carol in
+                    try await carol.openRooms()
+                    #expect(nicks(try await carol.join("lobby")["members"]) == ["alice", "guest"])
+                }
+            }
+        }
     }
 }

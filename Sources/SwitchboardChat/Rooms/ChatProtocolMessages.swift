@@ -44,6 +44,8 @@ struct JoinedFrame: Encodable {
     var room: String
     var messages: [RoomMessage]
     var gap: Bool
+    var members: [PresenceMember]
+    var you: PresenceMember
     var ref: String?
 }
 

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import HTTPTypes
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Switchboard
 import SwitchboardPubSub
@@ -19,6 +20,8 @@ struct RoomsEndpoint: Sendable {
     let sockets: SocketEndpoints
     let hubs: ChannelHubs
     let log: any RoomLog
+    let presence: any PresenceStore
+    let members: MemberIDs
     let limits: RoomsLimits
     let logger: Logger
 
@@ -46,6 +49,16 @@ struct RoomsEndpoint: Sendable {
 
 }
 
+/// Member ids unique across nodes: a random node id and a counter.
+final class MemberIDs: Sendable {
+    private let node = String(UInt64.random(in: 1 << 40...UInt64.max >> 8), radix: 36)
+    private let counter = NIOLockedValueBox(0)
+
+    func next() -> String {
+        "\(self.node)-\(self.counter.withLockedValue { $0 += 1; return $0 })"
+    }
+}
+
 /// One `/ws` socket's state; used only on the socket's event loop.
 final class RoomSession {
     private struct Membership {
@@ -55,6 +68,7 @@ final class RoomSession {
 
     private let socket: WebSocket
     private let endpoint: RoomsEndpoint
+    private let memberID: String
     private var nick = "guest"
     private var rooms: [String: Membership] = [:]
     private var isClosed = false
@@ -62,7 +76,10 @@ final class RoomSession {
     init(socket: WebSocket, endpoint: RoomsEndpoint) {
         self.socket = socket
         self.endpoint = endpoint
+        self.memberID = endpoint.members.next()
     }
+
+    private var presenceMember: PresenceMember { PresenceMember(id: self.memberID, nick: self.nick) }
 
     func welcome() {
         let limits = self.endpoint.limits
@@ -95,9 +112,10 @@ final class RoomSession {
 
     func closed() {
         self.isClosed = true
-        for (_, membership) in self.rooms {
+        for (room, membership) in self.rooms {
             membership.ticket?.hub.remove(membership.member)
             membership.ticket?.release()
+            if membership.ticket != nil { self.endpoint.presence.leave(self.presenceMember, room: room) }
         }
         self.rooms.removeAll()
     }
@@ -109,8 +127,16 @@ final class RoomSession {
             return self.send(
                 ErrorFrame("invalid_nick", "a nickname is 1 to 32 characters, no control characters", ref: ref))
         }
+        let previous = self.presenceMember
         self.nick = nick
         self.send(SimpleFrame(type: "nick", nick: nick, ref: ref))
+        // In presence, a new nickname is a leave under the old one and a join under the new one.
+        let presence = self.endpoint.presence
+        let current = self.presenceMember
+        for room in self.rooms.keys where previous != current {
+            presence.leave(previous, room: room)
+            Task { try? await presence.enter(current, room: room) }
+        }
     }
 
     private func join(_ room: String?, since: String?, ref: String?) {
@@ -135,10 +161,13 @@ final class RoomSession {
                 let ticket = try await endpoint.hubs.join(RoomChannel.name(of: room))
                 // Added to the hub (on the loop) before the history is read: nothing published after the read is
                 // missed, and anything in both is sent once.
-                try await eventLoop.submit { session.value.admitted(room, ticket: ticket) }.get()
+                let me = try await eventLoop.submit { session.value.admitted(room, ticket: ticket) }.get()
                 let (messages, gap) = try await endpoint.log.history(of: room, since: since)
+                try await endpoint.presence.enter(me, room: room)
+                let members = try await endpoint.presence.members(of: room)
                 eventLoop.execute {
-                    session.value.joined(room, messages: messages, gap: gap, since: since, ref: ref)
+                    session.value.joined(
+                        room, messages: messages, gap: gap, since: since, members: members, you: me, ref: ref)
                 }
             } catch {
                 eventLoop.execute { session.value.joinFailed(room, error: error, ref: ref) }
@@ -146,15 +175,31 @@ final class RoomSession {
         }
     }
 
-    private func admitted(_ room: String, ticket: HubTicket) {
-        guard !self.isClosed, let membership = self.rooms[room] else { return ticket.release() }
+    private func admitted(_ room: String, ticket: HubTicket) -> PresenceMember {
+        guard !self.isClosed, let membership = self.rooms[room] else {
+            ticket.release()
+            return self.presenceMember
+        }
         self.rooms[room]?.ticket = ticket
         ticket.hub.add(membership.member)
+        return self.presenceMember
     }
 
-    private func joined(_ room: String, messages: [RoomMessage], gap: Bool, since: String?, ref: String?) {
-        guard !self.isClosed, let membership = self.rooms[room] else { return }
-        self.send(JoinedFrame(room: room, messages: messages, gap: gap, ref: ref))
+    private func joined(
+        _ room: String,
+        messages: [RoomMessage],
+        gap: Bool,
+        since: String?,
+        members: [PresenceMember],
+        you: PresenceMember,
+        ref: String?
+    ) {
+        guard !self.isClosed, let membership = self.rooms[room] else {
+            // Closed or left while joining: undo the presence entry made meanwhile.
+            self.endpoint.presence.leave(you, room: room)
+            return
+        }
+        self.send(JoinedFrame(room: room, messages: messages, gap: gap, members: members, you: you, ref: ref))
         if membership.member.overflowed {
             // More arrived while joining than we hold for one socket: let the client catch up from its last id.
             self.socket.close(code: .tryAgainLater, reason: "too many messages while joining; rejoin with since")
@@ -167,15 +212,21 @@ final class RoomSession {
             }
             return
         }
-        let isNew: (ByteBuffer) -> Bool = { payload in
-            guard let message = try? JSONDecoder().decode(RoomMessage.self, from: Data(payload.readableBytesView))
-            else { return false }
-            return RoomMessageID.isAfter(message.id, newest)
+        let isNew: (ByteBuffer) -> HubMember.FilterDecision = { payload in
+            guard let message = try? JSONDecoder().decode(RoomMessage.self, from: Data(payload.readableBytesView)),
+                message.type == "message"
+            else { return .deliver }  // presence events are not in the history
+            return RoomMessageID.isAfter(message.id, newest) ? .deliverAndStop : .drop
         }
         var caughtUp = false
         for payload in membership.member.release() {
-            guard caughtUp || isNew(payload) else { continue }
-            caughtUp = true
+            if !caughtUp {
+                switch isNew(payload) {
+                case .drop: continue
+                case .deliver: break
+                case .deliverAndStop: caughtUp = true
+                }
+            }
             try? self.socket.send(WebSocketMessage(kind: .text, data: payload))
         }
         if !caughtUp { membership.member.filter = isNew }
@@ -194,6 +245,7 @@ final class RoomSession {
         }
         membership.ticket?.hub.remove(membership.member)
         membership.ticket?.release()
+        if membership.ticket != nil { self.endpoint.presence.leave(self.presenceMember, room: room) }
         self.send(SimpleFrame(type: "left", room: room, ref: ref))
     }
 
