@@ -106,6 +106,7 @@ def say(driver, text):
 def set_nickname(driver, name):
     field = driver.find_element(By.ID, "nickname")
     field.clear(); field.send_keys(name)
+    driver.find_element(By.ID, "message").click()  # leaving the field sends the new nickname
 
 
 port = free_port()
@@ -151,10 +152,14 @@ try:
     set_nickname(carol, "carol")
     wait(carol, lambda d: "bob: back after the restart" in messages(d), "carol did not get the history")
     print("ok   a window joining late sees the room's history")
+    online = lambda d: sorted(item.text for item in d.find_elements(By.CSS_SELECTOR, "#online li"))
+    wait(alice, lambda d: online(d) == ["alice", "bob", "carol"], "alice's online list does not show all three")
+    print("ok   the online list shows who is in the room")
 
     # Carol's connection is cut; messages sent meanwhile all show once she is back, none twice.
     proxy.cut()
     wait(carol, lambda d: not connected(d), "carol did not notice the cut")
+    wait(alice, lambda d: online(d) == ["alice", "bob"], "carol did not leave alice's online list")
     missed = [f"while carol was away {n}" for n in range(5)]
     for text in missed:
         say(alice, text)

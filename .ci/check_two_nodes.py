@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Two switchboard processes on one redis-server: clients on A and B chat together, a publish on A reaches
-B's subscribers, and kill -9 of A does not disturb B's clients.
+B's subscribers, rooms share history and presence, and after kill -9 of A B's clients carry on and A's users leave
+B's presence list within the presence TTL.
 
 Usage: check_two_nodes.py BINARY REDIS_PORT. Uses only the standard library (a minimal WebSocket client)."""
-import base64, os, socket, struct, subprocess, sys, time, urllib.request
+import base64, json, os, socket, struct, subprocess, sys, time, urllib.request
 
 BIN, REDIS_PORT = sys.argv[1], int(sys.argv[2])
 TOKEN = "two-nodes-check-token-0123456789"
@@ -16,7 +17,7 @@ def free_port():
 def start_node(port):
     log = open(f"/tmp/switchboard-node-{port}.log", "w")
     proc = subprocess.Popen([BIN, "--port", str(port), "--redis", f"redis://127.0.0.1:{REDIS_PORT}",
-                             "--publish-token", TOKEN], stdout=log, stderr=subprocess.STDOUT)
+                             "--publish-token", TOKEN, "--presence-ttl", "3"], stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
             body = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read().decode()
@@ -29,15 +30,27 @@ def start_node(port):
 
 
 class WS:
-    def __init__(self, port, path):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port, path, protocol=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         key = base64.b64encode(os.urandom(16)).decode()
+        extra = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                           f"{extra}\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
             head += self.sock.recv(1)
         assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send_json(self, obj):
+        self.send(json.dumps(obj))
+
+    def recv_json(self, kind):
+        """The next frame of type `kind`, skipping others."""
+        while True:
+            frame = json.loads(self.recv())
+            if frame["type"] == kind:
+                return frame
 
     def send(self, text):
         data = text.encode(); mask = os.urandom(4)
@@ -82,7 +95,27 @@ try:
     assert publish(port_a, "alerts", "published on A") == 204
     assert watcher.recv() == "published on A"
     print("ok   a publish on node A reaches a subscriber on node B")
+    # Rooms: history and presence shared through Redis.
+    carol, dave = WS(port_a, "/ws", "switchboard.chat.v1"), WS(port_b, "/ws", "switchboard.chat.v1")
+    for ws, nick in ((carol, "carol"), (dave, "dave")):
+        ws.send_json({"type": "nick", "nick": nick}); ws.recv_json("nick")
+    carol.send_json({"type": "join", "room": "ops"}); carol.recv_json("joined")
+    carol.send_json({"type": "say", "room": "ops", "text": "said on A"}); carol.recv_json("message")
+    dave.send_json({"type": "join", "room": "ops"})
+    joined = dave.recv_json("joined")
+    assert [m["text"] for m in joined["messages"]] == ["said on A"], joined
+    assert sorted(m["nick"] for m in joined["members"]) == ["carol", "dave"], joined
+    print("ok   a room's history and presence are the same on both nodes")
+
     node_a.kill(); node_a.wait()
+    killed = time.monotonic()
+    while True:
+        event = dave.recv_json("presence")
+        if event["event"] == "leave" and event["member"]["nick"] == "carol":
+            break
+    waited = time.monotonic() - killed
+    assert waited < 6, waited
+    print(f"ok   after kill -9 of node A its user left node B's presence list in {waited:.1f} s (TTL 3 s)")
     bob.send("A is gone")
     assert bob.recv() == "A is gone"
     assert publish(port_b, "alerts", "published on B") == 204

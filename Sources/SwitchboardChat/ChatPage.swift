@@ -33,9 +33,15 @@ enum ChatPage {
             <button type="submit">Join</button>
           </form>
         </nav>
-        <main>
-          <ul id="messages" aria-live="polite"></ul>
-        </main>
+        <div id="body">
+          <main>
+            <ul id="messages" aria-live="polite"></ul>
+          </main>
+          <aside aria-label="online">
+            <h2>Online</h2>
+            <ul id="online"></ul>
+          </aside>
+        </div>
         <form id="form" autocomplete="off">
           <input id="nickname" name="nickname" maxlength="32" placeholder="nickname" aria-label="nickname" required>
           <input id="message" name="message" maxlength="4000" placeholder="Say something…" aria-label="message" required>
@@ -66,7 +72,13 @@ enum ChatPage {
         #rooms li.unread::after { content: " •"; }
         #join { display: flex; gap: .35rem; }
         #room { width: 8rem; }
+        #body { flex: 1; display: flex; min-height: 0; }
         main { flex: 1; overflow-y: auto; padding: .5rem 1rem; }
+        aside { width: 10rem; overflow-y: auto; padding: .5rem 1rem; border-left: 1px solid #dcdcde; background: #fff; }
+        aside h2 { font-size: .85rem; margin: 0 0 .4rem; color: #646970; text-transform: uppercase; }
+        #online { list-style: none; margin: 0; padding: 0; font-size: .9rem; }
+        #online li { padding: .15rem 0; overflow-wrap: anywhere; }
+        #online li::before { content: "● "; color: #00a32a; }
         #messages { list-style: none; margin: 0; padding: 0; }
         #messages li { padding: .35rem .6rem; margin: .3rem 0; background: #fff; border-radius: .4rem;
                        overflow-wrap: anywhere; white-space: pre-wrap; box-shadow: 0 1px 1px rgba(0,0,0,.05); }
@@ -82,6 +94,9 @@ enum ChatPage {
         @media (max-width: 32rem) {
           #form { flex-wrap: wrap; }
           #nickname { width: 100%; }
+          #body { flex-direction: column; }
+          aside { width: auto; border-left: 0; border-top: 1px solid #dcdcde; max-height: 5.5rem; }
+          #online { display: flex; flex-wrap: wrap; gap: 0 .8rem; }
         }
 
         """
@@ -90,27 +105,34 @@ enum ChatPage {
         "use strict";
         (() => {
           const $ = (id) => document.getElementById(id);
-          const list = $("messages"), status = $("status"), roomList = $("rooms");
+          const list = $("messages"), status = $("status"), roomList = $("rooms"), online = $("online");
           const nickname = $("nickname"), input = $("message"), send = $("send"), roomInput = $("room");
           const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
           const maxShown = 500;
-          // room -> { messages: [{id, ts, nick, text} | {system}], ids: Set, lastId, unread }
+          // room -> { messages: [{id, ts, nick, text} | {system}], ids: Set, lastId, unread, members: Map(id -> nick) }
           const rooms = new Map();
           let current = null, socket = null, attempt = 0;
 
           nickname.value = localStorage.getItem("switchboard.nickname") ||
             "guest" + Math.floor(Math.random() * 1000);
-          nickname.addEventListener("change", () => {
-            localStorage.setItem("switchboard.nickname", nickname.value);
-            sendFrame({ type: "nick", nick: nickname.value.trim() || "guest" });
-          });
+          let sentNick = null;
+          function sendNick() {
+            const nick = nickname.value.trim() || "guest";
+            if (nick === sentNick || !socket || socket.readyState !== WebSocket.OPEN) return;
+            localStorage.setItem("switchboard.nickname", nick);
+            sendFrame({ type: "nick", nick });
+            sentNick = nick;
+          }
+          nickname.addEventListener("change", sendNick);
 
           function sendFrame(frame) {
             if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
           }
 
           function room(name) {
-            if (!rooms.has(name)) rooms.set(name, { messages: [], ids: new Set(), lastId: null, unread: false });
+            if (!rooms.has(name)) {
+              rooms.set(name, { messages: [], ids: new Set(), lastId: null, unread: false, members: new Map() });
+            }
             return rooms.get(name);
           }
 
@@ -138,6 +160,16 @@ enum ChatPage {
             list.replaceChildren(...room(name).messages.map(render));
             list.lastElementChild?.scrollIntoView({ block: "end" });
             renderRooms();
+            renderOnline();
+          }
+
+          function renderOnline() {
+            const members = current ? [...room(current).members.values()].sort() : [];
+            online.replaceChildren(...members.map((nick) => {
+              const item = document.createElement("li");
+              item.textContent = nick;
+              return item;
+            }));
           }
 
           function renderRooms() {
@@ -190,7 +222,16 @@ enum ChatPage {
                   add(frame.room, { system: "some messages may have been missed" });
                 }
                 for (const message of frame.messages) add(frame.room, message);
+                state.members = new Map(frame.members.map((member) => [member.id, member.nick]));
                 renderRooms();
+                if (frame.room === current) renderOnline();
+                break;
+              }
+              case "presence": {
+                const members = room(frame.room).members;
+                if (frame.event === "join") members.set(frame.member.id, frame.member.nick);
+                else members.delete(frame.member.id);
+                if (frame.room === current) renderOnline();
                 break;
               }
               case "message": add(frame.room, frame); break;
@@ -204,7 +245,8 @@ enum ChatPage {
             socket.onopen = () => {
               attempt = 0;
               setStatus("open", "connected");
-              sendFrame({ type: "nick", nick: nickname.value.trim() || "guest" });
+              sentNick = null;
+              sendNick();
               // Rejoin every room from the last message shown: the server sends exactly what was missed.
               for (const name of rooms.keys()) join(name);
             };
@@ -213,6 +255,8 @@ enum ChatPage {
             };
             socket.onclose = () => {
               socket = null;
+              for (const state of rooms.values()) state.members.clear();
+              renderOnline();
               // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … up to 10 s.
               const delay = Math.min(10000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
               attempt += 1;
@@ -225,6 +269,7 @@ enum ChatPage {
             event.preventDefault();
             const text = input.value.trim();
             if (!text || !current || !socket || socket.readyState !== WebSocket.OPEN) return;
+            sendNick();
             sendFrame({ type: "say", room: current, text });
             input.value = "";
             input.focus();

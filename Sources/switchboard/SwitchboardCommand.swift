@@ -121,6 +121,18 @@ struct ChatOptions: ParsableArguments {
     )
     var publishToken: String?
 
+    @Option(
+        help: """
+            With --redis: seconds a room member stays listed without a refresh from its node, the bound on ghost \
+            users after a node crash (env SWITCHBOARD_PRESENCE_TTL; default 30).
+            """
+    )
+    var presenceTTL: Int?
+
+    var resolvedPresenceTTL: Int {
+        self.presenceTTL ?? environment("SWITCHBOARD_PRESENCE_TTL").flatMap { Int($0) } ?? 30
+    }
+
     /// The Redis configuration, if any (validated by ``validate()``).
     var redisConfiguration: RedisConfiguration? {
         (self.redis ?? environment("SWITCHBOARD_REDIS")).flatMap { try? RedisConfiguration(url: $0) }
@@ -151,6 +163,9 @@ struct ChatOptions: ParsableArguments {
         if let token = self.publishToken, token.count < 16 {
             throw ValidationError("--publish-token must have at least 16 characters")
         }
+        if let ttl = self.presenceTTL, !(1...3600).contains(ttl) {
+            throw ValidationError("--presence-ttl must be 1 to 3600 seconds, not \(ttl)")
+        }
     }
 
     /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
@@ -168,6 +183,11 @@ struct ChatOptions: ParsableArguments {
         }
         if self.publishToken == nil, let token = self.resolvedPublishToken, token.count < 16 {
             exitWithUsageError("SWITCHBOARD_PUBLISH_TOKEN must have at least 16 characters")
+        }
+        if self.presenceTTL == nil, let text = environment("SWITCHBOARD_PRESENCE_TTL"),
+            !(Int(text).map { (1...3600).contains($0) } ?? false)
+        {
+            exitWithUsageError("SWITCHBOARD_PRESENCE_TTL must be 1 to 3600 seconds, not \(text.debugDescription)")
         }
     }
 }
@@ -218,7 +238,8 @@ struct Serve: AsyncParsableCommand {
                 configuration: configuration,
                 health: { BrokerHealth(kind: "redis", isConnected: await broker.isConnected) },
                 roomLog: RedisRoomLog(broker: broker),
-                presence: RedisPresence(broker: broker, eventLoop: group.next()),
+                presence: RedisPresence(
+                    broker: broker, ttl: .seconds(chat.resolvedPresenceTTL), eventLoop: group.next()),
                 logger: logger
             )
             return (application, [RedisBrokerService(broker: broker, configuration: redis, logger: logger)])
