@@ -3,7 +3,10 @@
 restart the pages reconnect by themselves and chat works again, a third window joining late sees the history, and
 a window whose connection is cut shows every message sent meanwhile once it is back. Saves a screenshot.
 
-Usage: browser_test.py BINARY SCREENSHOT_PATH (run with a venv's python that has selenium)."""
+With a Redis port as third argument it also runs two nodes on that Redis: a window on node B whose server is
+restarted shows, once reconnected, every message sent meanwhile on node A (caught up from the Redis stream).
+
+Usage: browser_test.py BINARY SCREENSHOT_PATH [REDIS_PORT] (run with a venv's python that has selenium)."""
 import socket, subprocess, sys, threading, time
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
@@ -12,6 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 BIN, SCREENSHOT = sys.argv[1], sys.argv[2]
+REDIS_PORT = int(sys.argv[3]) if len(sys.argv) > 3 else None
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -19,8 +23,8 @@ def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
 
-def start_server(port):
-    proc = subprocess.Popen([BIN, "--port", str(port)], stdout=open("/tmp/switchboard-browser.log", "a"),
+def start_server(port, *extra):
+    proc = subprocess.Popen([BIN, "--port", str(port), *extra], stdout=open("/tmp/switchboard-browser.log", "a"),
                             stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
@@ -180,3 +184,31 @@ finally:
     for driver in (alice, bob, carol):
         if driver: driver.quit()
     server.terminate(); server.wait()
+
+if REDIS_PORT:
+    redis = ("--redis", f"redis://127.0.0.1:{REDIS_PORT}")
+    port_a, port_b = free_port(), free_port()
+    node_a, node_b = start_server(port_a, *redis), start_server(port_b, *redis)
+    erin, frank = browser(1000, 700), browser(1000, 700)
+    try:
+        for driver, port, name in ((erin, port_a, "erin"), (frank, port_b, "frank")):
+            driver.get(f"http://127.0.0.1:{port}/")
+            wait(driver, connected, f"{name}'s page did not connect")
+            set_nickname(driver, name)
+        say(erin, "hello from node A")
+        wait(frank, lambda d: "erin: hello from node A" in messages(d), "frank (node B) did not get erin's message")
+        node_b.terminate(); node_b.wait()
+        wait(frank, lambda d: not connected(d), "frank did not notice node B going away")
+        meanwhile = [f"sent while node B restarts {n}" for n in range(3)]
+        for text in meanwhile:
+            say(erin, text)
+        node_b = start_server(port_b, *redis)
+        wait(frank, connected, "frank's page did not reconnect to node B", timeout=30)
+        wait(frank, lambda d: f"erin: {meanwhile[-1]}" in messages(d), "frank did not catch up from Redis")
+        shown = [m for m in messages(frank) if "while node B restarts" in m]
+        assert shown == [f"erin: {text}" for text in meanwhile], shown
+        print("ok   with Redis: a window whose server restarted shows every message sent meanwhile on another node")
+    finally:
+        erin.quit(); frank.quit()
+        for node in (node_a, node_b):
+            node.terminate(); node.wait()
