@@ -166,6 +166,45 @@ struct RoomsProtocolTests {
         }
     }
 
+    @Test("Fuzz: 500 random mutations of valid frames (some 5 KB to 20 KB); the socket survives and still answers")
+    func randomFuzz() async throws {
+        var generator = SystemRandomNumberGenerator()
+        let seeds = [
+            #"{"type":"join","room":"lobby"}"#, #"{"type":"say","room":"lobby","text":"hello"}"#,
+            #"{"type":"nick","nick":"fuzzer"}"#, #"{"type":"leave","room":"lobby"}"#,
+            #"{"type":"join","room":"lobby","since":"x/1"}"#,
+        ]
+        var frames: [[UInt8]] = []
+        for _ in 0..<500 {
+            var bytes = Array(seeds.randomElement(using: &generator)!.utf8)
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let index = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<4, using: &generator) {
+                case 0: bytes[index] = UInt8.random(in: 0x20...0x7E, using: &generator)
+                case 1: bytes.remove(at: index)
+                case 2: bytes.insert(UInt8.random(in: 0x20...0x7E, using: &generator), at: index)
+                default: bytes.insert(contentsOf: Array(repeating: UInt8(ascii: "a"), count: 5000), at: index)
+                }
+                if bytes.isEmpty { bytes = [UInt8(ascii: "{")] }
+            }
+            frames.append(bytes)  // ASCII, so valid UTF-8 as text frames must be
+        }
+        let mutated = frames
+        try await withServer(roomsApp()) { _, port in
+            try await RawClient.withConnection(port: port, deadline: .seconds(50)) { client in
+                try await client.openRooms()
+                for bytes in mutated {
+                    try await client.send(clientFrame(0x1, bytes))
+                }
+                // Whatever the replies were, a valid request still works afterwards.
+                try await client.sendJSON(["type": "say", "room": "fuzz-check", "text": "x", "ref": "final"])
+                var reply: [String: Any] = [:]
+                repeat { reply = try await client.readJSON() } while reply["ref"] as? String != "final"
+                #expect(reply["code"] as? String == "not_joined")
+            }
+        }
+    }
+
     @Test("Catch-up: a client away while 500 messages are sent gets exactly those, in order; too long away: a gap")
     func catchUp() async throws {
         try await withServer(roomsApp()) { _, port in
@@ -294,6 +333,38 @@ struct RoomsOnRedisTests {
         }
         await brokerA.shutdown()
         await brokerB.shutdown()
+    }
+
+    @Test("Redis: a client away longer than the stream keeps gets the gap signal and the recent history")
+    func trimmedStream() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let broker = RedisBroker(
+            configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+        broker.start()
+        #expect(await broker.waitUntilConnected(timeout: .seconds(5)))
+        let app = ChatApplication.make(
+            broker: broker, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            roomLog: RedisRoomLog(broker: broker, capacity: 10, shownOnJoin: 5), logger: testLogger)
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.openRooms()
+                _ = try await client.join("short")
+                try await client.sendJSON(["type": "say", "room": "short", "text": "old"])
+                let old = try #require(try await client.readJSON()["id"] as? String)
+                // MAXLEN ~ trims whole stream nodes (100 entries by default): 300 more push "old" out.
+                for n in 0..<300 { try await client.sendJSON(["type": "say", "room": "short", "text": "n\(n)"]) }
+                for _ in 0..<300 { _ = try await client.readJSON() }
+                try await RawClient.withConnection(port: port) { returning in
+                    try await returning.openRooms()
+                    let joined = try await returning.join("short", since: old)
+                    #expect(joined["gap"] as? Bool == true)
+                    #expect(texts(joined) == (295..<300).map { "n\($0)" })
+                }
+            }
+        }
+        await broker.shutdown()
     }
 
     @Test("Presence across two nodes; after node A dies without a word its users leave B's list within the TTL")
