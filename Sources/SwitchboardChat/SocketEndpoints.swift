@@ -23,55 +23,53 @@ struct SocketEndpoints: Sendable {
 
     /// The seed's chat: every text message goes to the chat channel; the socket receives everything on it.
     func chat(_ request: Request) async throws -> Response {
-        try self.checkOrigin(request)
         let channel = self.configuration.chatChannel
-        // Subscribed before the 101 is written: the client's first message comes back to it.
-        let ticket = try await self.join(channel)
         let broker = self.broker
         let logger = self.logger
-        let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
-            let member = HubMember(socket: socket)
-            ticket.hub.add(member)
-            socket.onMessage { socket, message in
-                guard message.kind == .text else {
-                    socket.close(code: .unsupportedData, reason: "text messages only")
-                    return
-                }
-                let promise = socket.eventLoop.makePromise(of: Void.self)
-                promise.futureResult.whenFailure { error in
-                    // The seed's protocol has no error message; the broker logs its outage once, this at debug.
-                    logger.debug("Publishing a chat message failed", metadata: ["error": "\(error)"])
-                }
-                broker.publish(message.data, to: channel, promise: promise)
+        return try await self.upgrade(request, to: channel) { socket, message in
+            guard message.kind == .text else {
+                socket.close(code: .unsupportedData, reason: "text messages only")
+                return
             }
-            socket.onClose { _, _, _ in
-                ticket.hub.remove(member)
-                ticket.release()
+            let promise = socket.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenFailure { error in
+                // The seed's protocol has no error message; the broker logs its outage once, this at debug.
+                logger.debug("Publishing a chat message failed", metadata: ["error": "\(error)"])
             }
+            broker.publish(message.data, to: channel, promise: promise)
         }
-        if response.status != .switchingProtocols { ticket.release() }
-        return response
     }
 
     /// A receive-only socket for one channel's notifications.
     func subscribe(_ request: Request) async throws -> Response {
-        try self.checkOrigin(request)
         let channel = request.parameters["channel"] ?? ""
         guard ChannelName.isValid(channel) else {
             throw HTTPError(.badRequest, "invalid channel name: 1 to 128 of A-Z a-z 0-9 - _ . :")
         }
+        return try await self.upgrade(request, to: channel) { socket, _ in
+            socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
+        }
+    }
+
+    /// Upgrades to a socket that receives everything on `channel`, subscribed before the 101 is written (so a
+    /// client's first message comes back to it); `onMessage` handles what the client sends.
+    private func upgrade(
+        _ request: Request,
+        to channel: String,
+        onMessage: @escaping @Sendable (WebSocket, WebSocketMessage) -> Void
+    ) async throws -> Response {
+        try self.checkOrigin(request)
         let ticket = try await self.join(channel)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
             let member = HubMember(socket: socket)
             ticket.hub.add(member)
-            socket.onMessage { socket, _ in
-                socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
-            }
+            socket.onMessage(onMessage)
             socket.onClose { _, _, _ in
                 ticket.hub.remove(member)
                 ticket.release()
             }
         }
+        // A refused handshake (400, 403, 426) never opens a socket: give the reference back now.
         if response.status != .switchingProtocols { ticket.release() }
         return response
     }

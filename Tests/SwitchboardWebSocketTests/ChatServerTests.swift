@@ -170,14 +170,8 @@ struct ChatServerRedisTests {
     func twoNodes() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let brokerA = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
-        let brokerB = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
-        brokerA.start()
-        brokerB.start()
-        #expect(await brokerA.waitUntilConnected(timeout: .seconds(5)))
-        #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+        let brokerA = try await redis.connectedBroker()
+        let brokerB = try await redis.connectedBroker()
         try await withServer(chatApp(broker: brokerB)) { _, portB in
             try await withServer(chatApp(broker: brokerA)) { _, portA in
                 try await RawClient.withConnection(port: portB) { bob in
@@ -207,5 +201,19 @@ struct ChatServerRedisTests {
             }
         }
         await brokerB.shutdown()
+    }
+}
+
+extension RedisServerProcess {
+    /// A started `RedisBroker` for this server, connected (or the test fails).
+    func connectedBroker() async throws -> RedisBroker {
+        let broker = RedisBroker(
+            configuration: RedisConfiguration(host: "127.0.0.1", port: self.port),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: testLogger
+        )
+        broker.start()
+        try #require(await broker.waitUntilConnected(timeout: .seconds(5)), "RedisBroker did not connect")
+        return broker
     }
 }

@@ -284,14 +284,8 @@ struct RoomsOnRedisTests {
     func sharedHistoryAndCatchUp() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let brokerA = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
-        let brokerB = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
-        brokerA.start()
-        brokerB.start()
-        #expect(await brokerA.waitUntilConnected(timeout: .seconds(5)))
-        #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+        let brokerA = try await redis.connectedBroker()
+        let brokerB = try await redis.connectedBroker()
         try await withServer(redisRoomsApp(brokerA)) { _, portA in
             try await withServer(redisRoomsApp(brokerB)) { _, portB in
                 try await RawClient.withConnection(port: portA) { alice in
@@ -339,11 +333,7 @@ struct RoomsOnRedisTests {
     func trimmedStream() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let broker = RedisBroker(
-            configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port),
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
-        broker.start()
-        #expect(await broker.waitUntilConnected(timeout: .seconds(5)))
+        let broker = try await redis.connectedBroker()
         let app = ChatApplication.make(
             broker: broker, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             roomLog: RedisRoomLog(broker: broker, capacity: 10, shownOnJoin: 5), logger: testLogger)
@@ -371,14 +361,9 @@ struct RoomsOnRedisTests {
     func presenceAcrossNodes() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
         let group = MultiThreadedEventLoopGroup.singleton
-        let brokerA = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
-        let brokerB = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
-        brokerA.start()
-        brokerB.start()
-        #expect(await brokerA.waitUntilConnected(timeout: .seconds(5)))
-        #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+        let brokerA = try await redis.connectedBroker()
+        let brokerB = try await redis.connectedBroker()
         let presenceA = RedisPresence(broker: brokerA, ttl: .seconds(1), eventLoop: group.next())
         let presenceB = RedisPresence(broker: brokerB, ttl: .seconds(1), eventLoop: group.next())
         try await withServer(redisRoomsApp(brokerA, presence: presenceA)) { _, portA in
