@@ -357,6 +357,37 @@ struct RoomsOnRedisTests {
         await broker.shutdown()
     }
 
+    @Test("Redis down: joining fails with `unavailable` and leaves nothing behind; once Redis is back, joining works")
+    func joinWhileRedisIsDown() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let broker = try await redis.connectedBroker()
+        try await withServer(redisRoomsApp(broker)) { _, port in
+            // An observer keeps the room's hub alive throughout, so leftovers of a failed join would show.
+            try await RawClient.withConnection(port: port) { observer in
+                try await observer.openRooms()
+                _ = try await observer.join("lobby")
+                try await RawClient.withConnection(port: port) { client in
+                    try await client.openRooms()
+                    await redis.kill()
+                    try await client.sendJSON(["type": "join", "room": "lobby", "ref": "j1"])
+                    let refused = try await client.readJSON()
+                    #expect(refused["code"] as? String == "unavailable" && refused["ref"] as? String == "j1")
+                    try await redis.restart()
+                    #expect(await broker.waitUntilConnected(timeout: .seconds(5)))
+                    // Not "already_joined": the failed join was undone.
+                    _ = try await client.join("lobby")
+                    // Exactly once: a hub membership left over from the failed join would deliver it twice.
+                    try await observer.sendJSON(["type": "say", "room": "lobby", "text": "one"])
+                    try await observer.sendJSON(["type": "say", "room": "lobby", "text": "two"])
+                    #expect(try await client.readJSON()["text"] as? String == "one")
+                    #expect(try await client.readJSON()["text"] as? String == "two")
+                }
+            }
+        }
+        await broker.shutdown()
+    }
+
     @Test("Presence across two nodes; after node A dies without a word its users leave B's list within the TTL")
     func presenceAcrossNodes() async throws {
         let redis = try await RedisServerProcess()

@@ -233,8 +233,12 @@ final class RoomSession {
     }
 
     private func joinFailed(_ room: String, error: any Error, ref: String?) {
-        self.rooms[room]?.ticket?.release()
-        self.rooms[room] = nil
+        // Undo whatever part of the join happened: hub membership, reference, presence entry.
+        if let membership = self.rooms.removeValue(forKey: room), let ticket = membership.ticket {
+            ticket.hub.remove(membership.member)
+            ticket.release()
+            self.endpoint.presence.leave(self.presenceMember, room: room)
+        }
         self.endpoint.logger.warning("Joining a room failed", metadata: ["room": "\(room)", "error": "\(error)"])
         self.send(ErrorFrame("unavailable", "the message broker is unavailable; try again", ref: ref))
     }
