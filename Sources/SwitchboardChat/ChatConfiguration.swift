@@ -35,19 +35,21 @@ public struct ChatConfiguration: Sendable {
 /// Channel names that `/subscribe/{channel}` and `/publish/{channel}` accept: 1 to 128 characters of letters,
 /// digits and `-_.:`; they are Redis channel names as they are.
 enum ChannelName {
-    static let maxLength = 128
-
     static func isValid(_ name: String) -> Bool {
-        guard !name.isEmpty, name.utf8.count <= Self.maxLength else { return false }
-        return name.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: ":"):
-                true
-            default:
-                false
-            }
+        isName(name, maxLength: 128, alsoAllowing: UInt8(ascii: ":"))
+    }
+}
+
+/// Whether `name` is 1 to `maxLength` bytes of ASCII letters, digits, `-`, `_`, `.` and the `extra` bytes.
+func isName(_ name: String, maxLength: Int, alsoAllowing extra: UInt8...) -> Bool {
+    guard !name.isEmpty, name.utf8.count <= maxLength else { return false }
+    return name.utf8.allSatisfy { byte in
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+            true
+        default:
+            extra.contains(byte)
         }
     }
 }

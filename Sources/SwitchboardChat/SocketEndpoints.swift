@@ -74,7 +74,7 @@ struct SocketEndpoints: Sendable {
         return response
     }
 
-    func join(_ channel: String) async throws -> HubTicket {
+    private func join(_ channel: String) async throws -> HubTicket {
         do {
             return try await self.hubs.join(channel)
         } catch {

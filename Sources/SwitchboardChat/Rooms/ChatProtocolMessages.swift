@@ -89,16 +89,7 @@ struct ErrorFrame: Encodable, Error {
 enum ChatNames {
     /// 1–64 characters of letters, digits, `-`, `_`, `.`.
     static func isValidRoom(_ room: String) -> Bool {
-        guard !room.isEmpty, room.utf8.count <= 64 else { return false }
-        return room.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
-                true
-            default:
-                false
-            }
-        }
+        isName(room, maxLength: 64)
     }
 
     /// 1–32 characters, no control characters, not only spaces.

@@ -70,6 +70,9 @@ final class RoomSession {
     private let endpoint: RoomsEndpoint
     private let memberID: String
     private var nick = "guest"
+    /// Reused for every frame of this socket (the session is used on one loop only).
+    private let decoder = JSONDecoder()
+    private let encoder = JSONEncoder()
     private var rooms: [String: Membership] = [:]
     private var isClosed = false
 
@@ -96,7 +99,7 @@ final class RoomSession {
                 ErrorFrame("too_large", "frames are limited to \(self.endpoint.limits.maxFrameBytes) bytes"))
         }
         guard message.kind == .text,
-            let frame = try? JSONDecoder().decode(ClientFrame.self, from: Data(message.data.readableBytesView))
+            let frame = try? self.decoder.decode(ClientFrame.self, from: Data(message.data.readableBytesView))
         else {
             return self.send(ErrorFrame("bad_json", "each frame must be one JSON object with string fields"))
         }
@@ -212,8 +215,9 @@ final class RoomSession {
             }
             return
         }
+        let decoder = self.decoder
         let isNew: (ByteBuffer) -> HubMember.FilterDecision = { payload in
-            guard let message = try? JSONDecoder().decode(RoomMessage.self, from: Data(payload.readableBytesView)),
+            guard let message = try? decoder.decode(RoomMessage.self, from: Data(payload.readableBytesView)),
                 message.type == "message"
             else { return .deliver }  // presence events are not in the history
             return RoomMessageID.isAfter(message.id, newest) ? .deliverAndStop : .drop
@@ -273,7 +277,7 @@ final class RoomSession {
     }
 
     private func send(_ frame: some Encodable) {
-        guard let data = try? JSONEncoder().encode(frame) else { return }
+        guard let data = try? self.encoder.encode(frame) else { return }
         try? self.socket.send(WebSocketMessage(kind: .text, data: ByteBuffer(bytes: data)))
     }
 }

@@ -32,13 +32,18 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// The reconnection loop's state; touched only on ``eventLoop``.
     private final class State {
-        var connection: RedisConnection?
         var attempt = 0
-        var lastError: (any Error)?
         var reconnect: Scheduled<Void>?
-        var isShutDown = false
         var isStarted = false
+    }
+
+    /// What senders on any thread need: read under a lock (no hop per command), written only on ``eventLoop``.
+    private struct Link {
+        var connection: RedisConnection?
+        var lastError: String?
+        var isShutDown = false
     }
 
     /// What it connects to.
@@ -51,8 +56,7 @@ public final class RedisClient: Sendable {
     private let onConnected: @Sendable (RedisConnection) -> EventLoopFuture<Void>
     private let onDisconnected: @Sendable () -> Void
     private let state: NIOLoopBoundBox<State>
-    /// The established connection, for senders on any thread; written only on ``eventLoop``, with `state`.
-    private let published = NIOLockedValueBox<RedisConnection?>(nil)
+    private let link = NIOLockedValueBox(Link())
 
     /// Creates a client; call ``start()`` to connect.
     ///
@@ -105,23 +109,19 @@ public final class RedisClient: Sendable {
 
     /// Whether a connection is established (and its `onConnected` work is done).
     public var isConnected: Bool {
-        get async {
-            (try? await self.eventLoop.submit { self.state.value.connection != nil }.get()) ?? false
-        }
+        get async { self.link.withLockedValue { $0.connection != nil } }
     }
 
     /// Stops reconnecting and closes the connection.
     public func shutdown() async {
         let connection = try? await self.eventLoop.submit { () -> RedisConnection? in
-            let state = self.state.value
-            state.isShutDown = true
-            state.reconnect?.cancel()
-            state.reconnect = nil
-            defer {
-                state.connection = nil
-                self.published.withLockedValue { $0 = nil }
+            self.state.value.reconnect?.cancel()
+            self.state.value.reconnect = nil
+            return self.link.withLockedValue { link in
+                link.isShutDown = true
+                defer { link.connection = nil }
+                return link.connection
             }
-            return state.connection
         }.get()
         await connection?.close()
     }
@@ -138,32 +138,31 @@ public final class RedisClient: Sendable {
     public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         // Read under a lock rather than hopping to the loop: the connection batches commands from any thread
         // into one flush, and a hop per command would cost a wake-up per command.
-        if let connection = self.published.withLockedValue({ $0 }) {
-            return connection.sendNow(command)
+        let link = self.link.withLockedValue { $0 }
+        guard let connection = link.connection else {
+            return self.eventLoop.makeFailedFuture(self.unavailableError(link))
         }
-        if self.eventLoop.inEventLoop {
-            return self.eventLoop.makeFailedFuture(self.unavailableError())
-        }
-        return self.eventLoop.flatSubmit { self.eventLoop.makeFailedFuture(self.unavailableError()) }
+        return connection.sendNow(command)
     }
 
     /// The connection, if established; only on ``eventLoop``.
     var currentConnection: RedisConnection? {
         self.eventLoop.preconditionInEventLoop()
-        return self.state.value.connection
+        return self.link.withLockedValue { $0.connection }
     }
 
-    private func unavailableError() -> RedisError {
-        let state = self.state.value
-        if state.isShutDown { return RedisError(.connectionUnavailable, "the client was shut down") }
-        let reason = state.lastError.map { "\($0)" } ?? "connecting to \(self.configuration)"
+    private var isShutDown: Bool { self.link.withLockedValue { $0.isShutDown } }
+
+    private func unavailableError(_ link: Link) -> RedisError {
+        if link.isShutDown { return RedisError(.connectionUnavailable, "the client was shut down") }
+        let reason = link.lastError ?? "connecting to \(self.configuration)"
         return RedisError(.connectionUnavailable, "not connected (\(reason)); reconnecting")
     }
 
     // MARK: Connection loop (on eventLoop)
 
     private func connect() {
-        guard !self.state.value.isShutDown else { return }
+        guard !self.isShutDown else { return }
         RedisConnection.makeConnection(
             to: self.configuration,
             on: self.eventLoop,
@@ -184,7 +183,13 @@ public final class RedisClient: Sendable {
 
     private func connected(_ connection: RedisConnection) {
         let state = self.state.value
-        guard !state.isShutDown else {
+        let accepted = self.link.withLockedValue { link -> Bool in
+            guard !link.isShutDown else { return false }
+            link.connection = connection
+            link.lastError = nil
+            return true
+        }
+        guard accepted else {
             connection.channel.close(promise: nil)
             return
         }
@@ -193,17 +198,16 @@ public final class RedisClient: Sendable {
         } else {
             self.logger.debug("Redis connected", metadata: ["redis": "\(self.configuration)"])
         }
-        state.connection = connection
-        self.published.withLockedValue { $0 = connection }
         state.attempt = 0
-        state.lastError = nil
         connection.closeFuture.whenComplete { _ in
-            let state = self.state.value
-            guard state.connection === connection else { return }
-            state.connection = nil
-            self.published.withLockedValue { $0 = nil }
+            let (wasCurrent, isShutDown) = self.link.withLockedValue { link -> (Bool, Bool) in
+                guard link.connection === connection else { return (false, link.isShutDown) }
+                link.connection = nil
+                return (true, link.isShutDown)
+            }
+            guard wasCurrent else { return }
             self.onDisconnected()
-            guard !state.isShutDown else { return }
+            guard !isShutDown else { return }
             self.logger.warning("Redis connection lost; reconnecting", metadata: ["redis": "\(self.configuration)"])
             self.scheduleReconnect()
         }
@@ -211,7 +215,7 @@ public final class RedisClient: Sendable {
 
     private func connectFailed(_ error: any Error) {
         let state = self.state.value
-        guard !state.isShutDown else { return }
+        guard !self.isShutDown else { return }
         // The first failure of an outage is a warning; retries say the same thing at debug level.
         if state.attempt == 0 {
             self.logger.warning("Redis unavailable; retrying", metadata: ["error": "\(error)"])
@@ -219,7 +223,7 @@ public final class RedisClient: Sendable {
             self.logger.debug(
                 "Redis still unavailable", metadata: ["error": "\(error)", "attempt": "\(state.attempt)"])
         }
-        state.lastError = error
+        self.link.withLockedValue { $0.lastError = "\(error)" }
         self.scheduleReconnect()
     }
 
