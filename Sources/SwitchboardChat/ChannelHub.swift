@@ -6,19 +6,32 @@ import SwitchboardWebSocket
 
 /// The sockets of one broker channel in this process, and the one broker subscription that feeds them.
 ///
-/// The hot path of ARCHITECTURE.md: a message from the broker is framed once (``PreparedMessage``), and each event
-/// loop with members gets one task that writes that same buffer to its sockets. No task, copy or lock per
-/// recipient; one lock per message lists the loops. Slow sockets are the WebSocket layer's business (their
-/// outbound queue is bounded; past it they are closed), so a slow reader never holds up the others.
+/// The hot path of ARCHITECTURE.md: a message from the broker is framed once (``PreparedMessage``) and put in the
+/// mailbox of each event loop with members; one task per loop drains the mailbox, writing the same buffers to its
+/// sockets. No task, copy or lock per recipient; one lock per message and loop. When a loop falls behind (messages
+/// arrive faster than it writes), the next drain finds several messages and sends them to each socket with one
+/// flush, so the backlog costs one system call per socket instead of one per message, and the loop catches up
+/// instead of falling further behind. Slow sockets are the WebSocket layer's business (their outbound queue is
+/// bounded; past it they are closed), so a slow reader never holds up the others.
 final class ChannelHub: Sendable {
     /// The members on one event loop; touched only on that loop.
     private final class LoopMembers {
         var members: [ObjectIdentifier: HubMember] = [:]
     }
 
+    /// Messages for one loop's members, waiting for that loop's next drain.
+    private struct Mailbox {
+        var messages: [PreparedMessage] = []
+        var bytes = 0
+        var isDrainScheduled = false
+        /// Messages refused since the last drain because the mailbox was full.
+        var dropped = 0
+    }
+
     private struct LoopEntry {
         let eventLoop: any EventLoop
         let members: NIOLoopBoundBox<LoopMembers>
+        let mailbox: NIOLockedValueBox<Mailbox>
     }
 
     private struct State {
@@ -32,12 +45,16 @@ final class ChannelHub: Sendable {
     private let broker: any Broker
     private let eventLoop: any EventLoop
     private let logger: Logger
+    /// The most payload bytes waiting for one loop: a loop that cannot keep up at all (overloaded for seconds)
+    /// drops new messages, with a warning, rather than growing memory without bound.
+    private let maxBacklogBytes: Int
     private let state = NIOLockedValueBox(State())
 
-    init(channel: String, broker: any Broker, eventLoop: any EventLoop, logger: Logger) {
+    init(channel: String, broker: any Broker, eventLoop: any EventLoop, maxBacklogBytes: Int, logger: Logger) {
         self.channel = channel
         self.broker = broker
         self.eventLoop = eventLoop
+        self.maxBacklogBytes = maxBacklogBytes
         self.logger = logger
     }
 
@@ -101,15 +118,49 @@ final class ChannelHub: Sendable {
             return
         }
         let prepared = PreparedMessage(text)
+        let size = message.payload.readableBytes
         let entries = self.state.withLockedValue { Array($0.loops.values) }
         for entry in entries {
-            let members = entry.members
-            entry.eventLoop.execute {
-                for member in members.value.members.values {
-                    if member.pending == nil {
-                        if member.admits(message.payload) { try? member.socket.send(prepared) }
-                    } else {
-                        member.hold(message.payload)
+            let scheduleDrain = entry.mailbox.withLockedValue { mailbox -> Bool in
+                guard mailbox.bytes + size <= self.maxBacklogBytes else {
+                    mailbox.dropped += 1
+                    return false
+                }
+                mailbox.messages.append(prepared)
+                mailbox.bytes += size
+                defer { mailbox.isDrainScheduled = true }
+                return !mailbox.isDrainScheduled
+            }
+            if scheduleDrain {
+                entry.eventLoop.execute { self.drain(entry) }
+            }
+        }
+    }
+
+    /// Sends what waits in `entry`'s mailbox to its members; runs on `entry`'s loop.
+    private func drain(_ entry: LoopEntry) {
+        let (batch, dropped) = entry.mailbox.withLockedValue { mailbox in
+            defer { mailbox = Mailbox() }
+            return (mailbox.messages, mailbox.dropped)
+        }
+        if dropped > 0 {
+            self.logger.warning(
+                "Event loop overloaded: dropped messages for its sockets",
+                metadata: ["channel": "\(self.channel)", "switchboard.dropped": "\(dropped)"])
+        }
+        for member in entry.members.value.members.values {
+            if member.pending == nil && member.filter == nil {
+                if batch.count == 1 {
+                    try? member.socket.send(batch[0])
+                } else {
+                    try? member.socket.send(batch)
+                }
+            } else {
+                for prepared in batch {
+                    if member.pending != nil {
+                        member.hold(prepared.message.data)
+                    } else if member.admits(prepared.message.data) {
+                        try? member.socket.send(prepared)
                     }
                 }
             }
@@ -122,7 +173,8 @@ final class ChannelHub: Sendable {
             if let entry = state.loops[key] { return entry }
             let entry = LoopEntry(
                 eventLoop: eventLoop,
-                members: .makeBoxSendingValue(LoopMembers(), eventLoop: eventLoop)
+                members: .makeBoxSendingValue(LoopMembers(), eventLoop: eventLoop),
+                mailbox: NIOLockedValueBox(Mailbox())
             )
             state.loops[key] = entry
             return entry
@@ -195,12 +247,14 @@ final class ChannelHubs: Sendable {
 
     private let broker: any Broker
     private let eventLoopGroup: any EventLoopGroup
+    private let maxBacklogBytes: Int
     private let logger: Logger
     private let hubs = NIOLockedValueBox<[String: Slot]>([:])
 
-    init(broker: any Broker, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    init(broker: any Broker, eventLoopGroup: any EventLoopGroup, maxBacklogBytes: Int, logger: Logger) {
         self.broker = broker
         self.eventLoopGroup = eventLoopGroup
+        self.maxBacklogBytes = maxBacklogBytes
         self.logger = logger
     }
 
@@ -213,7 +267,7 @@ final class ChannelHubs: Sendable {
                 ?? Slot(
                     hub: ChannelHub(
                         channel: channel, broker: self.broker, eventLoop: self.eventLoopGroup.next(),
-                        logger: self.logger),
+                        maxBacklogBytes: self.maxBacklogBytes, logger: self.logger),
                     references: 0
                 )
             slot.references += 1

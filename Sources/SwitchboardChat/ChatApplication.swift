@@ -51,7 +51,9 @@ public enum ChatApplication {
         presence: (any PresenceStore)? = nil,
         logger: Logger
     ) -> some Application {
-        let hubs = ChannelHubs(broker: broker, eventLoopGroup: eventLoopGroup, logger: logger)
+        let hubs = ChannelHubs(
+            broker: broker, eventLoopGroup: eventLoopGroup, maxBacklogBytes: configuration.maxBacklogBytes,
+            logger: logger)
         let sockets = SocketEndpoints(hubs: hubs, broker: broker, configuration: configuration, logger: logger)
         let publish = PublishEndpoint(broker: broker, configuration: configuration, logger: logger)
         let rooms = RoomsEndpoint(

@@ -13,6 +13,10 @@ public struct ChatConfiguration: Sendable {
     public var maxQueuedBytes: Int
     /// The broker channel of the seed's chat at `/chat` (the seed's Ruby app uses `chat`).
     public var chatChannel: String
+    /// The most message bytes waiting for one event loop's sockets. A loop that falls behind catches up by
+    /// sending its backlog to each socket in one write; one that stays overloaded for seconds drops new messages
+    /// past this (with a warning in the log) rather than growing memory without bound.
+    public var maxBacklogBytes: Int
 
     /// Creates a configuration.
     public init(
@@ -21,7 +25,8 @@ public struct ChatConfiguration: Sendable {
         maxPublishSize: Int = 64 * 1024,
         maxMessageSize: Int = 64 * 1024,
         maxQueuedBytes: Int = 1024 * 1024,
-        chatChannel: String = "chat"
+        chatChannel: String = "chat",
+        maxBacklogBytes: Int = 64 * 1024 * 1024
     ) {
         self.allowedOrigins = allowedOrigins
         self.publishToken = publishToken
@@ -29,6 +34,7 @@ public struct ChatConfiguration: Sendable {
         self.maxMessageSize = maxMessageSize
         self.maxQueuedBytes = maxQueuedBytes
         self.chatChannel = chatChannel
+        self.maxBacklogBytes = maxBacklogBytes
     }
 }
 

@@ -1,6 +1,6 @@
 public import Logging
 public import NIOCore
-import NIOPosix
+public import NIOPosix
 import ServiceLifecycleTestKit
 public import Switchboard
 public import SwitchboardServer
@@ -29,13 +29,16 @@ public let testLogger: Logger = {
     return logger
 }()
 
-/// Runs `app` on a live server on 127.0.0.1 and a free port for the duration of `body`.
+/// Runs `app` on a live server on 127.0.0.1 and a free port for the duration of `body`; its connections live on
+/// `eventLoopGroup`.
 public func withServer<T: Sendable>(
     _ app: some Application,
     configuration: ServerConfiguration = testConfiguration(),
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     _ body: @Sendable (Server, Int) async throws -> T
 ) async throws -> T {
-    let server = Server(application: app, configuration: configuration, logger: testLogger)
+    let server = Server(
+        application: app, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
         let port = try await server.listeningAddress().port!

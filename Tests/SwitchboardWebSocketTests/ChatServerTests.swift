@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Switchboard
@@ -106,6 +108,43 @@ struct ChatServerTests {
                 }
             }
         }
+    }
+
+    @Test("A loop that fell behind sends its backlog in order; past the backlog cap new messages are dropped")
+    func backlog() async throws {
+        // The sockets get a loop of their own that the test can hold; the hub (broker side) stays free.
+        let socketLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let hubLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let broker = LocalBroker()
+        let app = ChatApplication.make(
+            broker: broker, eventLoopGroup: hubLoop, configuration: ChatConfiguration(maxBacklogBytes: 1000),
+            logger: testLogger)
+        try await withServer(app, eventLoopGroup: socketLoop) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                #expect(try await client.handshake(path: "/subscribe/news").status == 101)
+                let gate = ConditionLock(value: 0)
+                socketLoop.next().execute {
+                    gate.lock(whenValue: 1)
+                    gate.unlock()
+                }
+                // 30 messages of 100 bytes while the sockets' loop is held: 10 fit under the 1,000-byte cap.
+                for i in 0..<30 {
+                    try await broker.publish(
+                        ByteBuffer(string: String(format: "%03d", i) + String(repeating: ".", count: 97)), to: "news")
+                }
+                try await hubLoop.next().submit {}.get()  // every publish has reached the hub's mailboxes
+                gate.lock()
+                gate.unlock(withValue: 1)
+                for i in 0..<10 {
+                    let frame = try #require(try await client.readFrame())
+                    #expect(frame.text.prefix(3) == String(format: "%03d", i))
+                }
+                try await broker.publish(ByteBuffer(string: "after"), to: "news")
+                #expect(try await client.readFrame()?.text == "after", "messages 10-29 were dropped, not queued")
+            }
+        }
+        try await socketLoop.shutdownGracefully()
+        try await hubLoop.shutdownGracefully()
     }
 
     @Test("The publish API's errors: 401 without or with a wrong token, 413, 400, 415; 404 when it is off")

@@ -177,6 +177,46 @@ struct WebSocketLifecycleTests {
         }
     }
 
+    @Test("A batch of prepared messages goes out in order with one flush; it counts against the slow-consumer cap")
+    func preparedBatch() async throws {
+        let opened = OpenedSockets()
+        try await withServer(opened.app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.handshake()
+                let socket = try #require(await opened.wait(for: 1).first)
+                let batch = (0..<50).map { PreparedMessage(.text("message \($0)")) }
+                try await socket.eventLoop.submit { try socket.send(batch) }.get()
+                for i in 0..<50 {
+                    #expect(try await client.readFrame()?.text == "message \(i)")
+                }
+            }
+        }
+        // A client that does not read: batches of 1 MiB fill the socket buffers, then the 256 KiB cap closes it.
+        let log = CloseLog()
+        let sent = Atomic<Int>(0)
+        let configuration = WebSocketConfiguration(maxQueuedBytes: 256 * 1024, pingInterval: nil)
+        let app = AnyApplication { request in
+            WebSocket.upgrade(request, configuration: configuration) { socket in
+                socket.onClose { _, code, _ in log.record(code) }
+                socket.onOpen { socket in
+                    let batch = Array(
+                        repeating: PreparedMessage(.binary(ByteBuffer(repeating: 0x78, count: 64 * 1024))), count: 16)
+                    for _ in 0..<64 {
+                        guard (try? socket.send(batch)) != nil else { return }
+                        sent.add(1 << 20, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port, deadline: .seconds(20)) { client in
+                _ = try await client.handshake()
+                #expect(await log.next() == 1008)
+                #expect(sent.load(ordering: .relaxed) < 32 * 1024 * 1024, "only socket buffers plus the cap are queued")
+            }
+        }
+    }
+
     @Test("Graceful shutdown closes every socket with 1001; sending after close fails clearly")
     func shutdownClosesWith1001() async throws {
         let opened = OpenedSockets()

@@ -69,3 +69,19 @@ extension WebSocket {
         }
     }
 }
+
+extension WebSocket {
+    /// Sends prepared messages in order with one flush: a fan-out that fell behind sends its backlog to each socket
+    /// in one system call.
+    ///
+    /// - Throws: ``WebSocketError/closed``, as ``send(text:)``.
+    public func send(_ batch: [PreparedMessage]) throws {
+        if self.eventLoop.inEventLoop {
+            let handler = self.handler.value
+            try handler.send(encodedFrames: batch.lazy.map { $0.frame(for: handler.deflate) })
+        } else {
+            self.onLoop { handler in try? handler.send(encodedFrames: batch.lazy.map { $0.frame(for: handler.deflate) })
+            }
+        }
+    }
+}
