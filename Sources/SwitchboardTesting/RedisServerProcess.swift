@@ -111,23 +111,28 @@ public final class RedisServerProcess: Sendable {
         throw RedisServerError("redis-server did not become ready within 5 s on port \(self.port)")
     }
 
-    /// A port the kernel considers free right now.
+    /// A port that is free right now, from 20000-31999: below the kernel's ephemeral range (32768 and up), so the
+    /// outgoing connections of other tests cannot take it before redis-server binds it.
     private static func freePort() throws -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20000..<32000)
+            if try self.canBind(port) { return port }
+        }
+        throw RedisServerError("could not find a free port in 20000-31999")
+    }
+
+    private static func canBind(_ port: Int) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RedisServerError("socket() failed") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in bind(fd, pointer, length) == 0 }
         }
-        guard bound else { throw RedisServerError("could not find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
