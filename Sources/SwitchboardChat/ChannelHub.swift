@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardPubSub
 import SwitchboardWebSocket
+import Synchronization
 
 /// The sockets of one broker channel in this process, and the one broker subscription that feeds them.
 ///
@@ -191,10 +192,21 @@ final class HubMember {
     private(set) var overflowed = false
     private let maxPending: Int
 
-    init(socket: WebSocket, holding: Bool = false, maxPending: Int = 4096) {
+    /// The hub reference this member gives back in ``leave()``, for owners that keep it here.
+    private let ticket: HubTicket?
+
+    init(socket: WebSocket, ticket: HubTicket? = nil, holding: Bool = false, maxPending: Int = 4096) {
         self.socket = socket
+        self.ticket = ticket
         self.pending = holding ? [] : nil
         self.maxPending = maxPending
+    }
+
+    /// Leaves the ticket's hub and releases the ticket; call on the socket's event loop.
+    func leave() {
+        guard let ticket = self.ticket else { return }
+        ticket.hub.remove(self)
+        ticket.release()
     }
 
     func hold(_ payload: ByteBuffer) {
@@ -274,7 +286,7 @@ final class ChannelHubs: Sendable {
             hubs[channel] = slot
             return slot.hub
         }
-        let ticket = HubTicket(hub: hub) { [weak self] in self?.leave(hub) }
+        let ticket = HubTicket(hub: hub, hubs: self)
         try await hub.subscribe()
         return ticket
     }
@@ -282,7 +294,7 @@ final class ChannelHubs: Sendable {
     /// The channels with a hub.
     var channels: [String] { self.hubs.withLockedValue { Array($0.keys) } }
 
-    private func leave(_ hub: ChannelHub) {
+    fileprivate func leave(_ hub: ChannelHub) {
         let closing = self.hubs.withLockedValue { hubs -> Bool in
             guard var slot = hubs[hub.channel], slot.hub === hub else { return false }
             slot.references -= 1
@@ -294,22 +306,22 @@ final class ChannelHubs: Sendable {
 }
 
 /// A reference to a hub, held by a socket from before its handshake until it closes.
+///
+/// One small object per socket (no lock, no closure): idle sockets are what a chat server has most of.
 final class HubTicket: Sendable {
     let hub: ChannelHub
-    private let onRelease: NIOLockedValueBox<(@Sendable () -> Void)?>
+    private let hubs: ChannelHubs
+    private let isReleased = Atomic<Bool>(false)
 
-    init(hub: ChannelHub, onRelease: @escaping @Sendable () -> Void) {
+    fileprivate init(hub: ChannelHub, hubs: ChannelHubs) {
         self.hub = hub
-        self.onRelease = NIOLockedValueBox(onRelease)
+        self.hubs = hubs
     }
 
     /// Ends the membership; later calls do nothing.
     func release() {
-        let onRelease = self.onRelease.withLockedValue { callback in
-            defer { callback = nil }
-            return callback
-        }
-        onRelease?()
+        guard !self.isReleased.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        self.hubs.leave(self.hub)
     }
 
     deinit {

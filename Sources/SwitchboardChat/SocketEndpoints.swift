@@ -23,10 +23,24 @@ struct SocketEndpoints: Sendable {
 
     /// The seed's chat: every text message goes to the chat channel; the socket receives everything on it.
     func chat(_ request: Request) async throws -> Response {
-        let channel = self.configuration.chatChannel
-        let broker = self.broker
-        let logger = self.logger
-        return try await self.upgrade(request, to: channel) { socket, message in
+        try await self.upgrade(request, to: self.configuration.chatChannel, onMessage: self.publishToChat)
+    }
+
+    /// `/chat`'s message callback; made once, not per socket (a closure's captures are a heap object).
+    private let publishToChat: @Sendable (WebSocket, WebSocketMessage) -> Void
+
+    /// `/subscribe/{channel}`'s message callback: the client may not send.
+    private static let refuseMessages: @Sendable (WebSocket, WebSocketMessage) -> Void = { socket, _ in
+        socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
+    }
+
+    init(hubs: ChannelHubs, broker: any Broker, configuration: ChatConfiguration, logger: Logger) {
+        self.hubs = hubs
+        self.broker = broker
+        self.configuration = configuration
+        self.logger = logger
+        let channel = configuration.chatChannel
+        self.publishToChat = { socket, message in
             guard message.kind == .text else {
                 socket.close(code: .unsupportedData, reason: "text messages only")
                 return
@@ -46,9 +60,7 @@ struct SocketEndpoints: Sendable {
         guard ChannelName.isValid(channel) else {
             throw HTTPError(.badRequest, "invalid channel name: 1 to 128 of A-Z a-z 0-9 - _ . :")
         }
-        return try await self.upgrade(request, to: channel) { socket, _ in
-            socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
-        }
+        return try await self.upgrade(request, to: channel, onMessage: Self.refuseMessages)
     }
 
     /// Upgrades to a socket that receives everything on `channel`, subscribed before the 101 is written (so a
@@ -61,13 +73,11 @@ struct SocketEndpoints: Sendable {
         try self.checkOrigin(request)
         let ticket = try await self.join(channel)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
-            let member = HubMember(socket: socket)
+            let member = HubMember(socket: socket, ticket: ticket)
             ticket.hub.add(member)
             socket.onMessage(onMessage)
-            socket.onClose { _, _, _ in
-                ticket.hub.remove(member)
-                ticket.release()
-            }
+            // Capturing only the member keeps this closure free of a context allocation.
+            socket.onClose { _, _, _ in member.leave() }
         }
         // A refused handshake (400, 403, 426) never opens a socket: give the reference back now.
         if response.status != .switchingProtocols { ticket.release() }

@@ -3,9 +3,11 @@ import NIOCore
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Switchboard
-import SwitchboardServer
 import SwitchboardTesting
+import Synchronization
 import Testing
+
+@testable import SwitchboardServer
 
 /// An app that upgrades `GET /upgrade` with a partial hijack and echoes bytes until the client closes its
 /// side, then reports how many bytes it saw; `/plain` answers normally.
@@ -123,6 +125,41 @@ struct HijackTests {
                 try await client.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nhi")
                 _ = try await client.read(through: "\r\n\r\n")
                 #expect(try await client.read(count: 2) == "HI")
+                try await client.send("there")
+                #expect(try await client.read(count: 5) == "THERE")
+            }
+        }
+    }
+
+    @Test("Once the hijacker returns, its relay and the bridge leave the pipeline; the installed protocol goes on")
+    func relayRetiredAfterHandOver() async throws {
+        let hijacked = Mutex<(any Channel)?>(nil)
+        let app = AnyApplication { _ in
+            Response(status: .switchingProtocols, headers: [.upgrade: "shout", .connection: "Upgrade"]) { io in
+                try await io.installHandlers { [UppercaseEchoHandler()] }
+                hijacked.withLock { $0 = io.channel }
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nhi")
+                _ = try await client.read(through: "\r\n\r\n")
+                #expect(try await client.read(count: 2) == "HI")
+                let channel = try #require(hijacked.withLock { $0 })
+                var left: [String] = []
+                for _ in 0..<200 {
+                    left = try await channel.eventLoop.submit {
+                        let pipeline = channel.pipeline.syncOperations
+                        return [
+                            (try? pipeline.handler(type: HijackRelayHandler.self)).map { _ in "relay" },
+                            (try? pipeline.handler(type: ConnectionBridgeHandler.self)).map { _ in "bridge" },
+                            (try? pipeline.handler(type: HalfCloseGate.self)).map { _ in "gate" },
+                        ].compactMap { $0 }
+                    }.get()
+                    if left.isEmpty { break }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                #expect(left == [], "only the protocol's handlers remain")
                 try await client.send("there")
                 #expect(try await client.read(count: 5) == "THERE")
             }

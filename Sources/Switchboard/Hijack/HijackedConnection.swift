@@ -78,6 +78,10 @@ public struct HijackedConnection: Sendable {
     /// the socket. Bytes that arrived before (including ones pipelined right behind the request head) and an
     /// end of input are then replayed into them.
     ///
+    /// From then on the handlers own the connection: ``read()`` throws ``HijackError/handlersInstalled``, and once
+    /// the hijack closure has returned the server takes its own relay handlers out of the pipeline (an idle
+    /// WebSocket should cost as little as possible), so writes through this byte view fail from then on too.
+    ///
     /// - Parameter makeHandlers: Creates the handlers, on the event loop.
     /// - Throws: When the connection is closed or the byte view was used already.
     public func installHandlers(

@@ -9,7 +9,7 @@ import NIOCore
 ///
 /// Inbound parts are buffered up to ``highWatermark``; past it the handler stops asking the socket for more
 /// (it holds back `read()`), so a client pipelining without end cannot grow the buffer.
-final class ConnectionBridgeHandler: ChannelDuplexHandler {
+final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ConnectionInbound
     typealias OutboundIn = ConnectionOutbound
     typealias OutboundOut = ConnectionOutbound
@@ -37,6 +37,16 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// Removed after a hijack handed the connection to protocol handlers: a read it held back goes on first, so
+    /// the channel keeps reading.
+    func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
+        if self.readHeldBack {
+            self.readHeldBack = false
+            context.read()
+        }
+        context.leavePipeline(removalToken: removalToken)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -31,4 +31,6 @@ struct ConnectionPhase: Sendable {
     var serial = 0
     var body: Body = .complete
     var expectation: Continue = .notExpected
+    /// A hijacker installed protocol handlers: its byte view is closed, the bytes are theirs.
+    var handlersInstalled = false
 }

@@ -64,6 +64,27 @@ extension HTTPConnection {
         }.get()
     }
 
+    /// After a hijacker installed its protocol handlers and its code returned, takes the relay and the bridge to
+    /// the (finished) connection task out of the pipeline: nothing reads or writes through them any more, and on
+    /// a server holding many idle WebSockets their few hundred bytes per connection add up.
+    ///
+    /// - Returns: Whether they were retired (only after handlers were installed).
+    @discardableResult
+    func retireHijackRelay() -> Bool {
+        guard self.phase.withLock({ $0.handlersInstalled }) else { return false }
+        let channel = self.channel
+        channel.eventLoop.execute {
+            let pipeline = channel.pipeline.syncOperations
+            if let relay = try? pipeline.context(handlerType: HijackRelayHandler.self) {
+                pipeline.removeHandler(context: relay, promise: nil)
+            }
+            if let bridge = try? pipeline.context(handlerType: ConnectionBridgeHandler.self) {
+                pipeline.removeHandler(context: bridge, promise: nil)
+            }
+        }
+        return true
+    }
+
     func hijackedConnection(relay: NIOLoopBound<HijackRelayHandler>) -> HijackedConnection {
         let bodyComplete = self.phase.withLock { $0.body == .complete }
         let io = RawConnectionIO(connection: self, relay: relay, currentBodyComplete: bodyComplete)

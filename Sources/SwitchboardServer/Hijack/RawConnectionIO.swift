@@ -91,5 +91,6 @@ final class RawConnectionIO: HijackedIO {
             guard let context = relay.value.context else { throw HijackError.connectionClosed }
             try relay.value.install(try makeHandlers(), context: context)
         }.get()
+        self.connection.phase.withLock { $0.handlersInstalled = true }
     }
 }

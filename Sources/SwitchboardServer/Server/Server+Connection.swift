@@ -103,6 +103,7 @@ extension Server {
             // The hijacker's code has returned and its protocol lives on in the channel's handlers (a WebSocket,
             // say). The server never closes it; it stays registered, so graceful shutdown still reaches it and
             // `run()` still waits for it, but no task waits here, so the task's memory is freed now.
+            connection.retireHijackRelay()
             let closedLogger = logger
             channel.closeFuture.whenComplete { _ in
                 self.unregister(channel)
