@@ -64,28 +64,9 @@ private final class OpenedSockets: Sendable {
 struct WebSocketLifecycleTests {
     @Test("A client that stops reading is closed as a slow consumer once 256 KiB are queued; memory stays bounded")
     func slowConsumer() async throws {
-        let log = CloseLog()
-        let sent = Atomic<Int>(0)
-        let configuration = WebSocketConfiguration(maxQueuedBytes: 256 * 1024, pingInterval: nil)
-        let app = AnyApplication { request in
-            WebSocket.upgrade(request, configuration: configuration) { socket in
-                socket.onClose { _, code, _ in log.record(code) }
-                socket.onOpen { socket in
-                    // Flood from the event loop: 64 MiB offered, far more than the socket buffers take.
-                    let chunk = ByteBuffer(repeating: 0x78, count: 64 * 1024)
-                    for _ in 0..<1024 {
-                        guard (try? socket.send(binary: chunk)) != nil else { return }
-                        sent.add(chunk.readableBytes, ordering: .relaxed)
-                    }
-                }
-            }
-        }
-        try await withServer(app) { _, port in
-            try await RawClient.withConnection(port: port, deadline: .seconds(20)) { client in
-                _ = try await client.handshake()
-                #expect(await log.next() == 1008)
-                #expect(sent.load(ordering: .relaxed) < 32 * 1024 * 1024, "only socket buffers plus the cap are queued")
-            }
+        let chunk = ByteBuffer(repeating: 0x78, count: 64 * 1024)
+        try await expectSlowConsumerClosed { socket in
+            (0..<16).allSatisfy { _ in (try? socket.send(binary: chunk)) != nil }
         }
     }
 
@@ -192,29 +173,8 @@ struct WebSocketLifecycleTests {
             }
         }
         // A client that does not read: batches of 1 MiB fill the socket buffers, then the 256 KiB cap closes it.
-        let log = CloseLog()
-        let sent = Atomic<Int>(0)
-        let configuration = WebSocketConfiguration(maxQueuedBytes: 256 * 1024, pingInterval: nil)
-        let app = AnyApplication { request in
-            WebSocket.upgrade(request, configuration: configuration) { socket in
-                socket.onClose { _, code, _ in log.record(code) }
-                socket.onOpen { socket in
-                    let batch = Array(
-                        repeating: PreparedMessage(.binary(ByteBuffer(repeating: 0x78, count: 64 * 1024))), count: 16)
-                    for _ in 0..<64 {
-                        guard (try? socket.send(batch)) != nil else { return }
-                        sent.add(1 << 20, ordering: .relaxed)
-                    }
-                }
-            }
-        }
-        try await withServer(app) { _, port in
-            try await RawClient.withConnection(port: port, deadline: .seconds(20)) { client in
-                _ = try await client.handshake()
-                #expect(await log.next() == 1008)
-                #expect(sent.load(ordering: .relaxed) < 32 * 1024 * 1024, "only socket buffers plus the cap are queued")
-            }
-        }
+        let batch = Array(repeating: PreparedMessage(.binary(ByteBuffer(repeating: 0x78, count: 64 * 1024))), count: 16)
+        try await expectSlowConsumerClosed { socket in (try? socket.send(batch)) != nil }
     }
 
     @Test("Graceful shutdown closes every socket with 1001; sending after close fails clearly")
@@ -236,5 +196,32 @@ struct WebSocketLifecycleTests {
         }
         let socket = try #require(closedSocket.withLock { $0 })
         await #expect(throws: WebSocketError.closed) { try await socket.send(text: "too late") }
+    }
+}
+
+/// Floods a client that does not read, from the event loop: `sendMebibyte` sends 1 MiB and says whether the socket
+/// took it, up to 64 MiB in all, far more than socket buffers hold. The 256 KiB cap must close the socket with 1008
+/// before 32 MiB were queued.
+private func expectSlowConsumerClosed(sendMebibyte: @escaping @Sendable (WebSocket) -> Bool) async throws {
+    let log = CloseLog()
+    let sent = Atomic<Int>(0)
+    let configuration = WebSocketConfiguration(maxQueuedBytes: 256 * 1024, pingInterval: nil)
+    let app = AnyApplication { request in
+        WebSocket.upgrade(request, configuration: configuration) { socket in
+            socket.onClose { _, code, _ in log.record(code) }
+            socket.onOpen { socket in
+                for _ in 0..<64 {
+                    guard sendMebibyte(socket) else { return }
+                    sent.add(1 << 20, ordering: .relaxed)
+                }
+            }
+        }
+    }
+    try await withServer(app) { _, port in
+        try await RawClient.withConnection(port: port, deadline: .seconds(20)) { client in
+            _ = try await client.handshake()
+            #expect(await log.next() == 1008)
+            #expect(sent.load(ordering: .relaxed) < 32 * 1024 * 1024, "only socket buffers plus the cap are queued")
+        }
     }
 }
