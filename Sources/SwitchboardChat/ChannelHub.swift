@@ -151,11 +151,7 @@ final class ChannelHub: Sendable {
         }
         for member in entry.members.value.members.values {
             if member.pending == nil && member.filter == nil {
-                if batch.count == 1 {
-                    try? member.socket.send(batch[0])
-                } else {
-                    try? member.socket.send(batch)
-                }
+                try? member.socket.send(batch)
             } else {
                 for prepared in batch {
                     if member.pending != nil {
@@ -192,21 +188,31 @@ final class HubMember {
     private(set) var overflowed = false
     private let maxPending: Int
 
-    /// The hub reference this member gives back in ``leave()``, for owners that keep it here.
-    private let ticket: HubTicket?
+    /// The hub reference held while in the hub (between ``enter(_:)`` and ``leave()``).
+    private var ticket: HubTicket?
 
-    init(socket: WebSocket, ticket: HubTicket? = nil, holding: Bool = false, maxPending: Int = 4096) {
+    init(socket: WebSocket, holding: Bool = false, maxPending: Int = 4096) {
         self.socket = socket
-        self.ticket = ticket
         self.pending = holding ? [] : nil
         self.maxPending = maxPending
     }
 
-    /// Leaves the ticket's hub and releases the ticket; call on the socket's event loop.
-    func leave() {
-        guard let ticket = self.ticket else { return }
+    /// Joins `ticket`'s hub, keeping the ticket until ``leave()``; call on the socket's event loop.
+    func enter(_ ticket: HubTicket) {
+        self.ticket = ticket
+        ticket.hub.add(self)
+    }
+
+    /// Leaves the hub and releases the ticket; call on the socket's event loop.
+    ///
+    /// - Returns: Whether the member was in a hub.
+    @discardableResult
+    func leave() -> Bool {
+        guard let ticket = self.ticket else { return false }
+        self.ticket = nil
         ticket.hub.remove(self)
         ticket.release()
+        return true
     }
 
     func hold(_ payload: ByteBuffer) {

@@ -73,8 +73,8 @@ struct SocketEndpoints: Sendable {
         try self.checkOrigin(request)
         let ticket = try await self.join(channel)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
-            let member = HubMember(socket: socket, ticket: ticket)
-            ticket.hub.add(member)
+            let member = HubMember(socket: socket)
+            member.enter(ticket)
             socket.onMessage(onMessage)
             // Capturing only the member keeps this closure free of a context allocation.
             socket.onClose { _, _, _ in member.leave() }

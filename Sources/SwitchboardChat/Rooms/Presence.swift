@@ -8,8 +8,10 @@ public import SwitchboardRedis
 public struct PresenceMember: Codable, Hashable, Sendable {
     /// Unique per socket across nodes.
     public var id: String
+    /// The nickname shown for this member.
     public var nick: String
 
+    /// Creates a member.
     public init(id: String, nick: String) {
         self.id = id
         self.nick = nick

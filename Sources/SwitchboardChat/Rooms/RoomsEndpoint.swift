@@ -61,11 +61,6 @@ final class MemberIDs: Sendable {
 
 /// One `/ws` socket's state; used only on the socket's event loop.
 final class RoomSession {
-    private struct Membership {
-        var ticket: HubTicket?
-        var member: HubMember
-    }
-
     private let socket: WebSocket
     private let endpoint: RoomsEndpoint
     private let memberID: String
@@ -73,7 +68,8 @@ final class RoomSession {
     /// Reused for every frame of this socket (the session is used on one loop only).
     private let decoder = JSONDecoder()
     private let encoder = JSONEncoder()
-    private var rooms: [String: Membership] = [:]
+    /// This socket's rooms; a member enters its hub once the join is admitted.
+    private var rooms: [String: HubMember] = [:]
     private var isClosed = false
 
     init(socket: WebSocket, endpoint: RoomsEndpoint) {
@@ -115,10 +111,8 @@ final class RoomSession {
 
     func closed() {
         self.isClosed = true
-        for (room, membership) in self.rooms {
-            membership.ticket?.hub.remove(membership.member)
-            membership.ticket?.release()
-            if membership.ticket != nil { self.endpoint.presence.leave(self.presenceMember, room: room) }
+        for (room, member) in self.rooms {
+            if member.leave() { self.endpoint.presence.leave(self.presenceMember, room: room) }
         }
         self.rooms.removeAll()
     }
@@ -155,7 +149,7 @@ final class RoomSession {
         }
         // Held from now on: live messages wait until the history is sent, then only the ones it lacks follow.
         let member = HubMember(socket: self.socket, holding: true)
-        self.rooms[room] = Membership(ticket: nil, member: member)
+        self.rooms[room] = member
         let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
         let endpoint = self.endpoint
         let eventLoop = self.socket.eventLoop
@@ -179,12 +173,11 @@ final class RoomSession {
     }
 
     private func admitted(_ room: String, ticket: HubTicket) -> PresenceMember {
-        guard !self.isClosed, let membership = self.rooms[room] else {
+        guard !self.isClosed, let member = self.rooms[room] else {
             ticket.release()
             return self.presenceMember
         }
-        self.rooms[room]?.ticket = ticket
-        ticket.hub.add(membership.member)
+        member.enter(ticket)
         return self.presenceMember
     }
 
@@ -197,20 +190,20 @@ final class RoomSession {
         you: PresenceMember,
         ref: String?
     ) {
-        guard !self.isClosed, let membership = self.rooms[room] else {
+        guard !self.isClosed, let member = self.rooms[room] else {
             // Closed or left while joining: undo the presence entry made meanwhile.
             self.endpoint.presence.leave(you, room: room)
             return
         }
         self.send(JoinedFrame(room: room, messages: messages, gap: gap, members: members, you: you, ref: ref))
-        if membership.member.overflowed {
+        if member.overflowed {
             // More arrived while joining than we hold for one socket: let the client catch up from its last id.
             self.socket.close(code: .tryAgainLater, reason: "too many messages while joining; rejoin with since")
             return
         }
         // The newest message the client has now: live messages up to it (held, or still in flight) are skipped.
         guard let newest = messages.last?.id ?? (gap ? nil : since) else {
-            for payload in membership.member.release() {
+            for payload in member.release() {
                 try? self.socket.send(WebSocketMessage(kind: .text, data: payload))
             }
             return
@@ -223,7 +216,7 @@ final class RoomSession {
             return RoomMessageID.isAfter(message.id, newest) ? .deliverAndStop : .drop
         }
         var caughtUp = false
-        for payload in membership.member.release() {
+        for payload in member.release() {
             if !caughtUp {
                 switch isNew(payload) {
                 case .drop: continue
@@ -233,14 +226,12 @@ final class RoomSession {
             }
             try? self.socket.send(WebSocketMessage(kind: .text, data: payload))
         }
-        if !caughtUp { membership.member.filter = isNew }
+        if !caughtUp { member.filter = isNew }
     }
 
     private func joinFailed(_ room: String, error: any Error, ref: String?) {
         // Undo whatever part of the join happened: hub membership, reference, presence entry.
-        if let membership = self.rooms.removeValue(forKey: room), let ticket = membership.ticket {
-            ticket.hub.remove(membership.member)
-            ticket.release()
+        if let member = self.rooms.removeValue(forKey: room), member.leave() {
             self.endpoint.presence.leave(self.presenceMember, room: room)
         }
         self.endpoint.logger.warning("Joining a room failed", metadata: ["room": "\(room)", "error": "\(error)"])
@@ -248,12 +239,10 @@ final class RoomSession {
     }
 
     private func leave(_ room: String?, ref: String?) {
-        guard let room, let membership = self.rooms.removeValue(forKey: room) else {
+        guard let room, let member = self.rooms.removeValue(forKey: room) else {
             return self.send(ErrorFrame("not_joined", "this socket is not in that room", ref: ref))
         }
-        membership.ticket?.hub.remove(membership.member)
-        membership.ticket?.release()
-        if membership.ticket != nil { self.endpoint.presence.leave(self.presenceMember, room: room) }
+        if member.leave() { self.endpoint.presence.leave(self.presenceMember, room: room) }
         self.send(SimpleFrame(type: "left", room: room, ref: ref))
     }
 
