@@ -18,7 +18,7 @@ let package = Package(
         .library(name: "SwitchboardWebSocket", targets: ["SwitchboardWebSocket"]),
         .library(name: "SwitchboardPubSub", targets: ["SwitchboardPubSub"]),
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
-        .library(name: "SwitchboardChat", targets: ["SwitchboardChat"]),
+        .library(name: "SwitchboardTopics", targets: ["SwitchboardTopics"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],
     dependencies: [
@@ -86,6 +86,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Layer 6: the fan-out engine: topics, members per event loop, one broker subscription per topic.
+        .target(
+            name: "SwitchboardTopics",
+            dependencies: [
+                "SwitchboardWebSocket",
+                "SwitchboardPubSub",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -103,19 +117,34 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Layer 6: the chat server: page, seed-compatible /chat, channel sockets, publish API, health check.
+        // Layer 7: the chat server: page, seed-compatible /chat, channel sockets, publish API, health check. Its
+        // stores are protocols; the Redis ones live in SwitchboardChatRedis, which the executable wires.
         .target(
             name: "SwitchboardChat",
             dependencies: [
                 "Switchboard",
                 "SwitchboardWebSocket",
                 "SwitchboardPubSub",
-                "SwitchboardRedis",
+                "SwitchboardTopics",
                 "SwitchboardDemos",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The chat's stores in Redis: room history in streams and presence in sorted sets, on a RedisClient.
+        .target(
+            name: "SwitchboardChatRedis",
+            dependencies: [
+                "SwitchboardChat",
+                "SwitchboardRedis",
+                "SwitchboardPubSub",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -127,7 +156,9 @@ let package = Package(
                 "SwitchboardDemos",
                 "SwitchboardPubSub",
                 "SwitchboardRedis",
+                "SwitchboardTopics",
                 "SwitchboardChat",
+                "SwitchboardChatRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -166,15 +197,47 @@ let package = Package(
                 "Switchboard",
                 "SwitchboardTesting",
                 "SwitchboardDemos",
-                "SwitchboardChat",
-                "SwitchboardPubSub",
-                "SwitchboardRedis",
                 "SwitchboardServer",
                 "SwitchboardWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardTopicsTests",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardTesting",
+                "SwitchboardTopics",
+                "SwitchboardPubSub",
+                "SwitchboardRedis",
+                "SwitchboardWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardChatTests",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardTesting",
+                "SwitchboardChat",
+                "SwitchboardChatRedis",
+                "SwitchboardTopics",
+                "SwitchboardPubSub",
+                "SwitchboardRedis",
+                "SwitchboardWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -1,26 +1,27 @@
 import HTTPTypes
-public import Logging
-public import NIOCore
-public import Switchboard
+package import Logging
+package import Switchboard
 import SwitchboardDemos
-public import SwitchboardPubSub
+import SwitchboardPubSub
+package import SwitchboardTopics
 import SwitchboardWebSocket
 
 /// What `/healthz` reports about the broker.
-public struct BrokerHealth: Sendable, Hashable {
+package struct BrokerHealth: Sendable, Hashable {
     /// `embedded` or `redis`.
-    public var kind: String
+    package var kind: String
     /// Whether the broker reaches every node (always true for the embedded one).
-    public var isConnected: Bool
+    package var isConnected: Bool
 
-    public init(kind: String, isConnected: Bool) {
+    package init(kind: String, isConnected: Bool) {
         self.kind = kind
         self.isConnected = isConnected
     }
 }
 
 /// The chat server (the seed's third layer): the page, the seed's `/chat`, receive-only channel sockets, the
-/// publish API and a health check, all on a ``Broker`` (embedded, or Redis for many nodes).
+/// publish API and a health check, all on the fan-out engine (``Topics``) and its broker (embedded, or Redis for
+/// many nodes).
 ///
 /// | Route | What |
 /// |---|---|
@@ -31,35 +32,30 @@ public struct BrokerHealth: Sendable, Hashable {
 /// | `POST /publish/{channel}` | `Authorization: Bearer <token>`; the body (UTF-8 text or JSON) to `channel` |
 /// | `GET /healthz` | 200 while serving, with the broker's state |
 /// | `GET /echo` | WebSocket echo (conformance and benchmarks) |
-public enum ChatApplication {
+package enum ChatApplication {
     /// Builds the application.
     ///
     /// - Parameters:
-    ///   - broker: Where messages fan out: `LocalBroker()` in one process, a `RedisBroker` across nodes.
-    ///   - eventLoopGroup: The server's loops; each channel's broker subscription runs on one of them.
+    ///   - topics: The fan-out engine, on `LocalBroker()` in one process or a `RedisBroker` across nodes.
     ///   - configuration: Origins, the publish token and limits.
     ///   - health: What `/healthz` says about the broker.
-    ///   - roomLog: Where room history lives: `RedisRoomLog` with Redis; `nil` for this process's memory.
-    ///   - presence: Who is in which room: `RedisPresence` with Redis; `nil` for this process's memory.
+    ///   - roomLog: Where room history lives (the Redis log with Redis); `nil` for this process's memory.
+    ///   - presence: Who is in which room (the Redis presence with Redis); `nil` for this process's memory.
     ///   - logger: Where the app logs.
-    public static func make(
-        broker: any Broker,
-        eventLoopGroup: any EventLoopGroup,
+    package static func make(
+        topics: Topics,
         configuration: ChatConfiguration = .init(),
         health: @escaping @Sendable () async -> BrokerHealth = { BrokerHealth(kind: "embedded", isConnected: true) },
         roomLog: (any RoomLog)? = nil,
         presence: (any PresenceStore)? = nil,
         logger: Logger
     ) -> some Application {
-        let hubs = ChannelHubs(
-            broker: broker, eventLoopGroup: eventLoopGroup, maxBacklogBytes: configuration.maxBacklogBytes,
-            logger: logger)
-        let sockets = SocketEndpoints(hubs: hubs, broker: broker, configuration: configuration, logger: logger)
-        let publish = PublishEndpoint(broker: broker, configuration: configuration, logger: logger)
+        let sockets = SocketEndpoints(topics: topics, configuration: configuration, logger: logger)
+        let publish = PublishEndpoint(topics: topics, configuration: configuration, logger: logger)
         let rooms = RoomsEndpoint(
-            sockets: sockets, hubs: hubs,
-            log: roomLog ?? InMemoryRoomLog(history: InMemoryRoomHistory(), broker: broker),
-            presence: presence ?? InMemoryPresence(broker: broker),
+            sockets: sockets, topics: topics,
+            log: roomLog ?? InMemoryRoomLog(history: InMemoryRoomHistory(), broker: topics.broker),
+            presence: presence ?? InMemoryPresence(broker: topics.broker),
             members: MemberIDs(),
             limits: RoomsLimits(), logger: logger)
         var router = Router()

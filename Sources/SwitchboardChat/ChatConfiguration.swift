@@ -1,32 +1,27 @@
 /// The chat server's settings.
-public struct ChatConfiguration: Sendable {
+package struct ChatConfiguration: Sendable {
     /// Browser origins allowed to open WebSockets (exact `Origin` values such as `https://chat.example.com`).
     /// Empty allows the page's own origin (the `Origin` matches the `Host` header) and non-browser clients.
-    public var allowedOrigins: [String]
+    package var allowedOrigins: [String]
     /// The bearer token of `POST /publish/{channel}`; `nil` turns the endpoint off (404).
-    public var publishToken: String?
+    package var publishToken: String?
     /// The largest body `POST /publish/{channel}` accepts (413 beyond).
-    public var maxPublishSize: Int
+    package var maxPublishSize: Int
     /// The largest message a `/chat` client may send (closed with 1009 beyond).
-    public var maxMessageSize: Int
+    package var maxMessageSize: Int
     /// The most bytes queued for a socket that does not read; past it the socket is closed (1008).
-    public var maxQueuedBytes: Int
+    package var maxQueuedBytes: Int
     /// The broker channel of the seed's chat at `/chat` (the seed's Ruby app uses `chat`).
-    public var chatChannel: String
-    /// The most message bytes waiting for one event loop's sockets. A loop that falls behind catches up by
-    /// sending its backlog to each socket in one write; one that stays overloaded for seconds drops new messages
-    /// past this (with a warning in the log) rather than growing memory without bound.
-    public var maxBacklogBytes: Int
+    package var chatChannel: String
 
     /// Creates a configuration.
-    public init(
+    package init(
         allowedOrigins: [String] = [],
         publishToken: String? = nil,
         maxPublishSize: Int = 64 * 1024,
         maxMessageSize: Int = 64 * 1024,
         maxQueuedBytes: Int = 1024 * 1024,
-        chatChannel: String = "chat",
-        maxBacklogBytes: Int = 64 * 1024 * 1024
+        chatChannel: String = "chat"
     ) {
         self.allowedOrigins = allowedOrigins
         self.publishToken = publishToken
@@ -34,7 +29,6 @@ public struct ChatConfiguration: Sendable {
         self.maxMessageSize = maxMessageSize
         self.maxQueuedBytes = maxQueuedBytes
         self.chatChannel = chatChannel
-        self.maxBacklogBytes = maxBacklogBytes
     }
 }
 

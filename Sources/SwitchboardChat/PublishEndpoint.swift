@@ -2,12 +2,12 @@ import HTTPTypes
 import Logging
 import NIOCore
 import Switchboard
-import SwitchboardPubSub
+import SwitchboardTopics
 import SwitchboardWebSocket
 
 /// `POST /publish/{channel}`: server-side notifications to every subscriber of a channel on every node.
 struct PublishEndpoint: Sendable {
-    let broker: any Broker
+    let topics: Topics
     let configuration: ChatConfiguration
     let logger: Logger
 
@@ -31,7 +31,7 @@ struct PublishEndpoint: Sendable {
             throw HTTPError(.unsupportedMediaType, "the message must be UTF-8 text or JSON")
         }
         do {
-            try await self.broker.publish(body, to: channel)
+            try await self.topics.publish(body, to: channel)
         } catch {
             self.logger.warning("Publish failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
             throw HTTPError(.serviceUnavailable, "the message broker is unavailable: \(error)")

@@ -2,13 +2,12 @@ import HTTPTypes
 import Logging
 import NIOCore
 import Switchboard
-import SwitchboardPubSub
+import SwitchboardTopics
 import SwitchboardWebSocket
 
 /// `GET /chat` and `GET /subscribe/{channel}`.
 struct SocketEndpoints: Sendable {
-    let hubs: ChannelHubs
-    let broker: any Broker
+    let topics: Topics
     let configuration: ChatConfiguration
     let logger: Logger
 
@@ -34,9 +33,8 @@ struct SocketEndpoints: Sendable {
         socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
     }
 
-    init(hubs: ChannelHubs, broker: any Broker, configuration: ChatConfiguration, logger: Logger) {
-        self.hubs = hubs
-        self.broker = broker
+    init(topics: Topics, configuration: ChatConfiguration, logger: Logger) {
+        self.topics = topics
         self.configuration = configuration
         self.logger = logger
         let channel = configuration.chatChannel
@@ -50,7 +48,7 @@ struct SocketEndpoints: Sendable {
                 // The seed's protocol has no error message; the broker logs its outage once, this at debug.
                 logger.debug("Publishing a chat message failed", metadata: ["error": "\(error)"])
             }
-            broker.publish(message.data, to: channel, promise: promise)
+            topics.publish(message.data, to: channel, promise: promise)
         }
     }
 
@@ -71,22 +69,20 @@ struct SocketEndpoints: Sendable {
         onMessage: @escaping @Sendable (WebSocket, WebSocketMessage) -> Void
     ) async throws -> Response {
         try self.checkOrigin(request)
-        let ticket = try await self.join(channel)
+        let reservation = try await self.reserve(channel)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
-            let member = HubMember(socket: socket)
-            member.enter(ticket)
+            // The membership ends when the socket closes.
+            reservation.attach(socket)
             socket.onMessage(onMessage)
-            // Capturing only the member keeps this closure free of a context allocation.
-            socket.onClose { _, _, _ in member.leave() }
         }
-        // A refused handshake (400, 403, 426) never opens a socket: give the reference back now.
-        if response.status != .switchingProtocols { ticket.release() }
+        // A refused handshake (400, 403, 426) never opens a socket: give the place back now.
+        if response.status != .switchingProtocols { reservation.release() }
         return response
     }
 
-    private func join(_ channel: String) async throws -> HubTicket {
+    private func reserve(_ channel: String) async throws -> TopicReservation {
         do {
-            return try await self.hubs.join(channel)
+            return try await self.topics.reserve(channel)
         } catch {
             self.logger.error("Subscribing failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
             throw HTTPError(.serviceUnavailable, "the message broker is unavailable")

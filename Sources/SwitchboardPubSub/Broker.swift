@@ -3,8 +3,9 @@ public import NIOCore
 /// Publish/subscribe by channel name: the seam between the app and the fan-out engine (in process, or Redis).
 ///
 /// Every subscriber of a channel gets every message published to it after its subscription is established, in
-/// publish order. Delivery is either a callback on an event loop the subscriber chooses (cheapest: a WebSocket
-/// subscribes on its own loop, so delivery and sending share a thread) or an async sequence.
+/// publish order. Delivery is a callback on an event loop the subscriber chooses (a WebSocket subscribes on its own
+/// loop, so delivery and sending share a thread), a callback on whatever thread the broker delivers on (for a
+/// fan-out engine that distributes to many loops itself, with no hop in between), or an async sequence.
 public protocol Broker: Sendable {
     /// Publishes `payload` to every subscriber of `channel`.
     ///
@@ -25,6 +26,21 @@ public protocol Broker: Sendable {
     func subscribe(
         to channel: String,
         on eventLoop: any EventLoop,
+        handler: @escaping @Sendable (BrokerEvent) -> Void
+    ) async throws -> Subscription
+
+    /// Subscribes to `channel`; `handler` runs for every event on the thread the broker delivers it on, without a
+    /// hop: the publisher's thread (``LocalBroker``), or the loop of the process's subscriber connection (Redis).
+    ///
+    /// This is what a fan-out engine uses to hand each message to its sockets' event loops itself, so a message
+    /// reaches them in one hop. Events of one channel arrive in publish order for messages published from one
+    /// thread; handlers for messages published from different threads may run at the same time.
+    ///
+    /// - Returns: The subscription, once established: messages published after this returns are delivered.
+    /// - Important: `handler` must be quick, thread-safe and must never block or wait: it runs inside the
+    ///   publisher's call, or on the connection that reads every message of the process.
+    func subscribeDirect(
+        to channel: String,
         handler: @escaping @Sendable (BrokerEvent) -> Void
     ) async throws -> Subscription
 }

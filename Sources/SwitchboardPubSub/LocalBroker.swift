@@ -4,9 +4,10 @@ public import NIOCore
 /// The in-process broker: fan-out within one process, the default without Redis.
 ///
 /// Fan-out follows ARCHITECTURE.md's hot path: subscribers are grouped by event loop; a publish takes one lock to
-/// find the channel's loops and schedules one task per loop, which calls that loop's subscribers in turn. There is no
-/// task, copy or lock per recipient: the payload `ByteBuffer` is shared. A callback that is slow delays only its own
-/// loop's other subscribers of that message; subscribers that can be slow (a socket) bound their own queues.
+/// find the channel's subscribers, calls direct subscribers (``subscribeDirect(to:handler:)``) at once, and
+/// schedules one task per loop, which calls that loop's subscribers in turn. There is no task, copy or lock per
+/// recipient: the payload `ByteBuffer` is shared. A callback that is slow delays only its own loop's other
+/// subscribers of that message; subscribers that can be slow (a socket) bound their own queues.
 public final class LocalBroker: Broker {
     /// The subscribers of one channel on one loop; touched only on that loop.
     final class LoopSubscribers {
@@ -19,8 +20,22 @@ public final class LocalBroker: Broker {
         var count: Int
     }
 
-    /// channel → loop → subscribers. The lock is taken once per publish and per (un)subscribe.
-    private let channels = NIOLockedValueBox<[String: [ObjectIdentifier: LoopEntry]]>([:])
+    struct DirectSubscriber {
+        let id: Int
+        let handler: @Sendable (BrokerEvent) -> Void
+    }
+
+    /// A channel's subscribers. Arrays rather than dictionaries, so that a publish takes a snapshot by retaining
+    /// them, not by copying.
+    struct ChannelSubscribers {
+        var loops: [LoopEntry] = []
+        var direct: [DirectSubscriber] = []
+
+        var isEmpty: Bool { self.loops.isEmpty && self.direct.isEmpty }
+    }
+
+    /// channel → subscribers. The lock is taken once per publish and per (un)subscribe.
+    private let channels = NIOLockedValueBox<[String: ChannelSubscribers]>([:])
     private let nextID = NIOLockedValueBox(0)
 
     /// Creates an empty broker.
@@ -35,25 +50,25 @@ public final class LocalBroker: Broker {
         promise?.succeed()
     }
 
-    /// Publishes without suspending (the local broker never waits).
+    /// Publishes without suspending (the local broker never waits). Direct subscribers are called before this
+    /// returns, on this thread.
     public func publishNow(_ payload: ByteBuffer, to channel: String) {
-        let loops = self.channels.withLockedValue { $0[channel].map { Array($0.values) } } ?? []
-        let event = BrokerEvent.message(BrokerMessage(channel: channel, payload: payload))
-        for entry in loops {
-            let subscribers = entry.subscribers
-            entry.eventLoop.execute {
-                for handler in subscribers.value.handlers.values { handler(event) }
-            }
-        }
+        guard let subscribers = self.channels.withLockedValue({ $0[channel] }) else { return }
+        self.deliver(.message(BrokerMessage(channel: channel, payload: payload)), to: subscribers)
     }
 
-    /// Sends `event` (a gap, say) to every subscriber of every channel; used by brokers built on this one.
-    public func broadcastToAll(_ event: BrokerEvent) {
-        let loops = self.channels.withLockedValue { $0.values.flatMap { Array($0.values) } }
-        for entry in loops {
-            let subscribers = entry.subscribers
+    /// Sends `event` (a gap, say) to every subscriber of every channel; for brokers built on this one.
+    package func broadcastToAll(_ event: BrokerEvent) {
+        let all = self.channels.withLockedValue { Array($0.values) }
+        for subscribers in all { self.deliver(event, to: subscribers) }
+    }
+
+    private func deliver(_ event: BrokerEvent, to subscribers: ChannelSubscribers) {
+        for subscriber in subscribers.direct { subscriber.handler(event) }
+        for entry in subscribers.loops {
+            let handlers = entry.subscribers
             entry.eventLoop.execute {
-                for handler in subscribers.value.handlers.values { handler(event) }
+                for handler in handlers.value.handlers.values { handler(event) }
             }
         }
     }
@@ -71,6 +86,13 @@ public final class LocalBroker: Broker {
         self.subscribeNow(to: channel, on: eventLoop, handler: handler)
     }
 
+    public func subscribeDirect(
+        to channel: String,
+        handler: @escaping @Sendable (BrokerEvent) -> Void
+    ) async throws -> Subscription {
+        self.subscribeDirectNow(to: channel, handler: handler)
+    }
+
     /// Subscribes without suspending. On `eventLoop` the handler is registered before this returns; from another
     /// thread it is registered by a task on `eventLoop`, which runs before any later publish's delivery there.
     public func subscribeNow(
@@ -78,24 +100,18 @@ public final class LocalBroker: Broker {
         on eventLoop: any EventLoop,
         handler: @escaping @Sendable (BrokerEvent) -> Void
     ) -> Subscription {
-        let id = self.nextID.withLockedValue { id in
-            id += 1
-            return id
-        }
+        let id = self.makeID()
         let loopKey = ObjectIdentifier(eventLoop)
         let subscribers = self.channels.withLockedValue { channels -> NIOLoopBoundBox<LoopSubscribers> in
-            var loops = channels[channel] ?? [:]
-            var entry =
-                loops[loopKey]
-                ?? LoopEntry(
-                    eventLoop: eventLoop,
-                    subscribers: NIOLoopBoundBox.makeBoxSendingValue(LoopSubscribers(), eventLoop: eventLoop),
-                    count: 0
-                )
-            entry.count += 1
-            loops[loopKey] = entry
-            channels[channel] = loops
-            return entry.subscribers
+            var entry = channels[channel] ?? ChannelSubscribers()
+            defer { channels[channel] = entry }
+            if let index = entry.loops.firstIndex(where: { ObjectIdentifier($0.eventLoop) == loopKey }) {
+                entry.loops[index].count += 1
+                return entry.loops[index].subscribers
+            }
+            let subscribers = NIOLoopBoundBox.makeBoxSendingValue(LoopSubscribers(), eventLoop: eventLoop)
+            entry.loops.append(LoopEntry(eventLoop: eventLoop, subscribers: subscribers, count: 1))
+            return subscribers
         }
         // Registering through the loop's queue keeps order with deliveries already queued there.
         if eventLoop.inEventLoop {
@@ -109,12 +125,40 @@ public final class LocalBroker: Broker {
         }
     }
 
+    /// Subscribes a direct handler (see ``subscribeDirect(to:handler:)``) without suspending: publishes that start
+    /// after this returns reach it.
+    public func subscribeDirectNow(
+        to channel: String,
+        handler: @escaping @Sendable (BrokerEvent) -> Void
+    ) -> Subscription {
+        let id = self.makeID()
+        self.channels.withLockedValue { channels in
+            channels[channel, default: ChannelSubscribers()].direct.append(DirectSubscriber(id: id, handler: handler))
+        }
+        return Subscription { [weak self] in
+            self?.channels.withLockedValue { channels in
+                guard var entry = channels[channel] else { return }
+                entry.direct.removeAll { $0.id == id }
+                channels[channel] = entry.isEmpty ? nil : entry
+            }
+        }
+    }
+
+    private func makeID() -> Int {
+        self.nextID.withLockedValue { id in
+            id += 1
+            return id
+        }
+    }
+
     private func release(channel: String, loop: ObjectIdentifier) {
         self.channels.withLockedValue { channels in
-            guard var loops = channels[channel], var entry = loops[loop] else { return }
-            entry.count -= 1
-            loops[loop] = entry.count > 0 ? entry : nil
-            channels[channel] = loops.isEmpty ? nil : loops
+            guard var entry = channels[channel],
+                let index = entry.loops.firstIndex(where: { ObjectIdentifier($0.eventLoop) == loop })
+            else { return }
+            entry.loops[index].count -= 1
+            if entry.loops[index].count == 0 { entry.loops.remove(at: index) }
+            channels[channel] = entry.isEmpty ? nil : entry
         }
     }
 }

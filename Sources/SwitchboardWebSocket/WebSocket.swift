@@ -1,12 +1,13 @@
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
+import Synchronization
 
 /// One WebSocket connection: the seed's Tubesock, complete.
 ///
 /// Get one from ``upgrade(_:configuration:setUp:)`` (callbacks, on the event loop) or
-/// ``upgrade(_:configuration:run:)`` (async). Sending is safe from any thread; callbacks always run on
-/// ``eventLoop``.
+/// ``upgrade(_:configuration:run:)`` (async). Sending is safe from any thread and never waits; callbacks always run
+/// on ``eventLoop``.
 ///
 /// ```swift
 /// router.get("/chat") { request in
@@ -23,16 +24,29 @@ public final class WebSocket: Sendable {
     public let subprotocol: String?
     /// The connection's logger.
     public let logger: Logger
+    /// How prepared messages are framed for this socket, fixed by the handshake (see ``PreparedFrames``).
+    public let frameEncoding: FrameEncoding
     let handler: NIOLoopBound<WebSocketHandler>
     /// The message sequence of the async API; `nil` for sockets driven by callbacks.
     let inbox: WebSocketInbox?
+    /// Cleared (on the loop) when the socket stops accepting messages, so that a send from another thread can
+    /// throw ``WebSocketError/closed`` at once instead of queueing for a closed socket.
+    private let acceptsMessages = Atomic<Bool>(true)
 
     init(handler: WebSocketHandler, eventLoop: any EventLoop, subprotocol: String?, logger: Logger, withInbox: Bool) {
         self.eventLoop = eventLoop
         self.subprotocol = subprotocol
         self.logger = logger
+        self.frameEncoding = FrameEncoding(handler.deflate)
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
         self.inbox = withInbox ? WebSocketInbox() : nil
+    }
+
+    /// Whether the socket still accepts messages: `false` once it started closing (either side) or closed.
+    public var isOpen: Bool { self.acceptsMessages.load(ordering: .relaxed) }
+
+    func markNotOpen() {
+        self.acceptsMessages.store(false, ordering: .relaxed)
     }
 
     // MARK: Callbacks (register on the event loop, in the set-up closure)
@@ -66,57 +80,31 @@ public final class WebSocket: Sendable {
 
     /// Sends a text message.
     ///
-    /// On the event loop the message is queued at once; from another thread it is queued on the event loop soon
-    /// after, in order.
-    /// - Throws: ``WebSocketError/closed`` when called on the event loop after the socket closed. (A send from
-    ///   another thread that finds the socket closed is dropped; use the `async` variant to learn of it.)
+    /// Safe from any thread and never waits: on the event loop the message is queued on the connection at once;
+    /// from another thread it is queued there soon after, in order with this thread's other sends. A message sent
+    /// while the socket is closing may be lost, like any message in flight when a connection ends.
+    ///
+    /// - Throws: ``WebSocketError/closed`` if the socket is closing or closed.
     public func send(text: String) throws {
         try self.send(.text(text))
     }
 
-    /// Sends a binary message.
+    /// Sends a binary message; see ``send(text:)``.
     ///
-    /// - Throws: ``WebSocketError/closed``, as ``send(text:)``.
+    /// - Throws: ``WebSocketError/closed`` if the socket is closing or closed.
     public func send(binary: ByteBuffer) throws {
         try self.send(.binary(binary))
     }
 
-    /// Sends `message`.
+    /// Sends `message`; see ``send(text:)``.
     ///
-    /// - Throws: ``WebSocketError/closed``, as ``send(text:)``.
+    /// - Throws: ``WebSocketError/closed`` if the socket is closing or closed.
     public func send(_ message: WebSocketMessage) throws {
         if self.eventLoop.inEventLoop {
             try self.handler.value.send(message)
         } else {
-            let handler = self.handler
-            self.eventLoop.execute { try? handler.value.send(message) }
+            try self.onLoopLater { handler in try handler.send(message) }
         }
-    }
-
-    /// Sends `message`, waiting until it is queued on the connection.
-    ///
-    /// - Throws: ``WebSocketError/closed`` if the socket is closed.
-    public func send(_ message: WebSocketMessage) async throws {
-        if self.eventLoop.inEventLoop {
-            try self.handler.value.send(message)
-            return
-        }
-        let handler = self.handler
-        try await self.eventLoop.submit { try handler.value.send(message) }.get()
-    }
-
-    /// Sends a text message, waiting until it is queued.
-    ///
-    /// - Throws: ``WebSocketError/closed`` if the socket is closed.
-    public func send(text: String) async throws {
-        try await self.send(.text(text))
-    }
-
-    /// Sends a binary message, waiting until it is queued.
-    ///
-    /// - Throws: ``WebSocketError/closed`` if the socket is closed.
-    public func send(binary: ByteBuffer) async throws {
-        try await self.send(.binary(binary))
     }
 
     /// Sends a ping (the peer answers with a pong).
@@ -140,5 +128,36 @@ public final class WebSocket: Sendable {
             let handler = self.handler
             self.eventLoop.execute { body(handler.value) }
         }
+    }
+
+    /// Runs a send on the loop, from another thread: throws at once if the socket no longer accepts messages.
+    func onLoopLater(_ body: @escaping @Sendable (WebSocketHandler) throws -> Void) throws {
+        guard self.isOpen else { throw WebSocketError.closed }
+        let handler = self.handler
+        self.eventLoop.execute { try? body(handler.value) }
+    }
+}
+
+/// Something told when a socket's connection ends: the fan-out engine's memberships, which must leave their topic
+/// however the socket closed.
+package protocol WebSocketCloseObserver: AnyObject {
+    /// Called once on the socket's event loop, after `onClose`.
+    func webSocketDidClose()
+}
+
+extension WebSocket {
+    /// Tells `observer` when the connection ends; call on ``eventLoop``.
+    ///
+    /// - Returns: `false` (and `observer` is not kept) when the connection has ended already.
+    package func addCloseObserver(_ observer: any WebSocketCloseObserver) -> Bool {
+        let handler = self.handler.value
+        guard !handler.isFinished else { return false }
+        handler.closeObservers.append(observer)
+        return true
+    }
+
+    /// Stops telling `observer`; call on ``eventLoop``.
+    package func removeCloseObserver(_ observer: any WebSocketCloseObserver) {
+        self.handler.value.closeObservers.removeAll { $0 === observer }
     }
 }

@@ -18,7 +18,7 @@ import UnixSignals
 func runServer<App: Application>(
     options: ServerOptions,
     name: String,
-    make: (any EventLoopGroup, Logger) -> (App, [any Service])
+    make: (any EventLoopGroup, Logger) -> (App, [ServiceGroupConfiguration.ServiceConfiguration])
 ) async throws {
     let level = options.resolvedLogLevel
     LoggingSystem.bootstrap { label in
@@ -42,7 +42,7 @@ func runServer<App: Application>(
     let announcer = Announcer(server: server, name: name, logger: logger)
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
-            services: services.map { .init(service: $0) } + [
+            services: services + [
                 .init(service: server),
                 .init(service: announcer, successTerminationBehavior: .ignore),
             ],
@@ -80,14 +80,14 @@ func printError(_ message: String) {
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
-/// Runs a Redis broker's connections for as long as the server runs, and says so when Redis is unreachable.
-struct RedisBrokerService: Service {
+/// Says once, at start-up, whether Redis answers: an operator should see at once that a node serves only its own
+/// clients. The connections themselves are services of their own.
+struct RedisStartupReport: Service {
     let broker: RedisBroker
     let configuration: RedisConfiguration
     let logger: Logger
 
     func run() async throws {
-        self.broker.start()
         if await self.broker.waitUntilConnected(timeout: .seconds(2)) {
             self.logger.info("Fan-out through Redis", metadata: ["redis": "\(self.configuration)"])
         } else {
@@ -96,8 +96,5 @@ struct RedisBrokerService: Service {
                 metadata: ["redis": "\(self.configuration)"]
             )
         }
-        // Until the server shuts down (or this task is cancelled); then close both connections.
-        try? await gracefulShutdown()
-        await self.broker.shutdown()
     }
 }

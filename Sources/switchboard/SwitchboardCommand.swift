@@ -4,10 +4,12 @@ import NIOCore
 import ServiceLifecycle
 import Switchboard
 import SwitchboardChat
+import SwitchboardChatRedis
 import SwitchboardDemos
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardServer
+import SwitchboardTopics
 
 #if canImport(Glibc)
     import Glibc
@@ -227,22 +229,32 @@ struct Serve: AsyncParsableCommand {
                 publishToken: chat.resolvedPublishToken
             )
             guard let redis = chat.redisConfiguration else {
-                let application = ChatApplication.make(
-                    broker: LocalBroker(), eventLoopGroup: group, configuration: configuration, logger: logger)
-                return (application, [])
+                let topics = Topics(broker: LocalBroker(), logger: logger)
+                return (ChatApplication.make(topics: topics, configuration: configuration, logger: logger), [])
             }
-            let broker = RedisBroker(configuration: redis, eventLoopGroup: group, logger: logger)
+            // Two Redis connections per process: one for commands (PUBLISH, history, presence), one subscriber.
+            let client = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
+            let broker = RedisBroker(client: client, eventLoopGroup: group, logger: logger)
+            let presence = RedisPresence(client: client, ttl: .seconds(chat.resolvedPresenceTTL), logger: logger)
             let application = ChatApplication.make(
-                broker: broker,
-                eventLoopGroup: group,
+                topics: Topics(broker: broker, logger: logger),
                 configuration: configuration,
                 health: { BrokerHealth(kind: "redis", isConnected: await broker.isConnected) },
-                roomLog: RedisRoomLog(broker: broker),
-                presence: RedisPresence(
-                    broker: broker, ttl: .seconds(chat.resolvedPresenceTTL), eventLoop: group.next()),
+                roomLog: RedisRoomLog(client: client),
+                presence: presence,
                 logger: logger
             )
-            return (application, [RedisBrokerService(broker: broker, configuration: redis, logger: logger)])
+            // Started in this order and shut down in reverse: the server stops first, presence removes this node's
+            // members while the client still runs, and the client closes last.
+            let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: client),
+                .init(service: broker),
+                .init(service: presence),
+                .init(
+                    service: RedisStartupReport(broker: broker, configuration: redis, logger: logger),
+                    successTerminationBehavior: .ignore),
+            ]
+            return (application, services)
         }
     }
 }

@@ -135,7 +135,9 @@ struct RedisBrokenServerTests {
     func healthCheck() async throws {
         let fake = try await FakeRedisServer(reply: nil)
         let connection = try await self.connect(to: fake, healthCheck: .milliseconds(100))
-        let closed = await eventually(timeout: .seconds(3)) { !connection.channel.isActive }
+        let isClosed = Atomic<Bool>(false)
+        connection.closeFuture.whenComplete { _ in isClosed.store(true, ordering: .relaxed) }
+        let closed = await eventually(timeout: .seconds(3)) { isClosed.load(ordering: .relaxed) }
         #expect(closed)
         await fake.stop()
     }

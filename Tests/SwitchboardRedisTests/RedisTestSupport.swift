@@ -38,20 +38,6 @@ extension RedisServerProcess {
     }
 }
 
-/// Waits until `condition` holds, up to `timeout`; returns whether it does.
-@discardableResult
-func eventually(
-    timeout: Duration = .seconds(5),
-    _ condition: @Sendable () async throws -> Bool
-) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try await condition()
-}
-
 /// A TCP server on 127.0.0.1 that plays a broken Redis: it answers every read with `reply` (or nothing).
 final class FakeRedisServer: Sendable {
     let channel: any Channel

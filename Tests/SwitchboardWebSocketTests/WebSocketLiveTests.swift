@@ -23,7 +23,7 @@ private func echoApp(_ configuration: WebSocketConfiguration = .init(maxFrameSiz
     router.get("/ws-async") { request in
         WebSocket.upgrade(request, configuration: configuration) { socket in
             for try await message in socket.messages {
-                try await socket.send(.text("async: " + message.text))
+                try socket.send(.text("async: " + message.text))
             }
         }
     }

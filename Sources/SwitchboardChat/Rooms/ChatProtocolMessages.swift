@@ -15,29 +15,6 @@ struct ClientFrame: Decodable {
     var ref: String?
 }
 
-/// A chat message as stored in a room's history and sent to clients (docs/PROTOCOL.md, `message`).
-public struct RoomMessage: Codable, Equatable, Sendable {
-    public var type = "message"
-    /// The room.
-    public var room: String
-    /// The room's ordering key, `<epoch>/<position>`.
-    public var id: String
-    /// Milliseconds since 1970.
-    public var ts: Int64
-    /// The sender's nickname.
-    public var nick: String
-    /// The text.
-    public var text: String
-
-    public init(room: String, id: String, ts: Int64, nick: String, text: String) {
-        self.room = room
-        self.id = id
-        self.ts = ts
-        self.nick = nick
-        self.text = text
-    }
-}
-
 /// The reply to `join`.
 struct JoinedFrame: Encodable {
     var type = "joined"

@@ -1,10 +1,9 @@
 import FoundationEssentials
-import NIOConcurrencyHelpers
-public import NIOCore
+package import NIOCore
 import SwitchboardPubSub
 
 /// Where room messages get their ids, are kept for history and catch-up, and are fanned out.
-public protocol RoomLog: Sendable {
+package protocol RoomLog: Sendable {
     /// Stores a message (assigning its id and timestamp) and publishes it to the room's broker channel, so that
     /// every subscriber sees a room's messages in id order. `promise` completes once stored and published.
     func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?)
@@ -22,8 +21,11 @@ struct InMemoryRoomLog: RoomLog {
     func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
         // Id assignment and publication happen under the room's lock: subscribers see id order.
         self.history.appendNow(room: room, nick: nick, text: text) { message in
-            guard let data = try? JSONEncoder().encode(message) else { return }
-            self.broker.publish(ByteBuffer(bytes: data), to: RoomChannel.name(of: room), promise: promise)
+            guard let json = try? message.json() else {
+                promise?.fail(BrokerError("the message could not be encoded"))
+                return
+            }
+            self.broker.publish(json, to: RoomChannel.name(of: room), promise: promise)
         }
     }
 
@@ -32,111 +34,8 @@ struct InMemoryRoomLog: RoomLog {
     }
 }
 
-/// The broker channel of a room.
-enum RoomChannel {
-    static func name(of room: String) -> String { "room:\(room)" }
-}
-
-/// The embedded history: a bounded ring of the last messages per room, in this process's memory.
-///
-/// Ids are `<epoch>/<sequence>`: the epoch is random per process start, so an id from before a restart is recognised
-/// as unknown (a gap), never confused with a new message.
-final class InMemoryRoomHistory: Sendable {
-    private struct Room {
-        var messages: [RoomMessage] = []
-        var start = 0  // ring start index once full
-        var nextSequence: UInt64 = 1
-        var lastUsed: UInt64 = 0
-    }
-
-    private let capacity: Int
-    private let shownOnJoin: Int
-    private let maxRooms: Int
-    private let epoch: String
-    private let clock: @Sendable () -> Int64
-    private let state = NIOLockedValueBox<(rooms: [String: Room], tick: UInt64)>(([:], 0))
-
-    /// - Parameters:
-    ///   - capacity: Messages kept per room for catch-up.
-    ///   - shownOnJoin: Messages sent on a join without `since` (or with a gap).
-    ///   - maxRooms: Rooms kept; past it, the least recently used room's history is dropped.
-    ///   - clock: Milliseconds since 1970, for the messages' timestamps.
-    init(
-        capacity: Int = 1000,
-        shownOnJoin: Int = 100,
-        maxRooms: Int = 10_000,
-        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
-    ) {
-        self.capacity = capacity
-        self.shownOnJoin = min(shownOnJoin, capacity)
-        self.maxRooms = maxRooms
-        self.clock = clock
-        self.epoch = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 36)
-    }
-
-    /// Appends without suspending (the store is in memory); `then` runs under the room's lock with the stored
-    /// message, so publishing there keeps every subscriber's order equal to id order.
-    @discardableResult
-    func appendNow(room name: String, nick: String, text: String, then: (RoomMessage) -> Void) -> RoomMessage {
-        self.state.withLockedValue { state in
-            state.tick += 1
-            var room = state.rooms[name] ?? Room()
-            let message = RoomMessage(
-                room: name, id: "\(self.epoch)/\(room.nextSequence)", ts: self.clock(), nick: nick, text: text)
-            room.nextSequence += 1
-            room.lastUsed = state.tick
-            if room.messages.count < self.capacity {
-                room.messages.append(message)
-            } else {
-                room.messages[room.start] = message
-                room.start = (room.start + 1) % self.capacity
-            }
-            state.rooms[name] = room
-            if state.rooms.count > self.maxRooms,
-                let oldest = state.rooms.min(by: { $0.value.lastUsed < $1.value.lastUsed })
-            {
-                state.rooms[oldest.key] = nil
-            }
-            then(message)
-            return message
-        }
-    }
-
-    func history(of name: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool) {
-        self.state.withLockedValue { state in
-            guard let room = state.rooms[name] else {
-                // An empty room: nothing was missed unless the client saw messages we no longer know.
-                return ([], since != nil)
-            }
-            let ordered = Array(room.messages[room.start...] + room.messages[..<room.start])
-            let recent = Array(ordered.suffix(self.shownOnJoin))
-            guard let since else { return (recent, false) }
-            guard let index = ordered.firstIndex(where: { $0.id == since }) else {
-                // Not in the window: too old, from another epoch (a restart), or made up.
-                return (recent, true)
-            }
-            return (Array(ordered[(index + 1)...]), false)
-        }
-    }
-}
-
-/// Message ids: `<epoch>/<position>`, where the position is a sequence number (embedded) or a Redis stream id
-/// (`<ms>-<seq>`), and the epoch changes when the log restarts empty.
-enum RoomMessageID {
-    /// Whether `id` comes after `other`: a later position in the same epoch, or any id of another epoch (the log
-    /// restarted, so everything in it is new to a client that knew the old one).
-    static func isAfter(_ id: String, _ other: String) -> Bool {
-        guard let (epoch, position) = Self.split(id), let (otherEpoch, otherPosition) = Self.split(other),
-            epoch == otherEpoch
-        else { return id != other }
-        return position.lexicographicallyPrecedes(otherPosition) == false && position != otherPosition
-    }
-
-    /// The epoch and the numeric parts of the position.
-    static func split(_ id: String) -> (Substring, [UInt64])? {
-        guard let slash = id.lastIndex(of: "/") else { return nil }
-        let parts = id[id.index(after: slash)...].split(separator: "-").map { UInt64($0) }
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
-        return (id[..<slash], parts.map { $0! })
-    }
+/// The broker channel (the topic) of a room.
+package enum RoomChannel {
+    /// `room:<name>`.
+    package static func name(of room: String) -> String { "room:\(room)" }
 }

@@ -1,12 +1,15 @@
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
+public import ServiceLifecycle
 
 /// Keeps one ``RedisConnection`` open, reconnecting forever with exponential backoff and jitter.
 ///
 /// While the connection is down, commands fail at once with ``RedisError/Kind/connectionUnavailable``: callers get
 /// a clear error instead of an unbounded queue or a hang. All state lives on one event loop.
-public final class RedisClient: Sendable {
+///
+/// Run it as a swift-service-lifecycle `Service` (``run()``), or call ``start()`` and ``shutdown()`` yourself.
+public final class RedisClient: Service {
     /// How long to wait between connection attempts.
     public struct Backoff: Sendable, Hashable {
         /// The delay after the first failure; it doubles with each further failure.
@@ -95,6 +98,13 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Starts, runs until graceful shutdown (or cancellation), then stops reconnecting and closes the connection.
+    public func run() async throws {
+        self.start()
+        try? await gracefulShutdown()
+        await self.shutdown()
+    }
+
     /// Waits until connected, or until `timeout` passes.
     ///
     /// - Returns: Whether the client is connected.
@@ -143,6 +153,40 @@ public final class RedisClient: Sendable {
             return self.eventLoop.makeFailedFuture(self.unavailableError(link))
         }
         return connection.sendNow(command)
+    }
+
+    /// Runs `script` with `EVALSHA` on the current connection (loading it there first, pipelined, if this
+    /// connection has not run it yet); if Redis lost its script cache (`NOSCRIPT`), runs it once with `EVAL`.
+    ///
+    /// - Throws: ``RedisError``; ``RedisError/Kind/connectionUnavailable`` at once while disconnected.
+    @discardableResult
+    public func evaluate(
+        _ script: RedisScript, keys: [String] = [], arguments: [String] = []
+    ) async throws -> RESPValue {
+        try await self.evaluateNow(
+            script, keys: keys.map { ByteBuffer(string: $0) }, arguments: arguments.map { ByteBuffer(string: $0) }
+        ).get()
+    }
+
+    /// ``evaluate(_:keys:arguments:)`` without waiting: commands from one thread keep their order.
+    public func evaluateNow(
+        _ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer]
+    ) -> EventLoopFuture<RESPValue> {
+        let link = self.link.withLockedValue { $0 }
+        guard let connection = link.connection else {
+            return self.eventLoop.makeFailedFuture(self.unavailableError(link))
+        }
+        return connection.evaluateNow(script, keys: keys, arguments: arguments).flatMapError { error in
+            guard let error = error as? RedisError, error.serverErrorCode == "NOSCRIPT" else {
+                return connection.eventLoop.makeFailedFuture(error)
+            }
+            // Someone flushed the script cache (SCRIPT FLUSH): run this call with the source, and load again next time.
+            connection.forgetScript(script)
+            return connection.sendNow(
+                RESPCommand(
+                    "EVAL",
+                    [ByteBuffer(string: script.source), ByteBuffer(string: String(keys.count))] + keys + arguments))
+        }
     }
 
     /// The connection, if established; only on ``eventLoop``.

@@ -10,7 +10,7 @@ import NIOPosix
 /// are not valid RESP fails every pending command and closes. It does not reconnect: ``RedisClient`` does that.
 public final class RedisConnection: Sendable {
     /// The NIO channel.
-    public let channel: any Channel
+    let channel: any Channel
     /// What it connected with.
     public let configuration: RedisConfiguration
 
@@ -19,8 +19,14 @@ public final class RedisConnection: Sendable {
     /// Completes when the connection has closed, for whatever reason.
     public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
 
-    /// Commands waiting for the drain task on the connection's loop.
-    private let outbox = NIOLockedValueBox<[RedisRequest]>([])
+    /// Commands waiting for the drain task on the connection's loop, and the scripts queued for loading on this
+    /// connection (under the same lock, so a script's `SCRIPT LOAD` is always queued before any use of it).
+    private let outbox = NIOLockedValueBox(Outbox())
+
+    private struct Outbox {
+        var requests: [RedisRequest] = []
+        var loadedScripts: Set<String> = []
+    }
 
     private init(channel: any Channel, configuration: RedisConfiguration) {
         self.channel = channel
@@ -125,18 +131,48 @@ public final class RedisConnection: Sendable {
         return requests.map(\.promise.futureResult)
     }
 
-    private func enqueue(_ requests: some Collection<RedisRequest>) {
+    /// Runs `script` with `EVALSHA`; the first use on this connection is preceded by `SCRIPT LOAD`, pipelined.
+    func evaluateNow(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer]) -> EventLoopFuture<RESPValue> {
+        let call = RESPCommand(
+            "EVALSHA", [ByteBuffer(string: script.sha1), ByteBuffer(string: String(keys.count))] + keys + arguments)
+        let promise = self.eventLoop.makePromise(of: RESPValue.self)
+        let request = RedisRequest(command: call, promise: promise)
         let needsDrain = self.outbox.withLockedValue { outbox in
-            let wasEmpty = outbox.isEmpty
-            outbox.append(contentsOf: requests)
+            let wasEmpty = outbox.requests.isEmpty
+            if outbox.loadedScripts.insert(script.sha1).inserted {
+                let load = RedisRequest(
+                    command: RESPCommand("SCRIPT", "LOAD", script.source), promise: self.eventLoop.makePromise())
+                // Its failure shows in the EVALSHA's reply (NOSCRIPT), which the caller handles.
+                load.promise.futureResult.whenFailure { _ in }
+                outbox.requests.append(load)
+            }
+            outbox.requests.append(request)
             return wasEmpty
         }
-        guard needsDrain else { return }
+        if needsDrain { self.scheduleDrain() }
+        return promise.futureResult
+    }
+
+    /// Forgets that `script` is loaded here (Redis said NOSCRIPT): its next use loads it again.
+    func forgetScript(_ script: RedisScript) {
+        self.outbox.withLockedValue { _ = $0.loadedScripts.remove(script.sha1) }
+    }
+
+    private func enqueue(_ requests: some Collection<RedisRequest>) {
+        let needsDrain = self.outbox.withLockedValue { outbox in
+            let wasEmpty = outbox.requests.isEmpty
+            outbox.requests.append(contentsOf: requests)
+            return wasEmpty
+        }
+        if needsDrain { self.scheduleDrain() }
+    }
+
+    private func scheduleDrain() {
         // One task drains everything queued by the time it runs: one flush (one syscall) for the batch.
         self.eventLoop.execute {
             let batch = self.outbox.withLockedValue { outbox in
-                defer { outbox.removeAll(keepingCapacity: true) }
-                return outbox
+                defer { outbox.requests.removeAll(keepingCapacity: true) }
+                return outbox.requests
             }
             for request in batch { self.channel.write(request, promise: Self.failing(request.promise)) }
             self.channel.flush()

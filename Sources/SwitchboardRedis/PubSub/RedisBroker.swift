@@ -1,44 +1,79 @@
 public import Logging
 public import NIOCore
+public import ServiceLifecycle
 public import SwitchboardPubSub
 
 /// A ``Broker`` that fans out through Redis pub/sub, so every process pointed at the same Redis sees every message.
 ///
 /// Each process holds two Redis connections whatever its number of subscribers: a pipelined command connection
-/// for `PUBLISH` and one subscriber connection multiplexing every channel (reference-counted: `SUBSCRIBE` with a
-/// channel's first local subscriber, `UNSUBSCRIBE` after its last). Messages from Redis go into an in-process
-/// ``LocalBroker`` for the local fan-out. Both connections reconnect forever with backoff and jitter; after a
+/// for `PUBLISH` (which it may share with other Redis users of the process, see ``init(client:eventLoopGroup:
+/// backoff:logger:)``) and one subscriber connection multiplexing every channel (reference-counted: `SUBSCRIBE`
+/// with a channel's first local subscriber, `UNSUBSCRIBE` after its last). Messages from Redis are delivered from the
+/// subscriber connection's loop: direct subscribers (``subscribeDirect(to:handler:)``) are called there, loop
+/// subscribers get one task on their loop. Both connections reconnect forever with backoff and jitter; after a
 /// reconnection the subscriber connection resubscribes everything and every local subscriber receives
 /// ``BrokerEvent/gap``. While Redis is unreachable, publishing fails at once with a ``RedisError``; subscribing
 /// still succeeds, and the subscription reaches Redis when it is back.
 ///
+/// Run it as a swift-service-lifecycle `Service` (``run()``), or call ``start()`` and ``shutdown()`` yourself.
+///
 /// Sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE` for Redis Cluster) is not implemented yet.
-public final class RedisBroker: Broker {
+public final class RedisBroker: Broker, Service {
     private let commands: RedisClient
+    /// Whether the broker made its command client, so starts and shuts it down with itself.
+    private let ownsCommands: Bool
     private let subscriber: RedisSubscriber
     private let fanOut = LocalBroker()
 
-    /// Creates a broker; call ``start()`` to connect.
+    /// Creates a broker with connections of its own; call ``start()`` (or ``run()``) to connect.
     ///
     /// - Parameters:
     ///   - configuration: The Redis server; see ``RedisConfiguration/init(url:)``.
     ///   - eventLoopGroup: Where the two connections run (each on one loop of it).
     ///   - backoff: How quickly to retry a lost connection.
     ///   - logger: Where connection changes are logged (warnings when Redis is lost, info when it is back).
-    public init(
+    public convenience init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup,
         backoff: RedisClient.Backoff = .init(),
         logger: Logger
     ) {
-        self.commands = RedisClient(
-            configuration: configuration,
-            eventLoop: eventLoopGroup.next(),
-            backoff: backoff,
-            logger: logger
-        )
+        let client = RedisClient(
+            configuration: configuration, eventLoop: eventLoopGroup.next(), backoff: backoff, logger: logger)
+        self.init(
+            commands: client, ownsCommands: true, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger)
+    }
+
+    /// Creates a broker that publishes through `client`, which the process also uses for its other Redis commands
+    /// (history, presence), so that the process holds two connections in all. The broker does not start or shut
+    /// down `client`: its owner does (run it as a `Service` before the broker).
+    ///
+    /// - Parameters:
+    ///   - client: The command client; the subscriber connection goes to the same server.
+    ///   - eventLoopGroup: Where the subscriber connection runs (on one loop of it).
+    ///   - backoff: How quickly to retry a lost subscriber connection.
+    ///   - logger: Where connection changes are logged.
+    public convenience init(
+        client: RedisClient,
+        eventLoopGroup: any EventLoopGroup,
+        backoff: RedisClient.Backoff = .init(),
+        logger: Logger
+    ) {
+        self.init(
+            commands: client, ownsCommands: false, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger)
+    }
+
+    private init(
+        commands: RedisClient,
+        ownsCommands: Bool,
+        eventLoopGroup: any EventLoopGroup,
+        backoff: RedisClient.Backoff,
+        logger: Logger
+    ) {
+        self.commands = commands
+        self.ownsCommands = ownsCommands
         self.subscriber = RedisSubscriber(
-            configuration: configuration,
+            configuration: commands.configuration,
             eventLoop: eventLoopGroup.next(),
             backoff: backoff,
             fanOut: self.fanOut,
@@ -46,10 +81,17 @@ public final class RedisBroker: Broker {
         )
     }
 
-    /// Starts both connections in the background.
+    /// Starts the connections in the background.
     public func start() {
-        self.commands.start()
+        if self.ownsCommands { self.commands.start() }
         self.subscriber.start()
+    }
+
+    /// Starts, runs until graceful shutdown (or cancellation), then closes the connections it owns.
+    public func run() async throws {
+        self.start()
+        try? await gracefulShutdown()
+        await self.shutdown()
     }
 
     /// Waits until both connections are up, or `timeout` passes; returns whether they are.
@@ -68,9 +110,10 @@ public final class RedisBroker: Broker {
         }
     }
 
-    /// Closes both connections and stops reconnecting. Subscribers get no further messages.
+    /// Closes the subscriber connection (and the command connection, if the broker made it) and stops
+    /// reconnecting. Subscribers get no further messages.
     public func shutdown() async {
-        await self.commands.shutdown()
+        if self.ownsCommands { await self.commands.shutdown() }
         await self.subscriber.shutdown()
     }
 
@@ -99,18 +142,6 @@ public final class RedisBroker: Broker {
         }
     }
 
-    /// Sends any command on the broker's command connection, pipelined with its publishes (for history in
-    /// streams, presence, …). Fails at once while Redis is unreachable.
-    public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
-        self.commands.sendNow(command)
-    }
-
-    /// Sends a command on the command connection and waits for its reply.
-    @discardableResult
-    public func send(_ command: RESPCommand) async throws -> RESPValue {
-        try await self.commands.sendNow(command).get()
-    }
-
     public func subscribe(
         to channel: String,
         on eventLoop: any EventLoop,
@@ -126,13 +157,28 @@ public final class RedisBroker: Broker {
         on eventLoop: any EventLoop,
         handler: @escaping @Sendable (BrokerEvent) -> Void
     ) -> EventLoopFuture<Subscription> {
-        let local = self.fanOut.subscribeNow(to: channel, on: eventLoop, handler: handler)
+        self.retaining(channel, self.fanOut.subscribeNow(to: channel, on: eventLoop, handler: handler))
+            .hop(to: eventLoop)
+    }
+
+    /// Subscribes a direct handler, called on the subscriber connection's loop for every message (see
+    /// ``Broker/subscribeDirect(to:handler:)``). Returns when Redis confirmed the subscription, or at once while
+    /// Redis is unreachable (the subscription is then made when it is back, followed by a gap event).
+    public func subscribeDirect(
+        to channel: String,
+        handler: @escaping @Sendable (BrokerEvent) -> Void
+    ) async throws -> Subscription {
+        try await self.retaining(channel, self.fanOut.subscribeDirectNow(to: channel, handler: handler)).get()
+    }
+
+    /// Takes a reference to `channel` on the subscriber connection for `local`, released with it.
+    private func retaining(_ channel: String, _ local: Subscription) -> EventLoopFuture<Subscription> {
         let subscriber = self.subscriber
         let subscription = Subscription {
             local.cancel()
             subscriber.release(channel)
         }
-        return subscriber.retain(channel).hop(to: eventLoop).map { subscription }
+        return subscriber.retain(channel).map { subscription }
     }
 
     /// The channels this process is subscribed to in Redis.

@@ -11,13 +11,6 @@ final class WebSocketHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum State: Equatable {
-        case open
-        /// We sent a close frame and wait for the peer's.
-        case closeSent
-        case closed
-    }
-
     struct MessageInProgress {
         var kind: WebSocketMessage.Kind
         var compressed: Bool
@@ -28,7 +21,10 @@ final class WebSocketHandler: ChannelDuplexHandler {
     let configuration: WebSocketConfiguration
     let deflate: NegotiatedDeflate?
     let logger: Logger
-    private(set) var state: State = .open
+    /// The closing handshake; every transition away from open also stops off-loop sends (``WebSocket/isOpen``).
+    private(set) var closing = CloseHandshake() {
+        didSet { if !self.closing.isOpen { self.socket?.markNotOpen() } }
+    }
     private var parser: FrameParser
     private var pending: ByteBuffer?
     private var message: MessageInProgress?
@@ -39,8 +35,6 @@ final class WebSocketHandler: ChannelDuplexHandler {
     private(set) var context: ChannelHandlerContext?
     /// The channel's writability, as of the last event.
     private var isWritable = true
-    private var closeCode: WebSocketCloseCode?
-    private var closeReason = ""
     var timers = WebSocketTimers()
     private var readsPaused = false
     private var readPending = false
@@ -51,6 +45,10 @@ final class WebSocketHandler: ChannelDuplexHandler {
     var onError: ((WebSocket, any Error) -> Void)?
     /// Set once the `WebSocket` handle exists; the handle and the handler refer to each other until close.
     var socket: WebSocket?
+    /// Told once, after `onClose`, when the connection ends (the fan-out engine's memberships).
+    var closeObservers: [any WebSocketCloseObserver] = []
+    /// Whether ``finish(code:reason:)`` ran: callbacks and observers were told.
+    private(set) var isFinished = false
 
     init(configuration: WebSocketConfiguration, deflate: NegotiatedDeflate?, logger: Logger) {
         self.configuration = configuration
@@ -75,12 +73,14 @@ final class WebSocketHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        _ = self.closing.connectionEnded()
         self.finish(code: .abnormalClosure, reason: "")
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.finish(code: self.closeCode ?? .abnormalClosure, reason: self.closeReason)
+        let (code, reason) = self.closing.connectionEnded()
+        self.finish(code: code, reason: reason)
         context.fireChannelInactive()
     }
 
@@ -103,10 +103,11 @@ final class WebSocketHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    /// Runs the close callback once and forgets the handle, breaking the reference cycle.
+    /// Runs the close callback and the close observers once and forgets the handle, breaking the reference cycle.
+    /// Call after the handshake state reached closed.
     private func finish(code: WebSocketCloseCode, reason: String) {
-        guard self.state != .closed || self.socket != nil else { return }
-        self.state = .closed
+        guard !self.isFinished else { return }
+        self.isFinished = true
         if let context { self.timers.cancel(handler: self, eventLoop: context.eventLoop) }
         self.inflater = nil
         self.deflater = nil
@@ -114,9 +115,13 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.message = nil
         if let socket {
             self.socket = nil
+            socket.markNotOpen()
             self.onClose?(socket, code, reason)
             socket.finishMessages(code: code, reason: reason)
         }
+        let observers = self.closeObservers
+        self.closeObservers = []
+        for observer in observers { observer.webSocketDidClose() }
         self.onOpen = nil
         self.onMessage = nil
         self.onClose = nil
@@ -127,7 +132,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = self.unwrapInboundIn(data)
-        guard self.state != .closed else { return }
+        guard self.closing.readsFrames else { return }
         self.timers.sawTraffic(context: context)
         if var pending = self.pending, pending.readableBytes > 0 {
             self.pending = nil  // keep `pending` uniquely referenced while appending
@@ -135,7 +140,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
             bytes = pending
         }
         do {
-            while self.state != .closed, let event = try self.parser.next(from: &bytes) {
+            while self.closing.readsFrames, let event = try self.parser.next(from: &bytes) {
                 try self.handle(event, context: context)
             }
         } catch let violation as WebSocketProtocolViolation {
@@ -211,7 +216,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
                 code: .invalidFramePayloadData, reason: "text message ends inside a code point")
         }
         // After our close frame the peer's remaining data is read (to reach its close frame) but not delivered.
-        guard self.state == .open, let socket else { return }
+        guard self.closing.isOpen, let socket else { return }
         socket.deliver(WebSocketMessage(kind: message.kind, data: message.buffer ?? ByteBuffer()), handler: self)
     }
 
@@ -251,7 +256,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     private func handleControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) throws {
         switch opcode {
         case .ping:
-            if self.state == .open {
+            if self.closing.isOpen {
                 context.writeAndFlush(
                     self.wrapOutboundOut(
                         FrameWriter.frame(opcode: .pong, payload: payload, allocator: context.channel.allocator)),
@@ -283,16 +288,15 @@ final class WebSocketHandler: ChannelDuplexHandler {
             code = received
             reason = String(buffer: payload)
         }
-        self.closeCode = code ?? .noStatusReceived
-        self.closeReason = reason
-        if self.state == .open {
+        switch self.closing.peerClosed(code: code, reason: reason) {
+        case .echoThenCloseTCP(let code):
             // Echo the code (RFC 6455 §5.5.1), then the server closes TCP (§7.1.1).
-            let frame = FrameWriter.closeFrame(code: code, reason: "", allocator: context.channel.allocator)
-            self.state = .closed
-            self.writeThenCloseTCP(frame, context: context)
-        } else {
-            self.state = .closed
+            self.writeThenCloseTCP(
+                FrameWriter.closeFrame(code: code, reason: "", allocator: context.channel.allocator), context: context)
+        case .closeTCP:
             context.close(promise: nil)
+        case .ignore:
+            break
         }
     }
 
@@ -301,14 +305,16 @@ final class WebSocketHandler: ChannelDuplexHandler {
         guard let context else { return }
         self.logger.debug("websocket protocol violation", metadata: ["switchboard.reason": "\(violation)"])
         if let socket { self.onError?(socket, WebSocketError.violation(violation)) }
-        self.closeCode = violation.code
-        self.closeReason = violation.reason
-        if self.state == .open {
-            self.state = .closed
-            let frame = FrameWriter.closeFrame(code: violation.code, reason: "", allocator: context.channel.allocator)
-            self.writeThenCloseTCP(frame, context: context)
-        } else {
-            self.state = .closed
+        self.perform(self.closing.peerFailed(code: violation.code, reason: violation.reason), context: context)
+    }
+
+    private func perform(_ action: CloseHandshake.FailAction, context: ChannelHandlerContext) {
+        switch action {
+        case .sendCloseThenCloseTCP(let code, let reason):
+            self.writeThenCloseTCP(
+                FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator),
+                context: context)
+        case .closeTCP:
             context.close(promise: nil)
         }
     }
@@ -355,10 +361,8 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Starts the closing handshake from our side.
     func close(code: WebSocketCloseCode, reason: String) {
-        guard self.state == .open, let context else { return }
-        self.state = .closeSent
-        self.closeCode = code
-        self.closeReason = reason
+        guard let context, case .sendClose(let code, let reason) = self.closing.startClosing(code: code, reason: reason)
+        else { return }
         context.writeAndFlush(
             self.wrapOutboundOut(
                 FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)), promise: nil)
@@ -367,7 +371,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Sends `message` as one frame, compressed when negotiated and worth it.
     func send(_ message: WebSocketMessage) throws {
-        guard self.state == .open, let context else { throw WebSocketError.closed }
+        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
         if let deflate, let bits = deflate.serverWindowBits, message.data.readableBytes >= deflate.minimumSizeToCompress
         {
@@ -393,14 +397,14 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Sends a frame already encoded (a prepared message).
     func send(encodedFrame: ByteBuffer) throws {
-        guard self.state == .open, let context else { throw WebSocketError.closed }
+        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         try self.write(encodedFrame, context: context)
     }
 
     /// Sends frames already encoded, in order, with one flush: a fan-out that fell behind catches up with one
     /// system call per socket instead of one per message.
     func send(encodedFrames frames: some Collection<ByteBuffer>) throws {
-        guard self.state == .open, let context else { throw WebSocketError.closed }
+        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         if !self.isWritable,
             try !self.admitsWhileUnwritable(bytes: frames.reduce(0) { $0 + $1.readableBytes }, context: context)
         {
@@ -412,19 +416,15 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Sends a ping.
     func ping(_ payload: ByteBuffer = ByteBuffer()) throws {
-        guard self.state == .open, let context else { throw WebSocketError.closed }
+        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         try self.write(
             FrameWriter.frame(opcode: .ping, payload: payload, allocator: context.channel.allocator), context: context)
     }
 
     /// Ends an unresponsive connection: a close frame for the record, then TCP close without waiting.
     func abort(code: WebSocketCloseCode, reason: String, context: ChannelHandlerContext) {
-        guard self.state != .closed else { return }
-        self.closeCode = code
-        self.closeReason = reason
-        self.state = .closed
-        self.writeThenCloseTCP(
-            FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator), context: context)
+        guard let action = self.closing.peerUnresponsive(code: code, reason: reason) else { return }
+        self.perform(action, context: context)
     }
 
     /// Writes and flushes, unless the peer is a slow consumer.
@@ -452,9 +452,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
             return false
         case .close(let code):
             self.logger.debug("slow consumer: closing", metadata: ["switchboard.queued": "\(queued)"])
-            self.closeCode = code
-            self.closeReason = "slow consumer"
-            self.state = .closed
+            self.closing.droppedSlowConsumer(code: code)
             // The peer is not reading, so a close handshake cannot complete: drop the connection.
             context.close(promise: nil)
             throw WebSocketError.closed

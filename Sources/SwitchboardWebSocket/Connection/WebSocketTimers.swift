@@ -56,7 +56,7 @@ struct WebSocketTimers {
 extension WebSocketHandler {
     /// Called by the loop's ``KeepaliveScheduler`` about once a second.
     func keepaliveTick(now: NIODeadline) {
-        guard self.state == .open, let context else { return }
+        guard self.closing.isOpen, let context else { return }
         if let deadline = self.timers.pongDeadline, now >= deadline {
             self.logger.debug("websocket keepalive: no pong in time, closing")
             self.abort(code: .goingAway, reason: "keepalive timeout", context: context)

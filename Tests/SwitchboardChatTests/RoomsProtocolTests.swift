@@ -3,22 +3,15 @@ import NIOCore
 import NIOPosix
 import Switchboard
 import SwitchboardChat
+import SwitchboardChatRedis
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
+import SwitchboardTopics
 import Testing
 
-private func roomsApp() -> some Application {
-    ChatApplication.make(
-        broker: LocalBroker(), eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
-}
-
-private func redisRoomsApp(_ broker: RedisBroker, presence: RedisPresence? = nil) -> some Application {
-    ChatApplication.make(
-        broker: broker, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-        roomLog: RedisRoomLog(broker: broker),
-        presence: presence ?? RedisPresence(broker: broker, eventLoop: MultiThreadedEventLoopGroup.singleton.next()),
-        logger: testLogger)
+func roomsApp() -> some Application {
+    ChatApplication.make(topics: Topics(broker: LocalBroker(), logger: testLogger), logger: testLogger)
 }
 
 private func nicks(_ members: Any?) -> [String] {
@@ -284,10 +277,10 @@ struct RoomsOnRedisTests {
     func sharedHistoryAndCatchUp() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let brokerA = try await redis.connectedBroker()
-        let brokerB = try await redis.connectedBroker()
-        try await withServer(redisRoomsApp(brokerA)) { _, portA in
-            try await withServer(redisRoomsApp(brokerB)) { _, portB in
+        let nodeA = try await RedisNode(redis)
+        let nodeB = try await RedisNode(redis)
+        try await withServer(nodeA.app()) { _, portA in
+            try await withServer(nodeB.app()) { _, portB in
                 try await RawClient.withConnection(port: portA) { alice in
                     try await alice.openRooms()
                     _ = try await alice.join("lobby")
@@ -315,7 +308,7 @@ struct RoomsOnRedisTests {
                     // Redis restarts empty: the old id belongs to a past epoch, so the client is told of the gap.
                     await redis.kill()
                     try await redis.restart()
-                    #expect(await brokerB.waitUntilConnected(timeout: .seconds(5)))
+                    #expect(await nodeB.broker.waitUntilConnected(timeout: .seconds(5)))
                     try await RawClient.withConnection(port: portB) { bob in
                         try await bob.openRooms()
                         let afterRestart = try await bob.join("lobby", since: lastSeenByBob)
@@ -325,19 +318,17 @@ struct RoomsOnRedisTests {
                 }
             }
         }
-        await brokerA.shutdown()
-        await brokerB.shutdown()
+        await nodeA.stop()
+        await nodeB.stop()
     }
 
     @Test("Redis: a client away longer than the stream keeps gets the gap signal and the recent history")
     func trimmedStream() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let broker = try await redis.connectedBroker()
-        let app = ChatApplication.make(
-            broker: broker, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            roomLog: RedisRoomLog(broker: broker, capacity: 10, shownOnJoin: 5), logger: testLogger)
-        try await withServer(app) { _, port in
+        let node = try await RedisNode(redis)
+        try await withServer(node.app(roomLog: RedisRoomLog(client: node.client, capacity: 10, shownOnJoin: 5))) {
+            _, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.openRooms()
                 _ = try await client.join("short")
@@ -354,16 +345,16 @@ struct RoomsOnRedisTests {
                 }
             }
         }
-        await broker.shutdown()
+        await node.stop()
     }
 
     @Test("Redis down: joining fails with `unavailable` and leaves nothing behind; once Redis is back, joining works")
     func joinWhileRedisIsDown() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let broker = try await redis.connectedBroker()
-        try await withServer(redisRoomsApp(broker)) { _, port in
-            // An observer keeps the room's hub alive throughout, as in a busy room.
+        let node = try await RedisNode(redis)
+        try await withServer(node.app()) { _, port in
+            // An observer keeps the room's topic alive throughout, as in a busy room.
             try await RawClient.withConnection(port: port) { observer in
                 try await observer.openRooms()
                 _ = try await observer.join("lobby")
@@ -374,10 +365,10 @@ struct RoomsOnRedisTests {
                     let refused = try await client.readJSON()
                     #expect(refused["code"] as? String == "unavailable" && refused["ref"] as? String == "j1")
                     try await redis.restart()
-                    #expect(await broker.waitUntilConnected(timeout: .seconds(5)))
+                    #expect(await node.broker.waitUntilConnected(timeout: .seconds(5)))
                     // Not "already_joined": the failed join was undone.
                     _ = try await client.join("lobby")
-                    // Exactly once, in order. (A hub membership left over from the failed join would only hold
+                    // Exactly once, in order. (A topic membership left over from the failed join would only hold
                     // messages, not send them, so its cleanup is not visible here; see RoomSession.joinFailed.)
                     try await observer.sendJSON(["type": "say", "room": "lobby", "text": "one"])
                     try await observer.sendJSON(["type": "say", "room": "lobby", "text": "two"])
@@ -386,20 +377,17 @@ struct RoomsOnRedisTests {
                 }
             }
         }
-        await broker.shutdown()
+        await node.stop()
     }
 
     @Test("Presence across two nodes; after node A dies without a word its users leave B's list within the TTL")
     func presenceAcrossNodes() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let group = MultiThreadedEventLoopGroup.singleton
-        let brokerA = try await redis.connectedBroker()
-        let brokerB = try await redis.connectedBroker()
-        let presenceA = RedisPresence(broker: brokerA, ttl: .seconds(1), eventLoop: group.next())
-        let presenceB = RedisPresence(broker: brokerB, ttl: .seconds(1), eventLoop: group.next())
-        try await withServer(redisRoomsApp(brokerA, presence: presenceA)) { _, portA in
-            try await withServer(redisRoomsApp(brokerB, presence: presenceB)) { _, portB in
+        let nodeA = try await RedisNode(redis, presenceTTL: .seconds(1))
+        let nodeB = try await RedisNode(redis, presenceTTL: .seconds(1))
+        try await withServer(nodeA.app()) { _, portA in
+            try await withServer(nodeB.app()) { _, portB in
                 try await RawClient.withConnection(port: portB) { bob in
                     try await bob.openRooms()
                     try await bob.sendJSON(["type": "nick", "nick": "bob"])
@@ -415,9 +403,8 @@ struct RoomsOnRedisTests {
                         #expect(joined["event"] as? String == "join")
                         #expect((joined["member"] as? [String: Any])?["nick"] as? String == "alice")
 
-                        // Node A "crashes": its heartbeat stops and it loses Redis, so it can say nothing more.
-                        presenceA.stop()
-                        await brokerA.shutdown()
+                        // Node A "crashes": it loses Redis and its heartbeat stops, so it can say nothing more.
+                        await nodeA.crash()
                     }
                     let start = ContinuousClock.now
                     let left = try await bob.readJSON(presence: true)
@@ -425,13 +412,12 @@ struct RoomsOnRedisTests {
                     #expect((left["member"] as? [String: Any])?["nick"] as? String == "alice")
                     // TTL 1 s; sweeps every TTL/3 on B: a ghost lasts at most about 1.5 s.
                     #expect(ContinuousClock.now - start < .seconds(3))
-                    let remaining = try await presenceB.members(of: "lobby").map(\.nick)
+                    let remaining = try await nodeB.presence.members(of: "lobby").map(\.nick)
                     #expect(remaining == ["bob"])
                 }
             }
         }
-        presenceB.stop()
-        await brokerB.shutdown()
+        await nodeB.stop()
     }
 }
 

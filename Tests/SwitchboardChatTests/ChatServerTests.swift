@@ -8,14 +8,14 @@ import SwitchboardChat
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
+import SwitchboardTopics
 import Testing
 
 private let token = "0123456789abcdef-test-token"
 
 private func chatApp(broker: any Broker = LocalBroker(), publishToken: String? = token) -> some Application {
     ChatApplication.make(
-        broker: broker,
-        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        topics: Topics(broker: broker, logger: testLogger),
         configuration: ChatConfiguration(publishToken: publishToken, maxPublishSize: 1024),
         logger: testLogger
     )
@@ -112,13 +112,11 @@ struct ChatServerTests {
 
     @Test("A loop that fell behind sends its backlog in order; past the backlog cap new messages are dropped")
     func backlog() async throws {
-        // The sockets get a loop of their own that the test can hold; the hub (broker side) stays free.
+        // The sockets get a loop of their own that the test can hold; the broker delivers from the test's thread.
         let socketLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let hubLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let broker = LocalBroker()
-        let app = ChatApplication.make(
-            broker: broker, eventLoopGroup: hubLoop, configuration: ChatConfiguration(maxBacklogBytes: 1000),
-            logger: testLogger)
+        let topics = Topics(broker: broker, configuration: .init(maxBacklogBytes: 1000), logger: testLogger)
+        let app = ChatApplication.make(topics: topics, logger: testLogger)
         try await withServer(app, eventLoopGroup: socketLoop) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 #expect(try await client.handshake(path: "/subscribe/news").status == 101)
@@ -132,7 +130,7 @@ struct ChatServerTests {
                     try await broker.publish(
                         ByteBuffer(string: String(format: "%03d", i) + String(repeating: ".", count: 97)), to: "news")
                 }
-                try await hubLoop.next().submit {}.get()  // every publish has reached the hub's mailboxes
+                // LocalBroker delivers inline: every publish has reached the loop's mailbox by now.
                 gate.lock()
                 gate.unlock(withValue: 1)
                 for i in 0..<10 {
@@ -144,7 +142,6 @@ struct ChatServerTests {
             }
         }
         try await socketLoop.shutdownGracefully()
-        try await hubLoop.shutdownGracefully()
     }
 
     @Test("The publish API's errors: 401 without or with a wrong token, 413, 400, 415; 404 when it is off")
@@ -240,19 +237,5 @@ struct ChatServerRedisTests {
             }
         }
         await brokerB.shutdown()
-    }
-}
-
-extension RedisServerProcess {
-    /// A started `RedisBroker` for this server, connected (or the test fails).
-    func connectedBroker() async throws -> RedisBroker {
-        let broker = RedisBroker(
-            configuration: RedisConfiguration(host: "127.0.0.1", port: self.port),
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            logger: testLogger
-        )
-        broker.start()
-        try #require(await broker.waitUntilConnected(timeout: .seconds(5)), "RedisBroker did not connect")
-        return broker
     }
 }

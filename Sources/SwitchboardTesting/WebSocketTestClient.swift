@@ -1,22 +1,26 @@
-import NIOCore
-import SwitchboardTesting
+public import NIOCore
 import Testing
 
-@testable import SwitchboardWebSocket
-
 /// A frame as a test client sees it.
-struct TestFrame: Equatable {
-    var fin = true
-    var rsv1 = false
-    var opcode: UInt8
-    var payload: ByteBuffer
+public struct TestFrame: Equatable, Sendable {
+    public var fin = true
+    public var rsv1 = false
+    public var opcode: UInt8
+    public var payload: ByteBuffer
 
-    var text: String { String(buffer: self.payload) }
-    var closeCode: UInt16? { self.payload.getInteger(at: self.payload.readerIndex, as: UInt16.self) }
+    public init(fin: Bool = true, rsv1: Bool = false, opcode: UInt8, payload: ByteBuffer) {
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.opcode = opcode
+        self.payload = payload
+    }
+
+    public var text: String { String(buffer: self.payload) }
+    public var closeCode: UInt16? { self.payload.getInteger(at: self.payload.readerIndex, as: UInt16.self) }
 }
 
 /// A masked client frame.
-func clientFrame(
+public func clientFrame(
     _ opcode: UInt8,
     _ payload: [UInt8],
     fin: Bool = true,
@@ -45,17 +49,19 @@ func clientFrame(
     return buffer
 }
 
-func clientFrame(_ opcode: UInt8, text: String, fin: Bool = true) -> ByteBuffer {
+/// A masked client frame with a UTF-8 payload.
+public func clientFrame(_ opcode: UInt8, text: String, fin: Bool = true) -> ByteBuffer {
     clientFrame(opcode, Array(text.utf8), fin: fin)
 }
 
-func closePayload(_ code: UInt16, _ reason: [UInt8] = []) -> [UInt8] {
+/// A close frame's payload: the code, then the reason.
+public func closePayload(_ code: UInt16, _ reason: [UInt8] = []) -> [UInt8] {
     [UInt8(code >> 8), UInt8(code & 0xFF)] + reason
 }
 
 extension RawClient {
     /// Sends an opening handshake for `path`; returns the response head.
-    func handshake(path: String = "/ws", headers: [String] = []) async throws -> TestResponse {
+    public func handshake(path: String = "/ws", headers: [String] = []) async throws -> TestResponse {
         var request = "GET \(path) HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for header in headers { request += header + "\r\n" }
@@ -65,7 +71,7 @@ extension RawClient {
     }
 
     /// Reads one server frame, or `nil` at end of stream.
-    func readFrame() async throws -> TestFrame? {
+    public func readFrame() async throws -> TestFrame? {
         var header = try await self.readBytes(count: 2)
         guard header.readableBytes == 2 else { return nil }
         let first = header.readInteger(as: UInt8.self)!

@@ -1,0 +1,213 @@
+import FoundationEssentials
+import Logging
+import NIOCore
+import SwitchboardTopics
+import SwitchboardWebSocket
+
+/// One `/ws` socket's state; used only on the socket's event loop.
+///
+/// Presence is changed only here, on the loop, and the store applies changes in call order: entering a room,
+/// changing the nickname and closing, however close together, leave the store exactly as the socket left it.
+final class RoomSession {
+    private let socket: WebSocket
+    private let endpoint: RoomsEndpoint
+    private let memberID: String
+    private var nick = "guest"
+    /// Reused for every frame of this socket (the session is used on one loop only).
+    private let decoder = JSONDecoder()
+    private let encoder = JSONEncoder()
+    /// This socket's rooms, from the `join` request on (members attach to the room's topic once admitted).
+    private var rooms: [String: RoomMember] = [:]
+    /// The rooms whose presence has this socket's entry (entered, not yet left).
+    private var present: Set<String> = []
+    private var isClosed = false
+
+    init(socket: WebSocket, endpoint: RoomsEndpoint) {
+        self.socket = socket
+        self.endpoint = endpoint
+        self.memberID = endpoint.members.next()
+    }
+
+    private var presenceMember: PresenceMember { PresenceMember(id: self.memberID, nick: self.nick) }
+
+    func welcome() {
+        let limits = self.endpoint.limits
+        self.send(
+            WelcomeFrame(
+                limits: .init(
+                    maxFrameBytes: limits.maxFrameBytes, maxTextCharacters: limits.maxTextCharacters,
+                    maxRooms: limits.maxRoomsPerSocket, history: limits.history)))
+    }
+
+    func received(_ message: WebSocketMessage) {
+        guard message.data.readableBytes <= self.endpoint.limits.maxFrameBytes else {
+            return self.send(
+                ErrorFrame("too_large", "frames are limited to \(self.endpoint.limits.maxFrameBytes) bytes"))
+        }
+        guard message.kind == .text,
+            let frame = try? self.decoder.decode(ClientFrame.self, from: Data(message.data.readableBytesView))
+        else {
+            return self.send(ErrorFrame("bad_json", "each frame must be one JSON object with string fields"))
+        }
+        let ref = frame.ref.flatMap { $0.count <= 64 ? $0 : nil }
+        switch frame.type {
+        case "nick": self.setNick(frame.nick, ref: ref)
+        case "join": self.join(frame.room, since: frame.since, ref: ref)
+        case "leave": self.leave(frame.room, ref: ref)
+        case "say": self.say(frame.text, in: frame.room, ref: ref)
+        default: self.send(ErrorFrame("unknown_type", "type must be nick, join, leave or say", ref: ref))
+        }
+    }
+
+    func closed() {
+        self.isClosed = true
+        for member in self.rooms.values { member.leave() }
+        self.rooms.removeAll()
+        for room in self.present { self.endpoint.presence.leave(self.presenceMember, room: room) }
+        self.present.removeAll()
+    }
+
+    // MARK: Requests
+
+    private func setNick(_ nick: String?, ref: String?) {
+        guard let nick, ChatNames.isValidNick(nick) else {
+            return self.send(
+                ErrorFrame("invalid_nick", "a nickname is 1 to 32 characters, no control characters", ref: ref))
+        }
+        let previous = self.presenceMember
+        self.nick = nick
+        self.send(SimpleFrame(type: "nick", nick: nick, ref: ref))
+        guard previous != self.presenceMember else { return }
+        // In presence, a new nickname is a leave under the old one and a join under the new one.
+        for room in self.present {
+            self.endpoint.presence.leave(previous, room: room)
+            self.endpoint.presence.enter(self.presenceMember, room: room, promise: nil)
+        }
+    }
+
+    private func join(_ room: String?, since: String?, ref: String?) {
+        guard let room, ChatNames.isValidRoom(room) else {
+            return self.send(ErrorFrame("invalid_room", "a room is 1 to 64 of A-Z a-z 0-9 - _ .", ref: ref))
+        }
+        guard self.rooms[room] == nil else {
+            return self.send(ErrorFrame("already_joined", "this socket is in \(room) already", ref: ref))
+        }
+        guard self.rooms.count < self.endpoint.limits.maxRoomsPerSocket else {
+            return self.send(
+                ErrorFrame("too_many_rooms", "at most \(self.endpoint.limits.maxRoomsPerSocket) rooms", ref: ref))
+        }
+        // Live messages are held from the moment the member attaches until the history is sent.
+        let member = RoomMember(socket: self.socket, room: room) { [weak self] member in self?.lostMessages(member) }
+        self.rooms[room] = member
+        let eventLoop = self.socket.eventLoop
+        let session = NIOLoopBound(self, eventLoop: eventLoop)
+        let joining = NIOLoopBound(member, eventLoop: eventLoop)
+        let endpoint = self.endpoint
+        // A join waits for the broker subscription, the history and the member list: async work started from a
+        // callback on the loop. One task per join (not per message); the session's state stays on the loop.
+        Task {
+            do {
+                let reservation = try await endpoint.topics.reserve(RoomChannel.name(of: room))
+                // Attached (on the loop) before the history is read: nothing published after the read is missed,
+                // and the hand-over sends anything in both exactly once.
+                let entered = try await eventLoop.submit {
+                    session.value.admitted(joining.value, reservation: reservation)
+                }.get()
+                guard let entered else { return }  // closed or left meanwhile
+                try await entered.get()
+                let (messages, gap) = try await endpoint.log.history(of: room, since: since)
+                let members = try await endpoint.presence.members(of: room)
+                eventLoop.execute {
+                    session.value.joined(
+                        joining.value, messages: messages, gap: gap, since: since, members: members, ref: ref)
+                }
+            } catch {
+                eventLoop.execute { session.value.joinFailed(joining.value, error: error, ref: ref) }
+            }
+        }
+    }
+
+    /// The topic reservation is made: attaches the member and enters presence. Returns when presence is stored,
+    /// or `nil` if the socket closed or left the room meanwhile.
+    private func admitted(_ member: RoomMember, reservation: TopicReservation) -> EventLoopFuture<Void>? {
+        guard !self.isClosed, self.rooms[member.room] === member else {
+            reservation.release()
+            return nil
+        }
+        member.membership = reservation.attach(member)
+        self.present.insert(member.room)
+        let stored = self.socket.eventLoop.makePromise(of: Void.self)
+        self.endpoint.presence.enter(self.presenceMember, room: member.room, promise: stored)
+        return stored.futureResult
+    }
+
+    private func joined(
+        _ member: RoomMember,
+        messages: [RoomMessage],
+        gap: Bool,
+        since: String?,
+        members: [PresenceMember],
+        ref: String?
+    ) {
+        guard !self.isClosed, self.rooms[member.room] === member else { return }
+        self.send(
+            JoinedFrame(
+                room: member.room, messages: messages, gap: gap, members: members, you: self.presenceMember, ref: ref))
+        // The newest message the client has now: live messages up to it (held, or still in flight) are skipped.
+        if !member.historySent(newest: messages.last?.id ?? (gap ? nil : since)) {
+            // More arrived while joining than we hold for one socket: let the client catch up from its last id.
+            self.socket.close(code: .tryAgainLater, reason: "too many messages while joining; rejoin with since")
+        }
+    }
+
+    private func joinFailed(_ member: RoomMember, error: any Error, ref: String?) {
+        // Undo whatever part of this join happened: topic membership, presence entry.
+        guard self.rooms[member.room] === member else { return }
+        self.rooms[member.room] = nil
+        member.leave()
+        if self.present.remove(member.room) != nil {
+            self.endpoint.presence.leave(self.presenceMember, room: member.room)
+        }
+        self.endpoint.logger.warning(
+            "Joining a room failed", metadata: ["room": "\(member.room)", "error": "\(error)"])
+        self.send(ErrorFrame("unavailable", "the message broker is unavailable; try again", ref: ref))
+    }
+
+    private func leave(_ room: String?, ref: String?) {
+        guard let room, let member = self.rooms.removeValue(forKey: room) else {
+            return self.send(ErrorFrame("not_joined", "this socket is not in that room", ref: ref))
+        }
+        member.leave()
+        if self.present.remove(room) != nil { self.endpoint.presence.leave(self.presenceMember, room: room) }
+        self.send(SimpleFrame(type: "left", room: room, ref: ref))
+    }
+
+    private func say(_ text: String?, in room: String?, ref: String?) {
+        guard let room, self.rooms[room] != nil else {
+            return self.send(ErrorFrame("not_joined", "join the room before saying something in it", ref: ref))
+        }
+        guard let text, !text.isEmpty, text.count <= self.endpoint.limits.maxTextCharacters else {
+            return self.send(
+                ErrorFrame(
+                    "invalid_text", "text is 1 to \(self.endpoint.limits.maxTextCharacters) characters", ref: ref))
+        }
+        let logger = self.endpoint.logger
+        let promise = self.socket.eventLoop.makePromise(of: Void.self)
+        let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
+        promise.futureResult.whenFailure { error in
+            logger.debug("Posting a room message failed", metadata: ["error": "\(error)"])
+            session.value.send(ErrorFrame("unavailable", "the message could not be stored; try again", ref: ref))
+        }
+        self.endpoint.log.post(room: room, nick: self.nick, text: text, promise: promise)
+    }
+
+    /// Messages of `member`'s room may have been lost for this socket.
+    private func lostMessages(_ member: RoomMember) {
+        self.endpoint.logger.debug("Room messages may have been lost", metadata: ["room": "\(member.room)"])
+    }
+
+    private func send(_ frame: some Encodable) {
+        guard let data = try? self.encoder.encode(frame) else { return }
+        try? self.socket.send(WebSocketMessage(kind: .text, data: ByteBuffer(bytes: data)))
+    }
+}

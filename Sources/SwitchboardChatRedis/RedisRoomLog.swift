@@ -1,0 +1,104 @@
+import FoundationEssentials
+package import NIOCore
+package import SwitchboardChat
+package import SwitchboardRedis
+
+/// Room history in Redis Streams, so every node serves the same history: one stream per room
+/// (`switchboard:room:<name>`), trimmed with `XADD … MAXLEN ~ capacity`, ids from Redis.
+///
+/// A message is stored and published by one Lua script (`XADD` then `PUBLISH` of the message with its id), run
+/// with `EVALSHA`, so the order subscribers see is the stream's order on every node. The message's JSON comes from
+/// ``RoomMessage`` (split where the id goes); the script only puts the id in. Ids are `<epoch>/<stream id>`; the
+/// epoch lives in Redis (`switchboard:epoch`) and is created again when Redis restarted empty, so ids from before
+/// are recognised as unknown and the client gets a gap.
+package struct RedisRoomLog: RoomLog {
+    private let client: RedisClient
+    private let capacity: Int
+    private let shownOnJoin: Int
+
+    static let epochKey = "switchboard:epoch"
+
+    /// KEYS: stream, channel, epoch key. ARGV: capacity, epoch candidate, JSON before the id, JSON after it.
+    static let post = RedisScript(
+        """
+        redis.call('SET', KEYS[3], ARGV[2], 'NX')
+        local epoch = redis.call('GET', KEYS[3])
+        local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3] .. ARGV[4])
+        redis.call('PUBLISH', KEYS[2], ARGV[3] .. epoch .. '/' .. id .. ARGV[4])
+        return id
+        """)
+
+    /// - Parameters:
+    ///   - client: The Redis client for the commands (the process's command connection).
+    ///   - capacity: Messages kept per room (approximately: Redis trims whole stream nodes).
+    ///   - shownOnJoin: Messages sent on a join without `since`, or with a gap.
+    package init(client: RedisClient, capacity: Int = 1000, shownOnJoin: Int = 100) {
+        self.client = client
+        self.capacity = capacity
+        self.shownOnJoin = shownOnJoin
+    }
+
+    static func streamKey(_ room: String) -> String { "switchboard:room:\(room)" }
+
+    package func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
+        let message = RoomMessage(
+            room: room, id: "", ts: Int64(Date().timeIntervalSince1970 * 1000), nick: nick, text: text)
+        let parts: (head: ByteBuffer, tail: ByteBuffer)
+        do {
+            parts = try message.jsonAroundID()
+        } catch {
+            promise?.fail(error)
+            return
+        }
+        let keys = [Self.streamKey(room), RoomChannel.name(of: room), Self.epochKey].map { ByteBuffer(string: $0) }
+        let arguments = [
+            ByteBuffer(string: String(self.capacity)), ByteBuffer(string: Self.newEpoch()), parts.head, parts.tail,
+        ]
+        let stored = self.client.evaluateNow(Self.post, keys: keys, arguments: arguments).map { _ in }
+        if let promise { stored.cascade(to: promise) }
+    }
+
+    package func history(of room: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool) {
+        let epoch = try await self.epoch()
+        let recent = { () async throws -> [RoomMessage] in
+            let reply = try await self.client.send(
+                RESPCommand("XREVRANGE", Self.streamKey(room), "+", "-", "COUNT", String(self.shownOnJoin)))
+            return try Self.messages(reply, epoch: epoch).reversed()
+        }
+        guard let since else { return (try await recent(), false) }
+        guard let (sinceEpoch, position) = RoomMessageID.split(since), sinceEpoch == epoch, position.count == 2 else {
+            return (try await recent(), true)
+        }
+        let streamID = "\(position[0])-\(position[1])"
+        // The client's last message must still be in the stream; otherwise what followed it may be trimmed.
+        let last = try await self.client.send(RESPCommand("XRANGE", Self.streamKey(room), streamID, streamID))
+        guard last.elements?.isEmpty == false else { return (try await recent(), true) }
+        let reply = try await self.client.send(
+            RESPCommand("XRANGE", Self.streamKey(room), "(" + streamID, "+", "COUNT", String(self.capacity)))
+        return (try Self.messages(reply, epoch: epoch), false)
+    }
+
+    /// The current epoch, created if Redis has none (first use, or restarted empty).
+    private func epoch() async throws -> String {
+        _ = try await self.client.send(RESPCommand("SET", Self.epochKey, Self.newEpoch(), "NX"))
+        guard let epoch = try await self.client.send(RESPCommand("GET", Self.epochKey)).string else {
+            throw RedisError(.unexpectedReply, "no history epoch in Redis")
+        }
+        return epoch
+    }
+
+    private static func newEpoch() -> String {
+        String(UInt64.random(in: 1 << 40...UInt64.max >> 8), radix: 36)
+    }
+
+    /// Decodes an `XRANGE`/`XREVRANGE` reply, `[[id, ["m", json], …]`; entries that are not messages are skipped.
+    static func messages(_ reply: RESPValue, epoch: String) throws -> [RoomMessage] {
+        guard let entries = reply.elements else { throw RedisError(.unexpectedReply, "XRANGE answered \(reply)") }
+        return entries.compactMap { entry in
+            guard let parts = entry.elements, parts.count == 2, let id = parts[0].string,
+                let fields = parts[1].elements, fields.count == 2, fields[0].string == "m", let json = fields[1].bytes
+            else { return nil }
+            return try? RoomMessage.decode(storedJSON: json, id: "\(epoch)/\(id)")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import NIOCore
+import SwitchboardWebSocket
+
+/// The members of one topic on one event loop, grouped by frame encoding; touched only on that loop.
+final class TopicLoop: Sendable {
+    /// Members that share frames: the same encoding.
+    struct Bucket {
+        let encoding: FrameEncoding
+        var members: [ObjectIdentifier: TopicMembership] = [:]
+    }
+
+    final class Members {
+        /// Usually one bucket (every socket negotiated the same thing), at most a few.
+        var buckets: [Bucket] = []
+    }
+
+    let topic: TopicState
+    let fanOut: LoopFanOut
+    private let members: NIOLoopBoundBox<Members>
+
+    init(topic: TopicState, fanOut: LoopFanOut) {
+        self.topic = topic
+        self.fanOut = fanOut
+        self.members = .makeBoxSendingValue(Members(), eventLoop: fanOut.eventLoop)
+    }
+
+    /// Adds `member` (on the loop).
+    func add(_ member: TopicMembership, encoding: FrameEncoding) {
+        let members = self.members.value
+        if let index = members.buckets.firstIndex(where: { $0.encoding == encoding }) {
+            members.buckets[index].members[ObjectIdentifier(member)] = member
+        } else {
+            var bucket = Bucket(encoding: encoding)
+            bucket.members[ObjectIdentifier(member)] = member
+            members.buckets.append(bucket)
+        }
+        self.topic.memberAdded()
+    }
+
+    /// Removes `member` (on the loop).
+    func remove(_ member: TopicMembership) {
+        let members = self.members.value
+        for index in members.buckets.indices
+        where members.buckets[index].members.removeValue(forKey: ObjectIdentifier(member)) != nil {
+            self.topic.memberRemoved()
+            return
+        }
+    }
+
+    /// Sends `batch` to every member: frames resolved once per encoding, the same buffers to each member.
+    func deliver(_ batch: [PreparedMessage]) {
+        // A snapshot: a member that leaves during the pass (its socket closed on a write) does not disturb it.
+        let buckets = self.members.value.buckets
+        for bucket in buckets where !bucket.members.isEmpty {
+            let frames = PreparedFrames(batch, encoding: bucket.encoding)
+            for member in bucket.members.values { member.receive(frames) }
+        }
+    }
+
+    /// Tells every member that messages may have been lost.
+    func deliverGap() {
+        let buckets = self.members.value.buckets
+        for bucket in buckets {
+            for member in bucket.members.values { member.receiveGap() }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Logging
+import NIOPosix
+import Switchboard
+import SwitchboardChat
+import SwitchboardChatRedis
+import SwitchboardPubSub
+import SwitchboardRedis
+import SwitchboardTesting
+import SwitchboardTopics
+import Testing
+
+/// One node's Redis pieces, wired as the executable wires them: one command client shared by the broker and the
+/// stores, the broker's subscriber connection, and the presence heartbeat running as its service does.
+struct RedisNode {
+    let client: RedisClient
+    let broker: RedisBroker
+    let presence: RedisPresence
+    let topics: Topics
+    let heartbeat: Task<Void, Never>
+
+    /// Starts the node's connections (and waits until they are up) and its presence heartbeat.
+    init(_ redis: RedisServerProcess, presenceTTL: Duration = .seconds(30)) async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        self.client = RedisClient(
+            configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port), eventLoop: group.next(),
+            logger: testLogger)
+        self.broker = RedisBroker(client: self.client, eventLoopGroup: group, logger: testLogger)
+        self.presence = RedisPresence(client: self.client, ttl: presenceTTL, logger: testLogger)
+        self.topics = Topics(broker: self.broker, logger: testLogger)
+        self.client.start()
+        self.broker.start()
+        let presence = self.presence
+        self.heartbeat = Task { try? await presence.run() }
+        try #require(await self.broker.waitUntilConnected(timeout: .seconds(5)), "the Redis node did not connect")
+    }
+
+    /// The chat on this node, with the Redis stores.
+    func app(roomLog: RedisRoomLog? = nil) -> some Application {
+        ChatApplication.make(
+            topics: self.topics, roomLog: roomLog ?? RedisRoomLog(client: self.client), presence: self.presence,
+            logger: testLogger)
+    }
+
+    /// Stops the node as if it crashed: connections first, so its presence cannot say goodbye.
+    func crash() async {
+        await self.client.shutdown()
+        await self.broker.shutdown()
+        self.heartbeat.cancel()
+        await self.heartbeat.value
+    }
+
+    /// Stops the node.
+    func stop() async {
+        self.heartbeat.cancel()
+        await self.heartbeat.value
+        await self.broker.shutdown()
+        await self.client.shutdown()
+    }
+}
+
+extension RedisServerProcess {
+    /// A started `RedisBroker` for this server, connected (or the test fails).
+    func connectedBroker() async throws -> RedisBroker {
+        let broker = RedisBroker(
+            configuration: RedisConfiguration(host: "127.0.0.1", port: self.port),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: testLogger
+        )
+        broker.start()
+        try #require(await broker.waitUntilConnected(timeout: .seconds(5)), "RedisBroker did not connect")
+        return broker
+    }
+}
