@@ -20,23 +20,23 @@ private func nicks(_ members: Any?) -> [String] {
 
 extension RawClient {
     /// Opens `/ws` with the protocol's subprotocol and reads the welcome frame.
-    fileprivate func openRooms() async throws {
+    func openRooms() async throws {
         let response = try await self.handshake(path: "/ws", headers: ["Sec-WebSocket-Protocol: switchboard.chat.v1"])
         #expect(response.status == 101)
         #expect(try await self.readJSON()["type"] as? String == "welcome")
     }
 
-    fileprivate func sendJSON(_ object: [String: Any]) async throws {
+    func sendJSON(_ object: [String: Any]) async throws {
         let data = try JSONSerialization.data(withJSONObject: object)
         try await self.send(clientFrame(0x1, Array(data)))
     }
 
-    fileprivate func sendText(_ text: String) async throws {
+    func sendText(_ text: String) async throws {
         try await self.send(clientFrame(0x1, Array(text.utf8)))
     }
 
     /// The next frame, skipping presence events unless `presence` is true (then only presence events).
-    fileprivate func readJSON(presence: Bool = false) async throws -> [String: Any] {
+    func readJSON(presence: Bool = false) async throws -> [String: Any] {
         while true {
             let frame = try #require(try await self.readFrame(), "the socket closed")
             #expect(frame.opcode == 0x1)
@@ -47,7 +47,7 @@ extension RawClient {
     }
 
     /// Joins `room`; returns the `joined` reply.
-    fileprivate func join(_ room: String, since: String? = nil) async throws -> [String: Any] {
+    func join(_ room: String, since: String? = nil) async throws -> [String: Any] {
         var request: [String: Any] = ["type": "join", "room": room]
         if let since { request["since"] = since }
         try await self.sendJSON(request)

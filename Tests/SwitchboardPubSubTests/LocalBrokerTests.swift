@@ -93,4 +93,30 @@ struct LocalBrokerTests {
         #expect(await iterator.next() == .message(BrokerMessage(channel: "feed", payload: ByteBuffer(string: "later"))))
         events.subscription.cancel()
     }
+
+    @Test("A direct subscriber is called inside the publish, on the publisher's thread; a gap reaches it too")
+    func direct() async throws {
+        let broker = LocalBroker()
+        let recorder = Recorder()
+        let publisher = self.group.next()
+        let onPublisherThread = Mutex(true)
+        let gaps = Mutex(0)
+        let subscription = try await broker.subscribeDirect(to: "t") { event in
+            if case .gap = event { gaps.withLock { $0 += 1 } }
+            if !publisher.inEventLoop { onPublisherThread.withLock { $0 = false } }
+            recorder.handler(0)(event)
+        }
+        try await publisher.submit {
+            for n in 0..<100 { broker.publishNow(ByteBuffer(string: "m\(n)"), to: "t") }
+            // Delivered already: no task, no hop.
+            #expect(recorder.received.withLock { $0[0]?.count } == 100)
+            broker.broadcastToAll(.gap)
+        }.get()
+        #expect(recorder.received.withLock { $0[0] } == (0..<100).map { "m\($0)" })
+        #expect(onPublisherThread.withLock { $0 } && gaps.withLock { $0 } == 1)
+        subscription.cancel()
+        #expect(broker.subscribedChannels.isEmpty)
+        broker.publishNow(ByteBuffer(string: "late"), to: "t")
+        #expect(recorder.total() == 100)
+    }
 }

@@ -137,7 +137,9 @@ struct RedisBrokerTests {
         await broker.shutdown()
     }
 
-    @Test("Redis killed mid-stream and restarted: publishes fail fast, subscriptions come back with a gap event")
+    @Test(
+        "Redis killed mid-stream and restarted: publishes fail fast, subscriptions (loop and direct) come back with a gap"
+    )
     func redisRestart() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
@@ -145,8 +147,11 @@ struct RedisBrokerTests {
         let inbox = Inbox()
         var subscriptions: [Subscription] = []
         for id in 0..<30 {
+            // Half on a loop of their choice, half direct (on the subscriber connection's loop, as Topics does).
             subscriptions.append(
-                try await broker.subscribe(to: "ch-\(id % 3)", on: self.group.next(), handler: inbox.handler(id))
+                id.isMultiple(of: 2)
+                    ? try await broker.subscribe(to: "ch-\(id % 3)", on: self.group.next(), handler: inbox.handler(id))
+                    : try await broker.subscribeDirect(to: "ch-\(id % 3)", handler: inbox.handler(id))
             )
         }
         for n in 0..<20 { try await broker.publish(ByteBuffer(string: "before-\(n)"), to: "ch-\(n % 3)") }

@@ -1,0 +1,64 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SwitchboardChat
+import SwitchboardChatRedis
+import SwitchboardPubSub
+import SwitchboardRedis
+import SwitchboardTesting
+import Synchronization
+import Testing
+
+@Suite(
+    "Redis pieces as services",
+    .enabled(if: RedisServerProcess.isEnabled, Comment(rawValue: RedisServerProcess.skipReason)),
+    .timeLimit(.minutes(1))
+)
+struct RedisServicesTests {
+    @Test("Two connections per node; graceful shutdown removes the node's presence (announced) and closes both")
+    func gracefulShutdown() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
+        let client = RedisClient(configuration: configuration, eventLoop: group.next(), logger: testLogger)
+        let broker = RedisBroker(client: client, eventLoopGroup: group, logger: testLogger)
+        let presence = RedisPresence(client: client, ttl: .seconds(30), logger: testLogger)
+        let services = ServiceGroup(
+            configuration: .init(services: [client, broker, presence], logger: testLogger))
+        let running = Task { try await services.run() }
+
+        let admin = try await RedisConnection.connect(to: configuration, on: group.next(), logger: testLogger)
+        let announcements = Mutex<[String]>([])
+        let listener = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+        listener.start()
+        let subscription = try await listener.subscribeDirect(to: RoomChannel.name(of: "lobby")) { event in
+            if case .message(let message) = event {
+                announcements.withLock { $0.append(String(buffer: message.payload)) }
+            }
+        }
+        #expect(await broker.waitUntilConnected(timeout: .seconds(5)))
+        // Every node holds two connections, whatever it does: commands (shared) and the subscriber.
+        let nodeSubscription = try await broker.subscribeDirect(to: "anything") { _ in }
+        let clients = { @Sendable () async throws -> Int in
+            (try await admin.send(RESPCommand("CLIENT", "LIST")).string ?? "").split(separator: "\n").count
+        }
+        #expect(try await clients() == 1 + 2 + 2, "admin, this node's two, the listener's two")
+
+        let entered = group.next().makePromise(of: Void.self)
+        presence.enter(PresenceMember(id: "n1-1", nick: "alice"), room: "lobby", promise: entered)
+        try await entered.futureResult.get()
+        #expect(try await presence.members(of: "lobby").map(\.nick) == ["alice"])
+
+        await services.triggerGracefulShutdown()
+        try await running.value
+        #expect(try await admin.send(RESPCommand("ZCARD", "switchboard:presence:lobby")) == .integer(0))
+        #expect(await eventually { announcements.withLock { $0.count } == 2 })
+        #expect(announcements.withLock { $0.map { $0.contains(#""event":"leave""#) } } == [false, true])
+        #expect(await eventually { (try? await clients()) == 1 + 2 }, "this node's connections are closed")
+        withExtendedLifetime((subscription, nodeSubscription)) {}
+        await listener.shutdown()
+        await admin.close()
+    }
+}

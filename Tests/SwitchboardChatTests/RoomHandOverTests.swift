@@ -1,0 +1,125 @@
+import NIOCore
+import SwitchboardWebSocket
+import Testing
+
+@testable import SwitchboardChat
+
+/// Payloads "m <id>" are room messages; anything else (a presence event, say) is not in the history.
+private func message(_ text: String) -> PreparedMessage { PreparedMessage(.text(text)) }
+
+private func idOf(_ message: PreparedMessage) -> String? {
+    let text = String(buffer: message.message.data)
+    return text.hasPrefix("m ") ? String(text.dropFirst(2)) : nil
+}
+
+private func texts(_ messages: [PreparedMessage]) -> [String] { messages.map { String(buffer: $0.message.data) } }
+
+private func frames(_ texts: String...) -> PreparedFrames { PreparedFrames(texts.map(message), encoding: .plain) }
+
+@Suite("Room hand-over: history, then live, each message once")
+struct RoomHandOverTests {
+    @Test("Held while joining; after the history, held duplicates drop, presence events and newer messages go out")
+    func heldThenReleased() {
+        var handOver = RoomHandOver(messageID: idOf)
+        #expect(handOver.received(frames("m e/2", "presence")) == nil)
+        #expect(handOver.received(frames("m e/3", "m e/4")) == nil)
+        guard case .send(let held) = handOver.historySent(newest: "e/3") else {
+            Issue.record("expected held messages")
+            return
+        }
+        #expect(texts(held) == ["presence", "m e/4"])
+        // The first new message ends filtering: everything after is live.
+        #expect(texts(handOver.received(frames("m e/5", "m e/1"))?.messages ?? []) == ["m e/5", "m e/1"])
+    }
+
+    @Test("Messages still in flight after the history are filtered until the first newer one")
+    func filteringInFlight() {
+        var handOver = RoomHandOver(messageID: idOf)
+        #expect(handOver.received(frames("m e/1")) == nil)
+        guard case .send(let held) = handOver.historySent(newest: "e/3") else {
+            Issue.record("expected held messages")
+            return
+        }
+        #expect(held.isEmpty)
+        #expect(handOver.received(frames("m e/2", "m e/3")) == nil, "both were in the history")
+        #expect(
+            texts(handOver.received(frames("presence", "m e/3", "m e/4"))?.messages ?? []) == ["presence", "m e/4"])
+        guard case .live = handOver.state else {
+            Issue.record("expected live, got \(handOver.state)")
+            return
+        }
+    }
+
+    @Test("Without any history (an empty room), everything held is new")
+    func emptyHistory() {
+        var handOver = RoomHandOver(messageID: idOf)
+        _ = handOver.received(frames("m e/1", "m e/2"))
+        guard case .send(let held) = handOver.historySent(newest: nil) else {
+            Issue.record("expected held messages")
+            return
+        }
+        #expect(texts(held) == ["m e/1", "m e/2"])
+    }
+
+    @Test("An id of another epoch (the log restarted) counts as new")
+    func newEpoch() {
+        var handOver = RoomHandOver(messageID: idOf)
+        _ = handOver.historySent(newest: "old/900")
+        #expect(texts(handOver.received(frames("m new/1"))?.messages ?? []) == ["m new/1"])
+    }
+
+    @Test("More live messages while joining than are held: the join cannot be caught up live")
+    func overflow() {
+        var handOver = RoomHandOver(maxHeld: 3, messageID: idOf)
+        _ = handOver.received(frames("m e/1", "m e/2"))
+        _ = handOver.received(frames("m e/3", "m e/4"))
+        guard case .overflowed = handOver.historySent(newest: "e/0") else {
+            Issue.record("expected an overflow")
+            return
+        }
+    }
+}
+
+@Suite("Room history (embedded) and message ids")
+struct RoomHistoryTests {
+    @Test("A ring of the last messages: recent ones on join, exactly those after `since`, a gap for unknown ids")
+    func ring() async throws {
+        let history = InMemoryRoomHistory(capacity: 5, shownOnJoin: 3, clock: { 42 })
+        var ids: [String] = []
+        for n in 1...8 { ids.append(history.appendNow(room: "r", nick: "n", text: "t\(n)") { _ in }.id) }
+        let (recent, recentGap) = try await history.history(of: "r", since: nil)
+        #expect(recent.map(\.text) == ["t6", "t7", "t8"] && !recentGap)
+        let (after, afterGap) = try await history.history(of: "r", since: ids[4])  // t5, still in the ring
+        #expect(after.map(\.text) == ["t6", "t7", "t8"] && !afterGap)
+        let (tooOld, tooOldGap) = try await history.history(of: "r", since: ids[1])  // t2, pushed out
+        #expect(tooOld.map(\.text) == ["t6", "t7", "t8"] && tooOldGap)
+        let (empty, emptyGap) = try await history.history(of: "unknown", since: nil)
+        #expect(empty.isEmpty && !emptyGap)
+        #expect(try await history.history(of: "unknown", since: ids[0]).gap, "a client that saw messages we lost")
+        #expect(recent.allSatisfy { $0.ts == 42 && $0.room == "r" && $0.nick == "n" })
+    }
+
+    @Test("Past the room limit, the least recently used room's history goes")
+    func roomLimit() async throws {
+        let history = InMemoryRoomHistory(capacity: 10, maxRooms: 2)
+        history.appendNow(room: "a", nick: "n", text: "1") { _ in }
+        history.appendNow(room: "b", nick: "n", text: "1") { _ in }
+        history.appendNow(room: "a", nick: "n", text: "2") { _ in }
+        history.appendNow(room: "c", nick: "n", text: "1") { _ in }
+        #expect(try await history.history(of: "b", since: nil).messages.isEmpty)
+        #expect(try await history.history(of: "a", since: nil).messages.map(\.text) == ["1", "2"])
+    }
+
+    @Test("Ids: ordered within an epoch (sequences and stream ids), any other epoch counts as after")
+    func ids() {
+        #expect(RoomMessageID.isAfter("e/10", "e/9"))
+        #expect(!RoomMessageID.isAfter("e/9", "e/10"))
+        #expect(!RoomMessageID.isAfter("e/9", "e/9"))
+        #expect(RoomMessageID.isAfter("e/1700000000000-1", "e/1700000000000-0"))
+        #expect(RoomMessageID.isAfter("e/1700000000001-0", "e/1700000000000-7"))
+        #expect(RoomMessageID.isAfter("new/1", "old/99"))
+        #expect(RoomMessageID.split("no-slash") == nil)
+        #expect(RoomMessageID.split("e/x") == nil)
+        #expect(RoomMessageID.split("a/b/3-4").map { "\($0.0) \($0.1)" } == "a/b [3, 4]")
+    }
+}

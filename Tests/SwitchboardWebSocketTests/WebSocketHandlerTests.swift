@@ -1,0 +1,95 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import SwitchboardTesting
+import Testing
+
+@testable import SwitchboardWebSocket
+
+/// Records what a socket's callbacks and close observers saw.
+private final class Record: WebSocketCloseObserver {
+    var messages: [String] = []
+    var closes: [UInt16] = []
+    var observed = 0
+
+    func webSocketDidClose() { self.observed += 1 }
+}
+
+/// The handler on an `EmbeddedChannel`: exact bytes in and out, no sockets, no threads.
+@Suite("WebSocket handler on EmbeddedChannel")
+struct WebSocketHandlerTests {
+    private func makeSocket(_ record: Record) throws -> (EmbeddedChannel, WebSocket) {
+        let channel = EmbeddedChannel()
+        let configuration = WebSocketConfiguration(pingInterval: nil)
+        let handler = WebSocketHandler(configuration: configuration, deflate: nil, logger: Logger(label: "test"))
+        let socket = WebSocket(
+            handler: handler, eventLoop: channel.eventLoop, subprotocol: nil, logger: handler.logger, withInbox: false)
+        handler.socket = socket
+        socket.onMessage { socket, message in
+            record.messages.append(String(buffer: message.data))
+            try? socket.send(text: "echo: " + String(buffer: message.data))
+        }
+        socket.onClose { _, code, _ in record.closes.append(code.rawValue) }
+        #expect(socket.addCloseObserver(record))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        return (channel, socket)
+    }
+
+    private func bytes(_ buffer: ByteBuffer?) -> [UInt8] {
+        buffer.map { Array($0.readableBytesView) } ?? []
+    }
+
+    @Test("A masked text frame, in two reads, becomes one message; the reply is one unmasked frame, byte for byte")
+    func messageAndReply() throws {
+        let record = Record()
+        let (channel, _) = try self.makeSocket(record)
+        var frame = clientFrame(0x1, text: "hi")
+        let head = frame.readSlice(length: 3)!
+        try channel.writeInbound(head)
+        #expect(record.messages.isEmpty)
+        try channel.writeInbound(frame)
+        #expect(record.messages == ["hi"])
+        #expect(self.bytes(try channel.readOutbound(as: ByteBuffer.self)) == [0x81, 0x08] + Array("echo: hi".utf8))
+        // A ping is answered with a pong carrying the same payload.
+        try channel.writeInbound(clientFrame(0x9, Array("p".utf8)))
+        #expect(self.bytes(try channel.readOutbound(as: ByteBuffer.self)) == [0x8A, 0x01, UInt8(ascii: "p")])
+    }
+
+    @Test("The peer's close is echoed with its code; onClose and close observers run once; sends then throw")
+    func closeHandshake() throws {
+        let record = Record()
+        let (channel, socket) = try self.makeSocket(record)
+        try channel.writeInbound(clientFrame(0x8, closePayload(1001, Array("bye".utf8))))
+        #expect(self.bytes(try channel.readOutbound(as: ByteBuffer.self)) == [0x88, 0x02, 0x03, 0xE9])
+        #expect(!socket.isOpen)
+        #expect(throws: WebSocketError.closed) { try socket.send(text: "late") }
+        try? channel.close().wait()
+        #expect(record.closes == [1001])
+        #expect(record.observed == 1)
+    }
+
+    @Test("An unmasked client frame fails the connection with 1002 and no data is delivered")
+    func unmaskedFrame() throws {
+        let record = Record()
+        let (channel, socket) = try self.makeSocket(record)
+        try channel.writeInbound(clientFrame(0x1, Array("x".utf8), masked: false))
+        #expect(record.messages.isEmpty)
+        #expect(self.bytes(try channel.readOutbound(as: ByteBuffer.self)) == [0x88, 0x02, 0x03, 0xEA])
+        #expect(!socket.isOpen)
+        try? channel.close().wait()
+        #expect(record.closes == [1002])
+    }
+
+    @Test("Observers added after the end are refused; a removed observer is not told")
+    func observers() throws {
+        let record = Record()
+        let (channel, socket) = try self.makeSocket(record)
+        let removed = Record()
+        #expect(socket.addCloseObserver(removed))
+        socket.removeCloseObserver(removed)
+        try? channel.close().wait()
+        #expect(record.observed == 1 && removed.observed == 0)
+        #expect(!socket.addCloseObserver(Record()), "the connection has ended")
+        #expect(record.closes == [1006], "no close handshake")
+    }
+}
