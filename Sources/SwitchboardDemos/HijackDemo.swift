@@ -1,5 +1,5 @@
 import HTTPTypes
-public import Switchboard
+package import Switchboard
 
 /// The seed's `hijack.ru` (unicorn's Rack hijack test app), written in Swift line for line.
 ///
@@ -13,9 +13,9 @@ public import Switchboard
 /// - `GET /hijack_req`: a full hijack; the app writes `HTTP/1.0 200 OK\r\n\r\nrequest.hijacked` and closes.
 /// - `GET /hijack_res`: a partial hijack; the server sends status and headers, the app the body.
 /// - Both return a ``dieIfUsed`` body that kills the process if the server touches it; it never does.
-public enum HijackDemo {
+package enum HijackDemo {
     /// The demo application.
-    public static func makeApplication() -> some Application {
+    package static func makeApplication() -> some Application {
         Builder {
             Lint()
             ContentLength()
@@ -47,7 +47,7 @@ public enum HijackDemo {
     }
 
     /// The seed's `DieIfUsed`: a body whose use aborts the process, as `abort` does in Ruby.
-    public static let dieIfUsed = ResponseBody { _ in
+    package static let dieIfUsed = ResponseBody { _ in
         fatalError("body.each called after response hijack")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import NIOCore
 public import NIOPosix
@@ -23,9 +24,11 @@ public func testConfiguration(
     )
 }
 
+/// The logger of live tests: quiet unless `SWITCHBOARD_TEST_LOG_LEVEL` (e.g. `debug`) asks for more.
 public let testLogger: Logger = {
     var logger = Logger(label: "switchboard.test")
-    logger.logLevel = .critical
+    let level = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+    logger.logLevel = level ?? .critical
     return logger
 }()
 

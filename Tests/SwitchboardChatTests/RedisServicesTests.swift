@@ -39,12 +39,13 @@ struct RedisServicesTests {
             }
         }
         #expect(await broker.waitUntilConnected(timeout: .seconds(5)))
+        #expect(await listener.waitUntilConnected(timeout: .seconds(5)))
         // Every node holds two connections, whatever it does: commands (shared) and the subscriber.
         let nodeSubscription = try await broker.subscribeDirect(to: "anything") { _ in }
         let clients = { @Sendable () async throws -> Int in
             (try await admin.send(RESPCommand("CLIENT", "LIST")).string ?? "").split(separator: "\n").count
         }
-        #expect(try await clients() == 1 + 2 + 2, "admin, this node's two, the listener's two")
+        #expect(await eventually { (try? await clients()) == 1 + 2 + 2 }, "admin, this node's two, the listener's two")
 
         let entered = group.next().makePromise(of: Void.self)
         presence.enter(PresenceMember(id: "n1-1", nick: "alice"), room: "lobby", promise: entered)

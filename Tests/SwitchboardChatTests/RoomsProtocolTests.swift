@@ -308,7 +308,7 @@ struct RoomsOnRedisTests {
                     // Redis restarts empty: the old id belongs to a past epoch, so the client is told of the gap.
                     await redis.kill()
                     try await redis.restart()
-                    #expect(await nodeB.broker.waitUntilConnected(timeout: .seconds(5)))
+                    #expect(await nodeB.waitUntilServing())
                     try await RawClient.withConnection(port: portB) { bob in
                         try await bob.openRooms()
                         let afterRestart = try await bob.join("lobby", since: lastSeenByBob)
@@ -365,7 +365,7 @@ struct RoomsOnRedisTests {
                     let refused = try await client.readJSON()
                     #expect(refused["code"] as? String == "unavailable" && refused["ref"] as? String == "j1")
                     try await redis.restart()
-                    #expect(await node.broker.waitUntilConnected(timeout: .seconds(5)))
+                    #expect(await node.waitUntilServing())
                     // Not "already_joined": the failed join was undone.
                     _ = try await client.join("lobby")
                     // Exactly once, in order. (A topic membership left over from the failed join would only hold

@@ -34,6 +34,15 @@ struct RedisNode {
         try #require(await self.broker.waitUntilConnected(timeout: .seconds(5)), "the Redis node did not connect")
     }
 
+    /// Waits until this node's Redis connections work again after Redis restarted: `waitUntilConnected` alone can
+    /// answer before the client has noticed that its old connection died, and commands then fail fast.
+    func waitUntilServing() async -> Bool {
+        let client = self.client
+        let commands = await eventually { (try? await client.send(RESPCommand("PING"))) == .simpleString("PONG") }
+        guard commands else { return false }
+        return await self.broker.waitUntilConnected(timeout: .seconds(5))
+    }
+
     /// The chat on this node, with the Redis stores.
     func app(roomLog: RedisRoomLog? = nil) -> some Application {
         ChatApplication.make(

@@ -145,6 +145,8 @@ struct HijackTests {
                 try await client.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\nhi")
                 _ = try await client.read(through: "\r\n\r\n")
                 #expect(try await client.read(count: 2) == "HI")
+                // The handlers answer as soon as they are in, possibly before the hijacker resumes and records them.
+                #expect(await eventually { hijacked.withLock { $0 } != nil })
                 let channel = try #require(hijacked.withLock { $0 })
                 var left: [String] = []
                 for _ in 0..<200 {
@@ -202,13 +204,16 @@ struct HijackTests {
 
     @Test("A hijacked connection is never timed out by the server")
     func hijackedConnectionIsNotTimedOut() async throws {
-        let configuration = testConfiguration(idleTimeout: .milliseconds(100), headReadTimeout: .milliseconds(100))
+        // The idle timeout also runs between the connect and the first request: it must exceed how late a loaded
+        // test machine may send that request, and the sleep must exceed it well.
+        let configuration = testConfiguration(idleTimeout: .milliseconds(500), headReadTimeout: .milliseconds(500))
         try await withServer(echoUpgradeApp, configuration: configuration) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.send(
                     "GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-                _ = try await client.read(through: "\r\n\r\n")
-                try await Task.sleep(for: .milliseconds(400))
+                let head = try await client.read(through: "\r\n\r\n")
+                #expect(head.hasPrefix("HTTP/1.1 101 "))
+                try await Task.sleep(for: .milliseconds(1500))
                 try await client.send("still here")
                 #expect(try await client.read(count: 10) == "still here")
             }

@@ -46,7 +46,8 @@ struct BroadcastingExampleTests {
                 #expect(try await watcher.handshake(path: "/orders/1042/live").status == 101)
                 try await RawClient.withConnection(port: port) { other in
                     #expect(try await other.handshake(path: "/orders/7/live").status == 101)
-                    #expect(topics.memberCounts() == ["orders.1042": 1, "orders.7": 1])
+                    // The 101 goes out before the set-up closure attaches the socket: wait for the attachment.
+                    #expect(await eventually { topics.memberCounts() == ["orders.1042": 1, "orders.7": 1] })
                     try await RawClient.withConnection(port: port) { shop in
                         let shipped = try await shop.ship(1042)
                         let unwatched = try await shop.ship(1)  // nobody watches order 1

@@ -1,7 +1,7 @@
 import FoundationEssentials
 import NIOConcurrencyHelpers
 package import NIOCore
-import SwitchboardPubSub
+package import SwitchboardPubSub
 
 /// Someone in a room: one socket (the same nickname on two sockets is two members).
 package struct PresenceMember: Codable, Hashable, Sendable {
@@ -64,15 +64,15 @@ package protocol PresenceStore: Sendable {
 }
 
 /// Presence in this process's memory (the embedded broker: one node).
-final class InMemoryPresence: PresenceStore {
+package final class InMemoryPresence: PresenceStore {
     private let broker: any Broker
     private let rooms = NIOLockedValueBox<[String: [String: PresenceMember]]>([:])
 
-    init(broker: any Broker) {
+    package init(broker: any Broker) {
         self.broker = broker
     }
 
-    func enter(_ member: PresenceMember, room: String, promise: EventLoopPromise<Void>?) {
+    package func enter(_ member: PresenceMember, room: String, promise: EventLoopPromise<Void>?) {
         // Announced under the lock, so announcements keep the order of the changes they describe.
         self.rooms.withLockedValue { rooms in
             rooms[room, default: [:]][member.id] = member
@@ -81,7 +81,7 @@ final class InMemoryPresence: PresenceStore {
         promise?.succeed()
     }
 
-    func leave(_ member: PresenceMember, room: String) {
+    package func leave(_ member: PresenceMember, room: String) {
         self.rooms.withLockedValue { rooms in
             guard rooms[room]?.removeValue(forKey: member.id) != nil else { return }
             if rooms[room]?.isEmpty == true { rooms[room] = nil }
@@ -89,7 +89,7 @@ final class InMemoryPresence: PresenceStore {
         }
     }
 
-    func members(of room: String) async throws -> [PresenceMember] {
+    package func members(of room: String) async throws -> [PresenceMember] {
         self.rooms.withLockedValue { Array(($0[room] ?? [:]).values) }.sorted { $0.nick < $1.nick }
     }
 
