@@ -67,6 +67,9 @@ public final class WebSocket: Sendable {
 
     /// Runs `callback` once when the connection ends, with the close code (1006 when it ended without a close
     /// handshake) and reason.
+    ///
+    /// Never from inside the app's own call: if the connection ends during a ``send(_:)`` or ``close(code:reason:)``
+    /// (say, the write found the peer gone), `callback` runs on the event loop right after that call returns.
     public func onClose(_ callback: @escaping (WebSocket, WebSocketCloseCode, String) -> Void) {
         self.handler.value.onClose = callback
     }

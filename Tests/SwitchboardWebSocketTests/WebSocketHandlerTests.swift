@@ -92,4 +92,37 @@ struct WebSocketHandlerTests {
         #expect(!socket.addCloseObserver(Record()), "the connection has ended")
         #expect(record.closes == [1006], "no close handshake")
     }
+
+    @Test("A send whose write ends the connection returns before onClose runs: callbacks are never re-entrant")
+    func noReentrantClose() throws {
+        let channel = EmbeddedChannel()
+        // Plays a peer that is gone: the first write closes the connection, as a failed write does.
+        try channel.pipeline.syncOperations.addHandler(CloseOnWrite())
+        let handler = WebSocketHandler(
+            configuration: .init(pingInterval: nil), deflate: nil, logger: Logger(label: "test"))
+        let socket = WebSocket(
+            handler: handler, eventLoop: channel.eventLoop, subprotocol: nil, logger: handler.logger, withInbox: false)
+        handler.socket = socket
+        let order = Record()
+        socket.onMessage { socket, _ in
+            #expect(throws: Never.self) { try socket.send(text: "reply") }
+            order.messages.append("send returned")
+        }
+        socket.onClose { _, code, _ in order.messages.append("onClose \(code.rawValue)") }
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.writeInbound(clientFrame(0x1, text: "hi"))
+        #expect(order.messages == ["send returned"], "not inside the send")
+        channel.embeddedEventLoop.run()
+        #expect(order.messages == ["send returned", "onClose 1006"])
+    }
+}
+
+/// Closes the channel on the first write, failing the write.
+private final class CloseOnWrite: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        promise?.fail(ChannelError.ioOnClosedChannel)
+        context.close(promise: nil)
+    }
 }

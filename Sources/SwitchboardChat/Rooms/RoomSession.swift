@@ -76,13 +76,16 @@ final class RoomSession {
         }
         let previous = self.presenceMember
         self.nick = nick
-        self.send(SimpleFrame(type: "nick", nick: nick, ref: ref))
-        guard previous != self.presenceMember else { return }
-        // In presence, a new nickname is a leave under the old one and a join under the new one.
-        for room in self.present {
-            self.endpoint.presence.leave(previous, room: room)
-            self.endpoint.presence.enter(self.presenceMember, room: room, promise: nil)
+        // In presence, a new nickname is a leave under the old one and a join under the new one. Applied before
+        // anything is sent: a send can find the connection gone, and the store must already match the session
+        // when its close is handled.
+        if previous != self.presenceMember {
+            for room in self.present {
+                self.endpoint.presence.leave(previous, room: room)
+                self.endpoint.presence.enter(self.presenceMember, room: room, promise: nil)
+            }
         }
+        self.send(SimpleFrame(type: "nick", nick: nick, ref: ref))
     }
 
     private func join(_ room: String?, since: String?, ref: String?) {

@@ -47,8 +47,11 @@ final class WebSocketHandler: ChannelDuplexHandler {
     var socket: WebSocket?
     /// Told once, after `onClose`, when the connection ends (the fan-out engine's memberships).
     var closeObservers: [any WebSocketCloseObserver] = []
-    /// Whether ``finish(code:reason:)`` ran: callbacks and observers were told.
+    /// Whether ``finish(code:reason:)`` ran: callbacks and observers were told (or will be, on the next tick).
     private(set) var isFinished = false
+    /// How many app-initiated operations (send, ping, close) are running: a write that fails inside one can close
+    /// the channel synchronously, and the close callbacks must not run inside the app's own call.
+    private var appOperations = 0
 
     init(configuration: WebSocketConfiguration, deflate: NegotiatedDeflate?, logger: Logger) {
         self.configuration = configuration
@@ -74,13 +77,13 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         _ = self.closing.connectionEnded()
-        self.finish(code: .abnormalClosure, reason: "")
+        self.finish(code: .abnormalClosure, reason: "", eventLoop: context.eventLoop)
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         let (code, reason) = self.closing.connectionEnded()
-        self.finish(code: code, reason: reason)
+        self.finish(code: code, reason: reason, eventLoop: context.eventLoop)
         context.fireChannelInactive()
     }
 
@@ -104,8 +107,11 @@ final class WebSocketHandler: ChannelDuplexHandler {
     }
 
     /// Runs the close callback and the close observers once and forgets the handle, breaking the reference cycle.
-    /// Call after the handshake state reached closed.
-    private func finish(code: WebSocketCloseCode, reason: String) {
+    ///
+    /// Never inside an app's own call: when the connection ends during a send (the write failed, or the peer was
+    /// dropped as a slow consumer), the callbacks run on the next tick of the loop, after that call returned, so an
+    /// app never sees `onClose` in the middle of its own `send`.
+    private func finish(code: WebSocketCloseCode, reason: String, eventLoop: any EventLoop) {
         guard !self.isFinished else { return }
         self.isFinished = true
         if let context { self.timers.cancel(handler: self, eventLoop: context.eventLoop) }
@@ -113,9 +119,18 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.deflater = nil
         self.pending = nil
         self.message = nil
+        self.socket?.markNotOpen()
+        guard self.appOperations == 0 else {
+            let handler = NIOLoopBound(self, eventLoop: eventLoop)
+            eventLoop.execute { handler.value.notifyClosed(code: code, reason: reason) }
+            return
+        }
+        self.notifyClosed(code: code, reason: reason)
+    }
+
+    private func notifyClosed(code: WebSocketCloseCode, reason: String) {
         if let socket {
             self.socket = nil
-            socket.markNotOpen()
             self.onClose?(socket, code, reason)
             socket.finishMessages(code: code, reason: reason)
         }
@@ -126,6 +141,13 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.onMessage = nil
         self.onClose = nil
         self.onError = nil
+    }
+
+    /// Runs an operation the app started; the connection's end, if it happens inside, is reported after it.
+    private func appOperation<Result>(_ body: () throws -> Result) rethrows -> Result {
+        self.appOperations += 1
+        defer { self.appOperations -= 1 }
+        return try body()
     }
 
     // MARK: Inbound
@@ -363,14 +385,21 @@ final class WebSocketHandler: ChannelDuplexHandler {
     func close(code: WebSocketCloseCode, reason: String) {
         guard let context, case .sendClose(let code, let reason) = self.closing.startClosing(code: code, reason: reason)
         else { return }
-        context.writeAndFlush(
-            self.wrapOutboundOut(
-                FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)), promise: nil)
+        self.appOperation {
+            context.writeAndFlush(
+                self.wrapOutboundOut(
+                    FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)),
+                promise: nil)
+        }
         self.timers.armCloseTimeout(self.configuration.closeTimeout, handler: self, context: context)
     }
 
     /// Sends `message` as one frame, compressed when negotiated and worth it.
     func send(_ message: WebSocketMessage) throws {
+        try self.appOperation { try self.sendNow(message) }
+    }
+
+    private func sendNow(_ message: WebSocketMessage) throws {
         guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
         if let deflate, let bits = deflate.serverWindowBits, message.data.readableBytes >= deflate.minimumSizeToCompress
@@ -398,12 +427,16 @@ final class WebSocketHandler: ChannelDuplexHandler {
     /// Sends a frame already encoded (a prepared message).
     func send(encodedFrame: ByteBuffer) throws {
         guard self.closing.isOpen, let context else { throw WebSocketError.closed }
-        try self.write(encodedFrame, context: context)
+        try self.appOperation { try self.write(encodedFrame, context: context) }
     }
 
     /// Sends frames already encoded, in order, with one flush: a fan-out that fell behind catches up with one
     /// system call per socket instead of one per message.
     func send(encodedFrames frames: some Collection<ByteBuffer>) throws {
+        try self.appOperation { try self.sendNow(encodedFrames: frames) }
+    }
+
+    private func sendNow(encodedFrames frames: some Collection<ByteBuffer>) throws {
         guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         if !self.isWritable,
             try !self.admitsWhileUnwritable(bytes: frames.reduce(0) { $0 + $1.readableBytes }, context: context)
@@ -417,8 +450,11 @@ final class WebSocketHandler: ChannelDuplexHandler {
     /// Sends a ping.
     func ping(_ payload: ByteBuffer = ByteBuffer()) throws {
         guard self.closing.isOpen, let context else { throw WebSocketError.closed }
-        try self.write(
-            FrameWriter.frame(opcode: .ping, payload: payload, allocator: context.channel.allocator), context: context)
+        try self.appOperation {
+            try self.write(
+                FrameWriter.frame(opcode: .ping, payload: payload, allocator: context.channel.allocator),
+                context: context)
+        }
     }
 
     /// Ends an unresponsive connection: a close frame for the record, then TCP close without waiting.
