@@ -135,7 +135,9 @@ public final class Topics: Sendable {
         self.loops.withLockedValue { loops in
             let key = ObjectIdentifier(eventLoop)
             if let fanOut = loops[key] { return fanOut }
-            let fanOut = LoopFanOut(eventLoop: eventLoop, engine: self)
+            let fanOut = LoopFanOut(
+                eventLoop: eventLoop, maxBacklogBytes: self.configuration.maxBacklogBytes, counters: self.counters,
+                logger: self.logger)
             loops[key] = fanOut
             return fanOut
         }

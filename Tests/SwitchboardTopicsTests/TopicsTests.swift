@@ -179,4 +179,50 @@ struct TopicsTests {
         #expect(sink.texts == ["one"])
         #expect(topics.memberCount(of: "t") == 0)
     }
+
+    @Test("An engine the app lets go lives while memberships need it, no longer; a drain queued after it is safe")
+    func engineLifetime() async throws {
+        let broker = LocalBroker()
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let sink = ProbeSink(on: loop.next())
+        let released = WeakBox()
+        var membership: TopicMembership?
+        do {
+            let topics = Topics(broker: broker, logger: testLogger)
+            released.set(topics)
+            membership = try await topics.attach(sink, to: "t")
+        }
+        #expect(!released.isEmpty, "kept by its topic while a member is attached")
+        broker.publishNow(payload("one"), to: "t")
+        #expect(await eventually { sink.texts == ["one"] })
+        // With the loop held, the last membership ends (its detach queued first), then a message comes: the loop
+        // runs the detach, which lets the topic and the engine go, then that message's drain.
+        let gate = ConditionLock(value: 0)
+        loop.next().execute {
+            gate.lock(whenValue: 1)
+            gate.unlock()
+        }
+        membership?.cancel()
+        membership = nil
+        broker.publishNow(payload("two"), to: "t")
+        gate.lock()
+        gate.unlock(withValue: 1)
+        #expect(await eventually { released.isEmpty }, "freed with its last member")
+        try await loop.next().submit {}.get()
+        #expect(sink.texts == ["one"], "cancelled before the message came")
+        #expect(broker.subscribedChannels.isEmpty)
+        try await loop.shutdownGracefully()
+    }
+}
+
+/// A weak reference that tasks can share.
+private final class WeakBox: Sendable {
+    private let reference = NIOLockedValueBox<WeakReference>(WeakReference())
+
+    private struct WeakReference {
+        weak var value: Topics?
+    }
+
+    func set(_ value: Topics) { self.reference.withLockedValue { $0.value = value } }
+    var isEmpty: Bool { self.reference.withLockedValue { $0.value == nil } }
 }

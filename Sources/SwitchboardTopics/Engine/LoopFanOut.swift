@@ -28,18 +28,23 @@ final class LoopFanOut: Sendable {
     }
 
     let eventLoop: any EventLoop
-    private unowned let engine: Topics
+    private let maxBacklogBytes: Int
+    private let counters: Topics.Counters
+    private let logger: Logger
     private let mailbox = NIOLockedValueBox(Mailbox())
 
-    init(eventLoop: any EventLoop, engine: Topics) {
+    /// Holds what it needs of the engine, not the engine: a drain still queued when the engine goes runs safely.
+    init(eventLoop: any EventLoop, maxBacklogBytes: Int, counters: Topics.Counters, logger: Logger) {
         self.eventLoop = eventLoop
-        self.engine = engine
+        self.maxBacklogBytes = maxBacklogBytes
+        self.counters = counters
+        self.logger = logger
     }
 
     /// Queues `message` for `topic`'s members on this loop; any thread.
     func enqueue(_ message: PreparedMessage, for topic: TopicLoop) {
         let size = message.payloadSize
-        let limit = self.engine.configuration.maxBacklogBytes
+        let limit = self.maxBacklogBytes
         let scheduleDrain = self.mailbox.withLockedValue { mailbox -> Bool in
             guard mailbox.bytes + size <= limit else {
                 mailbox.dropped += 1
@@ -76,8 +81,8 @@ final class LoopFanOut: Sendable {
             return (mailbox.entries, mailbox.dropped, mailbox.gapped)
         }
         if dropped > 0 {
-            self.engine.counters.droppedForBacklog.wrappingAdd(dropped, ordering: .relaxed)
-            self.engine.logger.warning(
+            self.counters.droppedForBacklog.wrappingAdd(dropped, ordering: .relaxed)
+            self.logger.warning(
                 "Event loop overloaded: dropped messages for its sockets; their members were told of a gap",
                 metadata: ["switchboard.dropped": "\(dropped)", "switchboard.topics": "\(gapped.count)"])
         }

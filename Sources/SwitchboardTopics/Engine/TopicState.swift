@@ -6,7 +6,7 @@ import Synchronization
 /// One topic in this process: its broker subscription and the event loops with members.
 ///
 /// Lives while it has references (reservations and memberships, counted by ``Topics``); the last one to go
-/// cancels the subscription.
+/// cancels the subscription. It keeps its engine alive: a membership may end after the app let go of the engine.
 final class TopicState: Sendable {
     private struct State {
         /// The loops with members, in the order they joined. Replaced rather than mutated in place while
@@ -22,7 +22,7 @@ final class TopicState: Sendable {
     }
 
     let name: String
-    unowned let engine: Topics
+    let engine: Topics
     private let state = NIOLockedValueBox(State())
     private let members = Atomic<Int>(0)
 
@@ -102,10 +102,12 @@ final class TopicState: Sendable {
         }
     }
 
-    /// Ends the broker subscription; the topic is not used again.
+    /// Ends the broker subscription; the topic is not used again. Its loops go too: they refer back to it, and
+    /// the topic, its loops and the engine must be freed once nothing uses them.
     func close() {
         let subscription = self.state.withLockedValue { state -> Subscription? in
             state.isClosed = true
+            state.loops = []
             defer { state.subscription = nil }
             return state.subscription
         }
