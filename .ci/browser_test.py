@@ -60,11 +60,11 @@ def messages(driver):
 class Proxy:
     """A TCP proxy the test can cut: cut() drops every connection and refuses new ones until resume()."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, port=0):
         self.target_port, self.open, self.pairs = target_port, True, []
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0)); self.listener.listen(16)
+        self.listener.bind(("127.0.0.1", port)); self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self.accept, daemon=True).start()
 
@@ -113,8 +113,10 @@ def set_nickname(driver, name):
     driver.find_element(By.ID, "message").click()  # leaving the field sends the new nickname
 
 
-port = free_port()
-server = start_server(port)
+port, proxy_port = free_port(), free_port()
+# The pages come from the server's own address and from the cuttable proxy's: both are allowed origins.
+origins = ("--allowed-origin", f"http://127.0.0.1:{port}", "--allowed-origin", f"http://127.0.0.1:{proxy_port}")
+server = start_server(port, *origins)
 alice, bob = browser(1000, 700), browser(390, 760)  # bob's window is phone-sized
 carol = None
 try:
@@ -141,7 +143,7 @@ try:
 
     server.terminate(); server.wait()
     wait(alice, lambda d: not connected(d), "alice did not notice the server going away")
-    server = start_server(port)
+    server = start_server(port, *origins)
     for driver, name in ((alice, "alice"), (bob, "bob")):
         wait(driver, connected, f"{name}'s page did not reconnect", timeout=30)
     say(bob, "back after the restart")
@@ -149,7 +151,7 @@ try:
     print("ok   after a server restart both pages reconnect and chat works again")
 
     # A third window joins late (through a proxy the test can cut) and sees the history.
-    proxy = Proxy(port)
+    proxy = Proxy(port, proxy_port)
     carol = browser(1000, 700)
     carol.get(f"http://127.0.0.1:{proxy.port}/")
     wait(carol, connected, "carol's page did not connect")

@@ -15,7 +15,7 @@ export AUTOBAHN_WORK="${AUTOBAHN_WORK:-/tmp/autobahn}"
 
 [[ -x "$AUTOBAHN_WORK/.venv/bin/wstest" ]] || bash "$AUTOBAHN/setup-venv.sh"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$BIN" --port "$PORT" --log-level warning > /tmp/switchboard-autobahn-server.log 2>&1 &
+"$BIN" --port "$PORT" --echo --log-level warning > /tmp/switchboard-autobahn-server.log 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

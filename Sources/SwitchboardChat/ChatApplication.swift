@@ -31,7 +31,7 @@ package struct BrokerHealth: Sendable, Hashable {
 /// | `GET /subscribe/{channel}` | WebSocket, receive-only: every message published to `channel` |
 /// | `POST /publish/{channel}` | `Authorization: Bearer <token>`; the body (UTF-8 text or JSON) to `channel` |
 /// | `GET /healthz` | 200 while serving, with the broker's state |
-/// | `GET /echo` | WebSocket echo (conformance and benchmarks) |
+/// | `GET /echo` | WebSocket echo (conformance and benchmarks), only with ``ChatConfiguration/servesEcho`` |
 package enum ChatApplication {
     /// Builds the application.
     ///
@@ -74,7 +74,9 @@ package enum ChatApplication {
                 body: .init(string: body)
             )
         }
-        router.get("/echo") { request in EchoEndpoint.upgrade(request) }
+        if configuration.servesEcho {
+            router.get("/echo") { request in EchoEndpoint.upgrade(request) }
+        }
         return Builder {
             ContentLength()
             router

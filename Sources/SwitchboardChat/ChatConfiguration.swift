@@ -1,8 +1,13 @@
 /// The chat server's settings.
 package struct ChatConfiguration: Sendable {
-    /// Browser origins allowed to open WebSockets (exact `Origin` values such as `https://chat.example.com`).
-    /// Empty allows the page's own origin (the `Origin` matches the `Host` header) and non-browser clients.
+    /// Browser origins allowed to open WebSockets (exact `Origin` values such as `https://chat.example.com`): the
+    /// page's own origin, from the server's configured address (``ChatOrigins``), never from the request's `Host`,
+    /// which a DNS-rebinding page controls. Empty refuses every browser.
     package var allowedOrigins: [String]
+    /// Refuse WebSocket requests without an `Origin` (by default they are let in: they are not browsers).
+    package var requiresOrigin: Bool
+    /// Serve `GET /echo` (a conformance and benchmark endpoint: 16 MiB messages, any origin); off by default.
+    package var servesEcho: Bool
     /// The bearer token of `POST /publish/{channel}`; `nil` turns the endpoint off (404).
     package var publishToken: String?
     /// The largest body `POST /publish/{channel}` accepts (413 beyond).
@@ -17,6 +22,8 @@ package struct ChatConfiguration: Sendable {
     /// Creates a configuration.
     package init(
         allowedOrigins: [String] = [],
+        requiresOrigin: Bool = false,
+        servesEcho: Bool = false,
         publishToken: String? = nil,
         maxPublishSize: Int = 64 * 1024,
         maxMessageSize: Int = 64 * 1024,
@@ -24,6 +31,8 @@ package struct ChatConfiguration: Sendable {
         chatChannel: String = "chat"
     ) {
         self.allowedOrigins = allowedOrigins
+        self.requiresOrigin = requiresOrigin
+        self.servesEcho = servesEcho
         self.publishToken = publishToken
         self.maxPublishSize = maxPublishSize
         self.maxMessageSize = maxMessageSize

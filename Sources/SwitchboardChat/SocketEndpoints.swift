@@ -15,8 +15,7 @@ struct SocketEndpoints: Sendable {
         WebSocketConfiguration(
             maxFrameSize: self.configuration.maxMessageSize,
             maxMessageSize: self.configuration.maxMessageSize,
-            maxQueuedBytes: self.configuration.maxQueuedBytes,
-            allowedOrigins: self.configuration.allowedOrigins
+            maxQueuedBytes: self.configuration.maxQueuedBytes
         )
     }
 
@@ -89,13 +88,16 @@ struct SocketEndpoints: Sendable {
         }
     }
 
-    /// Without a configured list, a browser may connect only from the page's own origin (no cross-site
-    /// WebSocket hijacking); clients that send no `Origin` (not browsers) are let in.
+    /// A browser (it sends `Origin`) may connect only from an allowed page, so no other site can open a socket with
+    /// its visitors' cookies; a request without `Origin` is not a browser and is let in unless the operator requires
+    /// one. The list comes from the configuration, never from the request's `Host`, which a DNS-rebinding page sets.
     func checkOrigin(_ request: Request) throws {
-        guard self.configuration.allowedOrigins.isEmpty, let origin = request.headers[.origin] else { return }
-        let host = request.host ?? ""
-        guard origin == "http://\(host)" || origin == "https://\(host)" else {
-            throw HTTPError(.forbidden, "origin not allowed: \(origin) (see --allowed-origin)")
+        if let origin = request.headers[.origin] {
+            guard self.configuration.allowedOrigins.contains(origin) else {
+                throw HTTPError(.forbidden, "origin not allowed: \(origin) (see --allowed-origin and --public-url)")
+            }
+        } else if self.configuration.requiresOrigin {
+            throw HTTPError(.forbidden, "an Origin header is required (--require-origin)")
         }
     }
 }

@@ -60,9 +60,12 @@ public func closePayload(_ code: UInt16, _ reason: [UInt8] = []) -> [UInt8] {
 }
 
 extension RawClient {
-    /// Sends an opening handshake for `path`; returns the response head.
+    /// Sends an opening handshake for `path` (with `Host: t` unless `headers` has a `Host`); returns the response
+    /// head.
     public func handshake(path: String = "/ws", headers: [String] = []) async throws -> TestResponse {
-        var request = "GET \(path) HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let hasHost = headers.contains { $0.lowercased().hasPrefix("host:") }
+        var request =
+            "GET \(path) HTTP/1.1\r\n\(hasHost ? "" : "Host: t\r\n")Upgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for header in headers { request += header + "\r\n" }
         try await self.send(request + "\r\n")

@@ -20,8 +20,12 @@ public struct WebSocketConfiguration: Sendable {
     public var closeTimeout: TimeAmount
     /// Subprotocols the server speaks, in order of preference; the first the client also offers is chosen.
     public var subprotocols: [String]
-    /// Origins allowed to connect (exact `Origin` values, e.g. `https://example.com`); empty allows any.
+    /// Origins allowed to connect (exact `Origin` values, e.g. `https://example.com`); empty allows any. Only
+    /// browsers send `Origin`: a request without one (a native app, a server) is judged by ``requiresOrigin``.
     public var allowedOrigins: [String]
+    /// Refuse requests that carry no `Origin` at all (403); by default they are let in, since they do not come
+    /// from a browser page and must be authenticated some other way.
+    public var requiresOrigin: Bool
     /// permessage-deflate (RFC 7692) settings, or `nil` to never negotiate it.
     public var compression: PerMessageDeflateConfiguration?
 
@@ -54,6 +58,7 @@ public struct WebSocketConfiguration: Sendable {
         closeTimeout: TimeAmount = .seconds(5),
         subprotocols: [String] = [],
         allowedOrigins: [String] = [],
+        requiresOrigin: Bool = false,
         compression: PerMessageDeflateConfiguration? = .init()
     ) {
         self.maxFrameSize = maxFrameSize
@@ -66,6 +71,7 @@ public struct WebSocketConfiguration: Sendable {
         self.closeTimeout = closeTimeout
         self.subprotocols = subprotocols
         self.allowedOrigins = allowedOrigins
+        self.requiresOrigin = requiresOrigin
         self.compression = compression
     }
 }

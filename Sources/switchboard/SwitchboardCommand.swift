@@ -117,6 +117,31 @@ struct ChatOptions: ParsableArguments {
 
     @Option(
         help: """
+            The URL browsers open the chat at, e.g. https://chat.example.com (env SWITCHBOARD_PUBLIC_URL); its \
+            origin is the one allowed to open WebSockets when no --allowed-origin is given. Default: the --host \
+            and --port address (for 127.0.0.1 also localhost and [::1]); none for 0.0.0.0.
+            """
+    )
+    var publicURL: String?
+
+    @Flag(
+        help: """
+            Refuse WebSocket requests without an Origin header (env SWITCHBOARD_REQUIRE_ORIGIN=1). By default \
+            they are let in: they do not come from a browser page.
+            """
+    )
+    var requireOrigin = false
+
+    @Flag(
+        help: """
+            Serve GET /echo, a WebSocket echo for conformance runs and benchmarks (env SWITCHBOARD_ECHO=1). Off by \
+            default: it accepts 16 MiB messages from any origin.
+            """
+    )
+    var echo = false
+
+    @Option(
+        help: """
             The bearer token that POST /publish/{channel} requires (env SWITCHBOARD_PUBLISH_TOKEN). Without it \
             the publish API is off.
             """
@@ -147,6 +172,19 @@ struct ChatOptions: ParsableArguments {
         }.filter { !$0.isEmpty }
     }
 
+    var resolvedPublicURL: String? { self.publicURL ?? environment("SWITCHBOARD_PUBLIC_URL") }
+
+    var resolvedRequireOrigin: Bool { self.requireOrigin || environment("SWITCHBOARD_REQUIRE_ORIGIN") == "1" }
+
+    var resolvedEcho: Bool { self.echo || environment("SWITCHBOARD_ECHO") == "1" }
+
+    /// The browser origins allowed: the configured list, else the public URL's origin, else the listening address's.
+    func resolvedOrigins(host: String, port: Int) -> [String] {
+        if !self.resolvedAllowedOrigins.isEmpty { return self.resolvedAllowedOrigins }
+        if let url = self.resolvedPublicURL, let origin = ChatOrigins.origin(ofPublicURL: url) { return [origin] }
+        return ChatOrigins.origins(listeningOn: host, port: port)
+    }
+
     var resolvedPublishToken: String? {
         (self.publishToken ?? environment("SWITCHBOARD_PUBLISH_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
     }
@@ -161,6 +199,9 @@ struct ChatOptions: ParsableArguments {
         }
         for origin in self.allowedOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             throw ValidationError("--allowed-origin must look like https://host[:port], not \(origin.debugDescription)")
+        }
+        if let url = self.publicURL, ChatOrigins.origin(ofPublicURL: url) == nil {
+            throw ValidationError("--public-url must look like https://host[:port][/path], not \(url.debugDescription)")
         }
         if let token = self.publishToken, token.count < 16 {
             throw ValidationError("--publish-token must have at least 16 characters")
@@ -182,6 +223,12 @@ struct ChatOptions: ParsableArguments {
         for origin in self.resolvedAllowedOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             exitWithUsageError(
                 "SWITCHBOARD_ALLOWED_ORIGINS: each must look like https://host[:port], not \(origin.debugDescription)")
+        }
+        if self.publicURL == nil, let url = environment("SWITCHBOARD_PUBLIC_URL"),
+            ChatOrigins.origin(ofPublicURL: url) == nil
+        {
+            exitWithUsageError(
+                "SWITCHBOARD_PUBLIC_URL must look like https://host[:port][/path], not \(url.debugDescription)")
         }
         if self.publishToken == nil, let token = self.resolvedPublishToken, token.count < 16 {
             exitWithUsageError("SWITCHBOARD_PUBLISH_TOKEN must have at least 16 characters")
@@ -224,8 +271,16 @@ struct Serve: AsyncParsableCommand {
         try options.checkEnvironment()
         chat.checkEnvironment()
         try await runServer(options: options, name: "Switchboard chat") { group, logger in
+            let origins = chat.resolvedOrigins(host: options.resolvedHost, port: options.resolvedPort)
+            if origins.isEmpty {
+                logger.warning(
+                    "No browser origin is allowed: give --public-url (or --allowed-origin) so the page can connect",
+                    metadata: ["host": "\(options.resolvedHost)", "port": "\(options.resolvedPort)"])
+            }
             let configuration = ChatConfiguration(
-                allowedOrigins: chat.resolvedAllowedOrigins,
+                allowedOrigins: origins,
+                requiresOrigin: chat.resolvedRequireOrigin,
+                servesEcho: chat.resolvedEcho,
                 publishToken: chat.resolvedPublishToken
             )
             guard let redis = chat.redisConfiguration else {

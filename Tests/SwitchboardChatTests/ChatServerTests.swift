@@ -13,12 +13,15 @@ import Testing
 
 private let token = "0123456789abcdef-test-token"
 
-private func chatApp(broker: any Broker = LocalBroker(), publishToken: String? = token) -> some Application {
-    ChatApplication.make(
-        topics: Topics(broker: broker, logger: testLogger),
-        configuration: ChatConfiguration(publishToken: publishToken, maxPublishSize: 1024),
-        logger: testLogger
-    )
+private func chatApp(
+    broker: any Broker = LocalBroker(), publishToken: String? = token,
+    configuration: ChatConfiguration = ChatConfiguration(allowedOrigins: ["http://t"])
+) -> some Application {
+    var configuration = configuration
+    configuration.publishToken = publishToken
+    configuration.maxPublishSize = 1024
+    return ChatApplication.make(
+        topics: Topics(broker: broker, logger: testLogger), configuration: configuration, logger: testLogger)
 }
 
 extension RawClient {
@@ -82,6 +85,51 @@ struct ChatServerTests {
             try await RawClient.withConnection(port: port) { client in
                 let status81 = try await client.handshake(path: "/chat", headers: ["Origin: http://t"]).status
                 #expect(status81 == 101)
+            }
+        }
+    }
+
+    @Test("Origins: only configured ones, never the request's own Host (DNS rebinding); no Origin is not a browser")
+    func origins() async throws {
+        try await withServer(chatApp()) { _, port in
+            for path in ["/chat", "/subscribe/news", "/ws"] {
+                let protocolHeader = path == "/ws" ? ["Sec-WebSocket-Protocol: switchboard.chat.v1"] : []
+                // A rebinding page: its Origin and the Host it reaches us by are the attacker's name.
+                let rebound = try await RawClient.withConnection(port: port) { client in
+                    try await client.handshake(
+                        path: path,
+                        headers: ["Origin: http://rebind.attacker.test:\(port)", "Host: rebind.attacker.test:\(port)"]
+                            + protocolHeader)
+                }
+                #expect(rebound.status == 403, "\(path)")
+                let native = try await RawClient.withConnection(port: port) { client in
+                    try await client.handshake(path: path, headers: protocolHeader)
+                }
+                #expect(native.status == 101, "\(path): a client without Origin is not a browser")
+            }
+        }
+        let strict = ChatConfiguration(allowedOrigins: ["http://t"], requiresOrigin: true)
+        try await withServer(chatApp(configuration: strict)) { _, port in
+            let native = try await RawClient.withConnection(port: port) { try await $0.handshake(path: "/chat") }
+            #expect(native.status == 403)
+            let page = try await RawClient.withConnection(port: port) { client in
+                try await client.handshake(path: "/chat", headers: ["Origin: http://t"])
+            }
+            #expect(page.status == 101)
+        }
+    }
+
+    @Test("/echo is served only when configured (a conformance endpoint: 16 MiB messages, any origin)")
+    func echoOnlyWhenAsked() async throws {
+        try await withServer(chatApp()) { _, port in
+            let response = try await RawClient.withConnection(port: port) { try await $0.handshake(path: "/echo") }
+            #expect(response.status == 404)
+        }
+        try await withServer(chatApp(configuration: ChatConfiguration(servesEcho: true))) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                #expect(try await client.handshake(path: "/echo").status == 101)
+                try await client.send(clientFrame(0x1, text: "ping"))
+                #expect(try await client.readFrame()?.text == "ping")
             }
         }
     }

@@ -147,8 +147,17 @@ struct WebSocketLiveTests {
             }
             try await RawClient.withConnection(port: port) { client in
                 let noOrigin = try await client.handshake()
-                #expect(noOrigin.status == 403, "no Origin while an allowlist is set")
+                #expect(noOrigin.status == 101, "no Origin: not a browser, so not judged by the allowlist")
             }
+        }
+        let strict = WebSocketConfiguration(allowedOrigins: ["https://ok.example"], requiresOrigin: true)
+        try await withServer(echoApp(strict)) { _, port in
+            let missing = try await RawClient.withConnection(port: port) { try await $0.handshake().status }
+            #expect(missing == 403, "an Origin is required")
+            let allowed = try await RawClient.withConnection(port: port) { client in
+                try await client.handshake(headers: ["Origin: https://ok.example"]).status
+            }
+            #expect(allowed == 101)
         }
     }
 

@@ -31,8 +31,7 @@ struct RoomsEndpoint: Sendable {
             maxFrameSize: 64 * 1024,
             maxMessageSize: 64 * 1024,
             maxQueuedBytes: self.sockets.configuration.maxQueuedBytes,
-            subprotocols: [ChatProtocol.name],
-            allowedOrigins: self.sockets.configuration.allowedOrigins
+            subprotocols: [ChatProtocol.name]
         )
         let offered = request.headers[.secWebSocketProtocol] ?? ""
         guard offered.split(separator: ",").contains(where: { $0.trimmingHTTPWhitespace() == ChatProtocol.name }) else {

@@ -36,10 +36,13 @@ struct WebSocketHandshake {
         guard keys.count == 1, let key = Optional(keys[0].trimmingHTTPWhitespace()),
             Base64.decode(key)?.count == 16
         else { throw HTTPError(.badRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes") }
-        if !configuration.allowedOrigins.isEmpty {
-            guard let origin = request.headers[.origin], configuration.allowedOrigins.contains(origin) else {
+        if let origin = request.headers[.origin] {
+            // A browser: it must come from an allowed page (no cross-site WebSocket hijacking).
+            guard configuration.allowedOrigins.isEmpty || configuration.allowedOrigins.contains(origin) else {
                 throw HTTPError(.forbidden, "origin not allowed")
             }
+        } else if configuration.requiresOrigin {
+            throw HTTPError(.forbidden, "an Origin header is required")
         }
 
         var headers: HTTPFields = [
