@@ -1,3 +1,4 @@
+import FoundationEssentials
 import HTTPTypes
 package import Logging
 package import Switchboard
@@ -6,16 +7,16 @@ import SwitchboardPubSub
 package import SwitchboardTopics
 import SwitchboardWebSocket
 
-/// What `/healthz` reports about the broker.
+/// What `/healthz` and `/readyz` report about the broker.
 package struct BrokerHealth: Sendable, Hashable {
     /// `embedded` or `redis`.
     package var kind: String
-    /// Whether the broker reaches every node (always true for the embedded one).
-    package var isConnected: Bool
+    /// `nil` when the broker answers right now (a round trip, not a flag), or why it does not.
+    package var unavailable: String?
 
-    package init(kind: String, isConnected: Bool) {
+    package init(kind: String, unavailable: String? = nil) {
         self.kind = kind
-        self.isConnected = isConnected
+        self.unavailable = unavailable
     }
 }
 
@@ -30,7 +31,8 @@ package struct BrokerHealth: Sendable, Hashable {
 /// | `GET /ws` | WebSocket, subprotocol `switchboard.chat.v1`: rooms, nicknames, history, catch-up (docs/PROTOCOL.md) |
 /// | `GET /subscribe/{channel}` | WebSocket, receive-only: every message published to `channel` |
 /// | `POST /publish/{channel}` | `Authorization: Bearer <token>`; the body (UTF-8 text or JSON) to `channel` |
-/// | `GET /healthz` | 200 while serving, with the broker's state |
+/// | `GET /healthz` | liveness: 200 while the process serves |
+/// | `GET /readyz` | readiness: 200 when the broker answers a round trip, else 503 with the reason |
 /// | `GET /echo` | WebSocket echo (conformance and benchmarks), only with ``ChatConfiguration/servesEcho`` |
 package enum ChatApplication {
     /// Builds the application.
@@ -38,14 +40,14 @@ package enum ChatApplication {
     /// - Parameters:
     ///   - topics: The fan-out engine, on `LocalBroker()` in one process or a `RedisBroker` across nodes.
     ///   - configuration: Origins, the publish token and limits.
-    ///   - health: What `/healthz` says about the broker.
+    ///   - health: The broker's readiness, for `/readyz` (a round trip to it).
     ///   - roomLog: Where room history lives (the Redis log with Redis); `nil` for this process's memory.
     ///   - presence: Who is in which room (the Redis presence with Redis); `nil` for this process's memory.
     ///   - logger: Where the app logs.
     package static func make(
         topics: Topics,
         configuration: ChatConfiguration = .init(),
-        health: @escaping @Sendable () async -> BrokerHealth = { BrokerHealth(kind: "embedded", isConnected: true) },
+        health: @escaping @Sendable () async -> BrokerHealth = { BrokerHealth(kind: "embedded") },
         roomLog: (any RoomLog)? = nil,
         presence: (any PresenceStore)? = nil,
         logger: Logger
@@ -67,11 +69,19 @@ package enum ChatApplication {
         router.get("/ws") { request in try await rooms.upgrade(request) }
         router.post("/publish/:channel") { request in try await publish.respond(to: request) }
         router.get("/healthz") { _ in
-            let state = await health()
-            let body = #"{"status":"ok","broker":"\#(state.kind)","connected":\#(state.isConnected)}"# + "\n"
-            return Response(
+            Response(
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                body: .init(string: body)
+                body: .init(string: #"{"status":"ok"}"# + "\n"))
+        }
+        router.get("/readyz") { _ in
+            let state = await health()
+            let body = Readiness(
+                status: state.unavailable == nil ? "ready" : "unavailable", broker: state.kind,
+                reason: state.unavailable)
+            return Response(
+                status: state.unavailable == nil ? .ok : .serviceUnavailable,
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(string: String(decoding: (try? JSONEncoder().encode(body)) ?? Data(), as: UTF8.self) + "\n")
             )
         }
         if configuration.servesEcho {
@@ -82,4 +92,11 @@ package enum ChatApplication {
             router
         }
     }
+}
+
+/// The body of `/readyz`.
+private struct Readiness: Encodable {
+    var status: String
+    var broker: String
+    var reason: String?
 }

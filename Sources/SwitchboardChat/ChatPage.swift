@@ -9,8 +9,23 @@ import Switchboard
 /// hole).
 enum ChatPage {
     static func response(_ text: String, type: String) -> Response {
-        Response(headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(string: text))
+        var headers: HTTPFields = [.contentType: type, .cacheControl: "no-cache"]
+        for (name, value) in Self.securityHeaders { headers[name] = value }
+        return Response(headers: headers, body: .init(string: text))
     }
+
+    /// No inline script or style, nothing from elsewhere, no framing (clickjacking), no MIME sniffing, no referrer.
+    /// `connect-src 'self'` covers the page's own `ws:`/`wss:` origin (CSP level 3).
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (
+            HTTPField.Name("Content-Security-Policy")!,
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+                + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        ),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("X-Frame-Options")!, "DENY"),
+        (HTTPField.Name("Referrer-Policy")!, "no-referrer"),
+    ]
 
     static let html = """
         <!doctype html>

@@ -1,6 +1,10 @@
 public import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A real `redis-server` for tests: its own free port on 127.0.0.1, its own temporary directory, no persistence.
 ///
 /// Tests that need Redis use ``RedisServerProcess/testTrait``'s condition: they are skipped with a printed reason
@@ -58,6 +62,24 @@ public final class RedisServerProcess: Sendable {
         try await self.launch(Self.executable!)
     }
 
+    /// Freezes the server (SIGSTOP): its connections stay open but nothing is answered, as with a hung Redis.
+    public func pause() throws {
+        try self.signal(SIGSTOP)
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    public func resume() throws {
+        try self.signal(SIGCONT)
+    }
+
+    private func signal(_ signal: Int32) throws {
+        let file = self.directory.appendingPathComponent("redis.pid")
+        guard let text = try? String(contentsOf: file, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw RedisServerError("redis-server wrote no pid file") }
+        guard Glibc.kill(pid, signal) == 0 else { throw RedisServerError("kill(\(pid), \(signal)) failed") }
+    }
+
     /// Kills the server without waiting and removes its directory.
     public func stop() {
         self.takeProcess()?.terminate()
@@ -91,6 +113,7 @@ public final class RedisServerProcess: Sendable {
         let redisArguments = [
             "--port", String(self.port), "--bind", "127.0.0.1", "--dir", self.directory.path,
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", log.path,
+            "--pidfile", self.directory.appendingPathComponent("redis.pid").path,
         ]
         process.arguments = ["-c", watchdog, "sh", String(getpid()), executable] + redisArguments
         process.standardOutput = FileHandle.nullDevice

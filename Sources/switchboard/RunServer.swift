@@ -70,7 +70,10 @@ struct Announcer: Service {
     func run() async throws {
         guard let address = try? await self.server.listeningAddress() else { return }
         let host = address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]" : $0 } ?? "?"
-        print("\(self.name) listening on http://\(host):\(address.port ?? 0)/")
+        // Written straight to the file descriptor: `print` is block-buffered when standard output is a pipe or a
+        // file (systemd, docker logs), so the line would only appear at exit.
+        let line = "\(self.name) listening on http://\(host):\(address.port ?? 0)/\n"
+        _ = line.withCString { write(1, $0, strlen($0)) }
     }
 }
 

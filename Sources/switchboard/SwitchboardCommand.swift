@@ -294,7 +294,7 @@ struct Serve: AsyncParsableCommand {
             let application = ChatApplication.make(
                 topics: Topics(broker: broker, logger: logger),
                 configuration: configuration,
-                health: { BrokerHealth(kind: "redis", isConnected: await broker.isConnected) },
+                health: { BrokerHealth(kind: "redis", unavailable: await broker.unreadiness(timeout: .seconds(1))) },
                 roomLog: RedisRoomLog(client: client),
                 presence: presence,
                 logger: logger

@@ -222,23 +222,30 @@ struct ChatServerTests {
         }
     }
 
-    @Test("GET / serves the page and its script and style; /healthz reports the broker")
+    @Test("GET / serves the page with security headers; /healthz is liveness, /readyz the broker's readiness")
     func pageAndHealth() async throws {
         try await withServer(chatApp()) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 for (path, needle) in [
                     ("/", "<h1>Switchboard chat</h1>"), ("/app.js", "textContent"), ("/app.css", "@media"),
-                    ("/healthz", #""broker":"embedded""#),
+                    ("/healthz", #"{"status":"ok"}"#), ("/readyz", #""status":"ready""#),
                 ] {
                     try await client.send("GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
                     let response = try await client.readResponse()
                     #expect(response.status == 200, "\(path)")
                     #expect(response.body.contains(needle), "\(path)")
                 }
-                // The page never inserts messages as HTML.
+                // The page never inserts messages as HTML, runs no inline script and cannot be framed.
                 try await client.send("GET /app.js HTTP/1.1\r\nHost: t\r\n\r\n")
                 let script = try await client.readResponse()
                 #expect(!script.body.contains("innerHTML"))
+                try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                let page = try await client.readResponse()
+                let policy = page.header("Content-Security-Policy") ?? ""
+                #expect(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"))
+                #expect(policy.contains("frame-ancestors 'none'"))
+                #expect(page.header("X-Content-Type-Options") == "nosniff")
+                #expect(!page.body.contains("<script>") && !page.body.contains("<style>"), "nothing inline")
             }
         }
     }

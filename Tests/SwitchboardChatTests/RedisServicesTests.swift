@@ -63,3 +63,40 @@ struct RedisServicesTests {
         await admin.close()
     }
 }
+
+@Suite(
+    "Readiness with Redis",
+    .enabled(if: RedisServerProcess.isEnabled, Comment(rawValue: RedisServerProcess.skipReason)),
+    .timeLimit(.minutes(1))
+)
+struct ReadinessTests {
+    @Test("/readyz answers 503 while Redis is hung (SIGSTOP: connections open, no answers) and 200 once it runs")
+    func hungRedis() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let node = try await RedisNode(redis)
+        let app = ChatApplication.make(
+            topics: node.topics,
+            health: {
+                BrokerHealth(kind: "redis", unavailable: await node.broker.unreadiness(timeout: .milliseconds(300)))
+            },
+            roomLog: RedisRoomLog(client: node.client), presence: node.presence, logger: testLogger)
+        try await withServer(app) { _, port in
+            let ready = { @Sendable () async throws -> TestResponse in
+                try await RawClient.withConnection(port: port) { client in
+                    try await client.send("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
+                    return try await client.readResponse()
+                }
+            }
+            #expect(try await ready().status == 200)
+            try redis.pause()
+            let start = ContinuousClock.now
+            let hung = try await ready()
+            #expect(hung.status == 503 && hung.body.contains("PING"), "\(hung.body)")
+            #expect(ContinuousClock.now - start < .seconds(2), "a readiness check has a deadline")
+            try redis.resume()
+            #expect(await eventually { (try? await ready().status) == 200 })
+        }
+        await node.stop()
+    }
+}

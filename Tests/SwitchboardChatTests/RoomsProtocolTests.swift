@@ -423,6 +423,27 @@ struct RoomsOnRedisTests {
 
 @Suite("Presence (embedded)", .timeLimit(.minutes(1)))
 struct PresenceTests {
+    @Test("Member ids are random, not a counter that would tell how many sockets a node has served")
+    func randomIDs() async throws {
+        let suffixes = try await withServer(roomsApp()) { _, port in
+            var suffixes: [UInt64] = []
+            for _ in 0..<10 {
+                let id = try await RawClient.withConnection(port: port) { client in
+                    try await client.openRooms()
+                    let joined = try await client.join("lobby")
+                    return (joined["you"] as? [String: Any])?["id"] as? String
+                }
+                let suffix = try #require(id?.split(separator: "-").last.flatMap { UInt64($0, radix: 36) })
+                suffixes.append(suffix)
+            }
+            return suffixes
+        }
+        #expect(Set(suffixes).count == 10)
+        let steps = zip(suffixes, suffixes.dropFirst()).map { $1 &- $0 }
+        #expect(!steps.allSatisfy { $0 == 1 }, "ids: \(suffixes)")
+        #expect(suffixes.filter { $0 > UInt64(1) << 32 }.count >= 8, "64 random bits, not small numbers")
+    }
+
     @Test("Members are listed on join; joins, nickname changes and leaves are announced; a closed socket leaves")
     func presence() async throws {
         try await withServer(roomsApp()) { _, port in

@@ -47,12 +47,12 @@ struct RoomsEndpoint: Sendable {
     }
 }
 
-/// Member ids unique across nodes: a random node id and a counter.
+/// Member ids unique across nodes: a random node id and 64 random bits per socket. Not a counter: ids are shown to
+/// everyone in a room, and sequential ones would tell how many sockets a node has served.
 final class MemberIDs: Sendable {
     private let node = String(UInt64.random(in: 1 << 40...UInt64.max >> 8), radix: 36)
-    private let counter = NIOLockedValueBox(0)
 
     func next() -> String {
-        "\(self.node)-\(self.counter.withLockedValue { $0 += 1; return $0 })"
+        "\(self.node)-\(String(UInt64.random(in: 1...UInt64.max), radix: 36))"
     }
 }

@@ -155,6 +155,32 @@ public final class RedisClient: Service {
         return connection.sendNow(command)
     }
 
+    /// Sends `PING` and waits at most `timeout` for the answer: whether Redis really answers now, which the
+    /// connection being open does not tell (a hung server keeps its connections).
+    ///
+    /// - Throws: ``RedisError``: ``RedisError/Kind/timeout`` when no answer came in time, or the failure of the
+    ///   command (at once while disconnected).
+    public func ping(timeout: Duration) async throws {
+        let answered = self.eventLoop.makePromise(of: Void.self)
+        let done = NIOLockedValueBox(false)
+        let complete = { @Sendable (result: Result<Void, any Error>) in
+            guard
+                !done.withLockedValue({ done in
+                    defer { done = true }; return done
+                })
+            else { return }
+            answered.completeWith(result)
+        }
+        let timer = self.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            complete(.failure(RedisError(.timeout, "no answer to PING within \(timeout)")))
+        }
+        self.sendNow(RESPCommand("PING")).whenComplete { result in
+            timer.cancel()
+            complete(result.map { _ in })
+        }
+        try await answered.futureResult.get()
+    }
+
     /// Runs `script` with `EVALSHA` on the current connection (loading it there first, pipelined, if this
     /// connection has not run it yet); if Redis lost its script cache (`NOSCRIPT`), runs it once with `EVAL`.
     ///

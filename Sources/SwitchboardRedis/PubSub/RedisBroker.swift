@@ -110,6 +110,20 @@ public final class RedisBroker: Broker, Service {
         }
     }
 
+    /// Whether the broker works right now: the subscriber connection is up and the command connection answers a
+    /// `PING` within `timeout` (a round trip, so a hung Redis is not reported as healthy).
+    ///
+    /// - Returns: `nil` when ready, or why not.
+    public func unreadiness(timeout: Duration) async -> String? {
+        guard await self.subscriber.isConnected else { return "the Redis subscriber connection is down" }
+        do {
+            try await self.commands.ping(timeout: timeout)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     /// Closes the subscriber connection (and the command connection, if the broker made it) and stops
     /// reconnecting. Subscribers get no further messages.
     public func shutdown() async {
