@@ -123,7 +123,7 @@ enum ChatPage {
           const list = $("messages"), status = $("status"), roomList = $("rooms"), online = $("online");
           const nickname = $("nickname"), input = $("message"), send = $("send"), roomInput = $("room");
           const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-          const maxShown = 500;
+          const maxShown = 5000;  // per room, in memory and on screen
           // room -> { messages: [{id, ts, nick, text} | {system}], ids: Set, lastId, unread, members: Map(id -> nick) }
           const rooms = new Map();
           let current = null, socket = null, attempt = 0;
@@ -250,6 +250,9 @@ enum ChatPage {
                 break;
               }
               case "message": add(frame.room, frame); break;
+              // Messages may have been lost on the server's side: join again from the last one shown, which
+              // sends exactly what is missing, then the live messages held meanwhile.
+              case "gap": join(frame.room); break;
               case "error": add(current, { system: "error: " + frame.message }); break;
             }
           }

@@ -27,6 +27,9 @@ struct SocketEndpoints: Sendable {
     /// `/chat`'s message callback; made once, not per socket (a closure's captures are a heap object).
     private let publishToChat: @Sendable (WebSocket, WebSocketMessage) -> Void
 
+    /// What `/chat` and `/subscribe` sockets are told when messages may have been lost.
+    static let closeOnGap = TopicGapPolicy.close(code: .tryAgainLater, reason: "messages may have been lost; reconnect")
+
     /// `/subscribe/{channel}`'s message callback: the client may not send.
     private static let refuseMessages: @Sendable (WebSocket, WebSocketMessage) -> Void = { socket, _ in
         socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
@@ -70,8 +73,10 @@ struct SocketEndpoints: Sendable {
         try self.checkOrigin(request)
         let reservation = try await self.reserve(channel)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
-            // The membership ends when the socket closes.
-            reservation.attach(socket)
+            // The membership ends when the socket closes. The seed's protocol and /subscribe have no message that
+            // could say "you missed something", so after a gap the socket is closed with 1013: the client
+            // reconnects (and reloads whatever state it shows) instead of silently missing messages.
+            reservation.attach(socket, onGap: Self.closeOnGap)
             socket.onMessage(onMessage)
         }
         // A refused handshake (400, 403, 426) never opens a socket: give the place back now.

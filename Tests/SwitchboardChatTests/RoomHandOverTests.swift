@@ -68,6 +68,28 @@ struct RoomHandOverTests {
         #expect(texts(handOver.received(frames("m new/1"))?.messages ?? []) == ["m new/1"])
     }
 
+    @Test("A gap when live: hold again and tell the client; a gap while holding: tell it once the history is out")
+    func gaps() {
+        var live = RoomHandOver(messageID: idOf)
+        _ = live.historySent(newest: nil)
+        #expect(live.gapped() == .tellClient)
+        #expect(live.isHolding && live.received(frames("m e/9")) == nil, "held until the client re-syncs")
+        guard case .send(let held) = live.historySent(newest: "e/8") else {
+            Issue.record("expected held messages")
+            return
+        }
+        #expect(texts(held) == ["m e/9"])
+
+        var joining = RoomHandOver(messageID: idOf)
+        _ = joining.received(frames("m e/1"))
+        #expect(joining.gapped() == .none, "the history on its way may already lack messages: say so after it")
+        guard case .gapped = joining.historySent(newest: "e/1") else {
+            Issue.record("expected a gap after the history")
+            return
+        }
+        #expect(joining.isHolding)
+    }
+
     @Test("More live messages while joining than are held: the join cannot be caught up live")
     func overflow() {
         var handOver = RoomHandOver(maxHeld: 3, messageID: idOf)

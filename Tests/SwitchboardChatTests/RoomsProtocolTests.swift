@@ -39,6 +39,7 @@ extension RawClient {
     func readJSON(presence: Bool = false) async throws -> [String: Any] {
         while true {
             let frame = try #require(try await self.readFrame(), "the socket closed")
+            if frame.opcode == 0x9 || frame.opcode == 0xA { continue }  // keepalive
             #expect(frame.opcode == 0x1)
             let object = try JSONSerialization.jsonObject(with: Data(frame.payload.readableBytesView))
             let json = try #require(object as? [String: Any], "not a JSON object: \(frame.text)")

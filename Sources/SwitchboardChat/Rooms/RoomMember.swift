@@ -11,6 +11,8 @@ final class RoomMember: TopicSink {
     private(set) var handOver: RoomHandOver
     /// The topic membership, once attached.
     var membership: TopicMembership?
+    /// The client was told of a gap and has not re-synced yet (a `join` for this room re-syncs, `since` or not).
+    var awaitsResync = false
     /// Called when messages of the room may have been lost for this socket.
     private let onGap: (RoomMember) -> Void
 
@@ -30,19 +32,34 @@ final class RoomMember: TopicSink {
     }
 
     func receiveGap(from membership: TopicMembership) {
-        self.onGap(self)
+        if self.handOver.gapped() == .tellClient { self.onGap(self) }
+    }
+
+    /// Holds live messages for a re-sync the client asked for.
+    func restartHandOver() {
+        self.awaitsResync = false
+        self.handOver.restart()
+    }
+
+    /// What became of the hand-over once the history went out.
+    enum HistoryOutcome {
+        case delivered
+        /// More arrived while joining than were held: the socket must reconnect and join with `since`.
+        case overflowed
+        /// Messages were lost while the history was read: the client must re-sync again.
+        case gapped
     }
 
     /// The history went out; sends what the hand-over held that the history lacked.
-    ///
-    /// - Returns: `false` when more arrived while joining than were held (the socket must rejoin with `since`).
-    func historySent(newest: String?) -> Bool {
+    func historySent(newest: String?) -> HistoryOutcome {
         switch self.handOver.historySent(newest: newest) {
         case .overflowed:
-            return false
+            return .overflowed
+        case .gapped:
+            return .gapped
         case .send(let held):
             if !held.isEmpty { try? self.socket.send(held) }
-            return true
+            return .delivered
         }
     }
 

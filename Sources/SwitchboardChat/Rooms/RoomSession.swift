@@ -92,8 +92,13 @@ final class RoomSession {
         guard let room, ChatNames.isValidRoom(room) else {
             return self.send(ErrorFrame("invalid_room", "a room is 1 to 64 of A-Z a-z 0-9 - _ .", ref: ref))
         }
-        guard self.rooms[room] == nil else {
-            return self.send(ErrorFrame("already_joined", "this socket is in \(room) already", ref: ref))
+        if let member = self.rooms[room] {
+            // Joining a room the socket is in re-syncs it (after a gap, or with `since`): membership and presence
+            // stay; the history since the client's last message goes out again, then the live messages held meanwhile.
+            guard since != nil || member.awaitsResync, self.present.contains(room) else {
+                return self.send(ErrorFrame("already_joined", "this socket is in \(room) already", ref: ref))
+            }
+            return self.resync(member, since: since, ref: ref)
         }
         guard self.rooms.count < self.endpoint.limits.maxRoomsPerSocket else {
             return self.send(
@@ -130,6 +135,39 @@ final class RoomSession {
         }
     }
 
+    /// Sends the history since `since` again and hands over to the live messages held meanwhile.
+    private func resync(_ member: RoomMember, since: String?, ref: String?) {
+        member.restartHandOver()
+        let eventLoop = self.socket.eventLoop
+        let session = NIOLoopBound(self, eventLoop: eventLoop)
+        let resyncing = NIOLoopBound(member, eventLoop: eventLoop)
+        let room = member.room
+        let endpoint = self.endpoint
+        // The history and the member list are async reads started from a callback on the loop; one task per
+        // re-sync, which only a gap or the client's own request starts.
+        Task {
+            do {
+                let (messages, gap) = try await endpoint.log.history(of: room, since: since)
+                let members = try await endpoint.presence.members(of: room)
+                eventLoop.execute {
+                    session.value.joined(
+                        resyncing.value, messages: messages, gap: gap, since: since, members: members, ref: ref)
+                }
+            } catch {
+                eventLoop.execute { session.value.resyncFailed(resyncing.value, error: error, ref: ref) }
+            }
+        }
+    }
+
+    private func resyncFailed(_ member: RoomMember, error: any Error, ref: String?) {
+        guard self.rooms[member.room] === member else { return }
+        self.endpoint.logger.warning(
+            "Re-syncing a room failed", metadata: ["room": "\(member.room)", "error": "\(error)"])
+        // Still holding: the client is told to try again, as after a gap.
+        member.awaitsResync = true
+        self.send(ErrorFrame("unavailable", "the history could not be read; join again to re-sync", ref: ref))
+    }
+
     /// The topic reservation is made: attaches the member and enters presence. Returns when presence is stored,
     /// or `nil` if the socket closed or left the room meanwhile.
     private func admitted(_ member: RoomMember, reservation: TopicReservation) -> EventLoopFuture<Void>? {
@@ -157,9 +195,14 @@ final class RoomSession {
             JoinedFrame(
                 room: member.room, messages: messages, gap: gap, members: members, you: self.presenceMember, ref: ref))
         // The newest message the client has now: live messages up to it (held, or still in flight) are skipped.
-        if !member.historySent(newest: messages.last?.id ?? (gap ? nil : since)) {
+        switch member.historySent(newest: messages.last?.id ?? (gap ? nil : since)) {
+        case .delivered:
+            break
+        case .overflowed:
             // More arrived while joining than we hold for one socket: let the client catch up from its last id.
             self.socket.close(code: .tryAgainLater, reason: "too many messages while joining; rejoin with since")
+        case .gapped:
+            self.lostMessages(member)
         }
     }
 
@@ -204,9 +247,13 @@ final class RoomSession {
         self.endpoint.log.post(room: room, nick: self.nick, text: text, promise: promise)
     }
 
-    /// Messages of `member`'s room may have been lost for this socket.
+    /// Messages of `member`'s room may have been lost for this socket: its live messages are held, and the client
+    /// is told to re-sync (it joins the room again with the id of the last message it has).
     private func lostMessages(_ member: RoomMember) {
+        guard self.rooms[member.room] === member else { return }
         self.endpoint.logger.debug("Room messages may have been lost", metadata: ["room": "\(member.room)"])
+        member.awaitsResync = true
+        self.send(SimpleFrame(type: "gap", room: member.room))
     }
 
     private func send(_ frame: some Encodable) {
