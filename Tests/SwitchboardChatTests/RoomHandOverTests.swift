@@ -4,12 +4,16 @@ import Testing
 
 @testable import SwitchboardChat
 
-/// Payloads "m <id>" are room messages; anything else (a presence event, say) is not in the history.
+/// Payloads "m <id>" are room messages, "p <member> <event>" presence events; anything else is neither.
 private func message(_ text: String) -> PreparedMessage { PreparedMessage(.text(text)) }
 
-private func idOf(_ message: PreparedMessage) -> String? {
-    let text = String(buffer: message.message.data)
-    return text.hasPrefix("m ") ? String(text.dropFirst(2)) : nil
+private func idOf(_ message: PreparedMessage) -> RoomHandOver.Kind {
+    let parts = String(buffer: message.message.data).split(separator: " ")
+    switch parts.first {
+    case "m": return .message(id: String(parts[1]))
+    case "p": return .presence(member: String(parts[1]))
+    default: return .other
+    }
 }
 
 private func texts(_ messages: [PreparedMessage]) -> [String] { messages.map { String(buffer: $0.message.data) } }
@@ -20,7 +24,7 @@ private func frames(_ texts: String...) -> PreparedFrames { PreparedFrames(texts
 struct RoomHandOverTests {
     @Test("Held while joining; after the history, held duplicates drop, presence events and newer messages go out")
     func heldThenReleased() {
-        var handOver = RoomHandOver(messageID: idOf)
+        var handOver = RoomHandOver(classify: idOf)
         #expect(handOver.received(frames("m e/2", "presence")) == nil)
         #expect(handOver.received(frames("m e/3", "m e/4")) == nil)
         guard case .send(let held) = handOver.historySent(newest: "e/3") else {
@@ -34,7 +38,7 @@ struct RoomHandOverTests {
 
     @Test("Messages still in flight after the history are filtered until the first newer one")
     func filteringInFlight() {
-        var handOver = RoomHandOver(messageID: idOf)
+        var handOver = RoomHandOver(classify: idOf)
         #expect(handOver.received(frames("m e/1")) == nil)
         guard case .send(let held) = handOver.historySent(newest: "e/3") else {
             Issue.record("expected held messages")
@@ -52,7 +56,7 @@ struct RoomHandOverTests {
 
     @Test("Without any history (an empty room), everything held is new")
     func emptyHistory() {
-        var handOver = RoomHandOver(messageID: idOf)
+        var handOver = RoomHandOver(classify: idOf)
         _ = handOver.received(frames("m e/1", "m e/2"))
         guard case .send(let held) = handOver.historySent(newest: nil) else {
             Issue.record("expected held messages")
@@ -63,14 +67,14 @@ struct RoomHandOverTests {
 
     @Test("An id of another epoch (the log restarted) counts as new")
     func newEpoch() {
-        var handOver = RoomHandOver(messageID: idOf)
+        var handOver = RoomHandOver(classify: idOf)
         _ = handOver.historySent(newest: "old/900")
         #expect(texts(handOver.received(frames("m new/1"))?.messages ?? []) == ["m new/1"])
     }
 
     @Test("A gap when live: hold again and tell the client; a gap while holding: tell it once the history is out")
     func gaps() {
-        var live = RoomHandOver(messageID: idOf)
+        var live = RoomHandOver(classify: idOf)
         _ = live.historySent(newest: nil)
         #expect(live.gapped() == .tellClient)
         #expect(live.isHolding && live.received(frames("m e/9")) == nil, "held until the client re-syncs")
@@ -80,7 +84,7 @@ struct RoomHandOverTests {
         }
         #expect(texts(held) == ["m e/9"])
 
-        var joining = RoomHandOver(messageID: idOf)
+        var joining = RoomHandOver(classify: idOf)
         _ = joining.received(frames("m e/1"))
         #expect(joining.gapped() == .none, "the history on its way may already lack messages: say so after it")
         guard case .gapped = joining.historySent(newest: "e/1") else {
@@ -90,9 +94,21 @@ struct RoomHandOverTests {
         #expect(joining.isHolding)
     }
 
+    @Test("Presence events held while joining keep only the latest per member: a busy room cannot overflow a join")
+    func presenceCoalesced() {
+        var handOver = RoomHandOver(maxHeld: 3, classify: idOf)
+        for n in 0..<10_000 { _ = handOver.received(frames("p a \(n % 2 == 0 ? "join" : "leave")", "p b join")) }
+        _ = handOver.received(frames("m e/5"))
+        guard case .send(let held) = handOver.historySent(newest: "e/4") else {
+            Issue.record("expected held frames, not an overflow")
+            return
+        }
+        #expect(texts(held) == ["p a leave", "p b join", "m e/5"])
+    }
+
     @Test("More live messages while joining than are held: the join cannot be caught up live")
     func overflow() {
-        var handOver = RoomHandOver(maxHeld: 3, messageID: idOf)
+        var handOver = RoomHandOver(maxHeld: 3, classify: idOf)
         _ = handOver.received(frames("m e/1", "m e/2"))
         _ = handOver.received(frames("m e/3", "m e/4"))
         guard case .overflowed = handOver.historySent(newest: "e/0") else {

@@ -10,25 +10,54 @@ import SwitchboardWebSocket
 /// When messages may have been lost (a gap), live messages are held again until the client has re-synced from
 /// the history (it joins again with `since`), so what it shows stays complete and in order.
 struct RoomHandOver {
+    /// What a live frame of a room is, for the hand-over.
+    enum Kind {
+        /// A room message with its id: in the history, ordered.
+        case message(id: String)
+        /// A presence event about one member: not in the history; events about a member are idempotent (join sets,
+        /// leave clears), so of those held only the latest per member matters.
+        case presence(member: String)
+        /// Anything else: passed on as it is.
+        case other
+    }
+
+    /// Frames held while waiting for a history.
+    struct Held {
+        /// Room messages and other frames, in order.
+        var messages: [PreparedMessage] = []
+        /// The latest presence event per member, with the order in which the members' events arrived.
+        var presence: [String: PreparedMessage] = [:]
+        var presenceOrder: [String] = []
+
+        /// Everything held, to send after the history: the latest presence event of each member, then the rest.
+        var all: [PreparedMessage] { self.presenceOrder.compactMap { self.presence[$0] } + self.messages }
+    }
+
     enum State {
-        /// Waiting for the history: live messages wait here. `gapped`: messages were lost meanwhile, so this
+        /// Waiting for the history: live frames wait here. `gapped`: messages were lost meanwhile, so this
         /// history will not be enough and the client must re-sync once it is sent.
-        case holding([PreparedMessage], overflowed: Bool, gapped: Bool)
+        case holding(Held, overflowed: Bool, gapped: Bool)
         /// The history is sent up to `newest`: live room messages up to it are duplicates.
         case filtering(newest: String)
         /// Every message is new.
         case live
     }
 
-    private(set) var state: State = .holding([], overflowed: false, gapped: false)
-    /// The most messages held for one socket.
+    private(set) var state: State = .holding(Held(), overflowed: false, gapped: false)
+    /// The most room messages held for one socket (presence events are bounded by the room's members).
     let maxHeld: Int
-    /// The id of a room message (`nil` for other frames, such as presence events, which the history lacks).
-    let messageID: (PreparedMessage) -> String?
+    /// What a live frame is.
+    let classify: (PreparedMessage) -> Kind
 
-    init(maxHeld: Int = 4096, messageID: @escaping (PreparedMessage) -> String?) {
+    init(maxHeld: Int = 4096, classify: @escaping (PreparedMessage) -> Kind) {
         self.maxHeld = maxHeld
-        self.messageID = messageID
+        self.classify = classify
+    }
+
+    /// The id of a room message; `nil` for other frames.
+    private func messageID(_ message: PreparedMessage) -> String? {
+        if case .message(let id) = self.classify(message) { return id }
+        return nil
     }
 
     /// Whether live messages are being held (a join or a re-sync is in progress).
@@ -42,10 +71,21 @@ struct RoomHandOver {
         switch self.state {
         case .live:
             return frames
-        case .holding(var held, let overflowed, let gapped):
-            let room = self.maxHeld - held.count
-            held.append(contentsOf: frames.messages.prefix(room))
-            self.state = .holding(held, overflowed: overflowed || frames.count > room, gapped: gapped)
+        case .holding(var held, var overflowed, let gapped):
+            self.state = .live  // keeps `held` uniquely referenced while it grows
+            for message in frames.messages {
+                switch self.classify(message) {
+                case .presence(let member):
+                    if held.presence.updateValue(message, forKey: member) == nil { held.presenceOrder.append(member) }
+                case .message, .other:
+                    if held.messages.count < self.maxHeld {
+                        held.messages.append(message)
+                    } else {
+                        overflowed = true
+                    }
+                }
+            }
+            self.state = .holding(held, overflowed: overflowed, gapped: gapped)
             return nil
         case .filtering(let newest):
             var caughtUp = false
@@ -74,13 +114,13 @@ struct RoomHandOver {
             self.state = .holding(held, overflowed: overflowed, gapped: true)
             return .none
         }
-        self.state = .holding([], overflowed: false, gapped: false)
+        self.state = .holding(Held(), overflowed: false, gapped: false)
         return .tellClient
     }
 
     /// Holds live messages again for a re-sync the client asked for.
     mutating func restart() {
-        if !self.isHolding { self.state = .holding([], overflowed: false, gapped: false) }
+        if !self.isHolding { self.state = .holding(Held(), overflowed: false, gapped: false) }
     }
 
     /// What to do once the history went out.
@@ -102,16 +142,16 @@ struct RoomHandOver {
             return .overflowed
         }
         guard !gapped else {
-            self.state = .holding([], overflowed: false, gapped: false)
+            self.state = .holding(Held(), overflowed: false, gapped: false)
             return .gapped
         }
         guard let newest else {
             self.state = .live
-            return .send(held)
+            return .send(held.all)
         }
         self.state = .filtering(newest: newest)
         var toSend: [PreparedMessage] = []
-        for message in held {
+        for message in held.all {
             if case .live = self.state {
                 toSend.append(message)
                 continue

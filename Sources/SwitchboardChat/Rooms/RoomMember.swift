@@ -20,7 +20,7 @@ final class RoomMember: TopicSink {
         self.socket = socket
         self.room = room
         self.onGap = onGap
-        self.handOver = RoomHandOver(messageID: Self.messageID)
+        self.handOver = RoomHandOver(classify: Self.classify)
     }
 
     var eventLoop: any EventLoop { self.socket.eventLoop }
@@ -69,18 +69,25 @@ final class RoomMember: TopicSink {
         self.membership = nil
     }
 
-    private struct IDProbe: Decodable {
+    private struct Probe: Decodable {
+        struct Member: Decodable {
+            var id: String?
+        }
+
         var type: String?
         var id: String?
+        var member: Member?
     }
 
-    /// The id of a room message; `nil` for other frames of the room (presence events). Only used while a join's
-    /// hand-over filters, so decoding is not on the steady path.
-    private static func messageID(_ message: PreparedMessage) -> String? {
-        guard
-            let probe = try? JSONDecoder().decode(IDProbe.self, from: Data(message.message.data.readableBytesView)),
-            probe.type == "message"
-        else { return nil }
-        return probe.id
+    /// What a live frame of the room is. Only used while a hand-over holds or filters, so decoding is not on the
+    /// steady path.
+    private static func classify(_ message: PreparedMessage) -> RoomHandOver.Kind {
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: Data(message.message.data.readableBytesView))
+        else { return .other }
+        switch probe.type {
+        case "message": return probe.id.map { .message(id: $0) } ?? .other
+        case "presence": return probe.member?.id.map { .presence(member: $0) } ?? .other
+        default: return .other
+        }
     }
 }
