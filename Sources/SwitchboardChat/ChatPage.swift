@@ -249,6 +249,8 @@ enum ChatPage {
                 if (frame.room === current) renderOnline();
                 break;
               }
+              // The rest of a long history, after `joined`, a frame at a time.
+              case "history": for (const message of frame.messages) add(frame.room, message); break;
               case "message": add(frame.room, frame); break;
               // Messages may have been lost on the server's side: join again from the last one shown, which
               // sends exactly what is missing, then the live messages held meanwhile.

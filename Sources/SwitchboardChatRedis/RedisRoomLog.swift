@@ -58,24 +58,26 @@ package struct RedisRoomLog: RoomLog {
         if let promise { stored.cascade(to: promise) }
     }
 
-    package func history(of room: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool) {
+    package func history(of room: String, since: String?, limit: Int) async throws -> HistoryPage {
         let epoch = try await self.epoch()
         let recent = { () async throws -> [RoomMessage] in
             let reply = try await self.client.send(
                 RESPCommand("XREVRANGE", Self.streamKey(room), "+", "-", "COUNT", String(self.shownOnJoin)))
             return try Self.messages(reply, epoch: epoch).reversed()
         }
-        guard let since else { return (try await recent(), false) }
+        guard let since else { return HistoryPage(messages: try await recent(), gap: false) }
         guard let (sinceEpoch, position) = RoomMessageID.split(since), sinceEpoch == epoch, position.count == 2 else {
-            return (try await recent(), true)
+            return HistoryPage(messages: try await recent(), gap: true)
         }
         let streamID = "\(position[0])-\(position[1])"
         // The client's last message must still be in the stream; otherwise what followed it may be trimmed.
         let last = try await self.client.send(RESPCommand("XRANGE", Self.streamKey(room), streamID, streamID))
-        guard last.elements?.isEmpty == false else { return (try await recent(), true) }
+        guard last.elements?.isEmpty == false else { return HistoryPage(messages: try await recent(), gap: true) }
+        // One more than asked for tells whether more follow.
         let reply = try await self.client.send(
-            RESPCommand("XRANGE", Self.streamKey(room), "(" + streamID, "+", "COUNT", String(self.capacity)))
-        return (try Self.messages(reply, epoch: epoch), false)
+            RESPCommand("XRANGE", Self.streamKey(room), "(" + streamID, "+", "COUNT", String(limit + 1)))
+        let messages = try Self.messages(reply, epoch: epoch)
+        return HistoryPage(messages: Array(messages.prefix(limit)), gap: false, more: messages.count > limit)
     }
 
     /// The current epoch, created if Redis has none (first use, or restarted empty).

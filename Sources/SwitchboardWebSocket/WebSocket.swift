@@ -110,6 +110,30 @@ public final class WebSocket: Sendable {
         }
     }
 
+    /// Sends `message` and waits until it has been written to the connection: for pacing a large transfer (a
+    /// history, a file) by the peer's reading, so that it never piles up in memory or trips the slow-consumer limit.
+    ///
+    /// - Throws: ``WebSocketError/closed`` if the socket is closing or closed, or closes before the message is
+    ///   written; ``WebSocketError/dropped`` if the slow-consumer policy dropped it.
+    public func sendAndWait(_ message: WebSocketMessage) async throws {
+        let written = self.eventLoop.makePromise(of: Void.self)
+        let handler = self.handler
+        self.eventLoop.execute {
+            do {
+                try handler.value.send(message, written: written)
+            } catch {
+                written.fail(error)
+            }
+        }
+        do {
+            try await written.futureResult.get()
+        } catch let error as WebSocketError {
+            throw error
+        } catch {
+            throw WebSocketError.closed  // the write failed: the connection went away
+        }
+    }
+
     /// Sends a ping (the peer answers with a pong).
     public func ping() {
         self.onLoop { try? $0.ping() }

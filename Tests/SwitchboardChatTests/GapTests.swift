@@ -30,7 +30,7 @@ extension RawClient {
             let frame = try await self.readJSON()
             switch frame["type"] as? String {
             case "message": take(frame)
-            case "joined": for message in frame["messages"] as? [[String: Any]] ?? [] { take(message) }
+            case "joined", "history": for message in frame["messages"] as? [[String: Any]] ?? [] { take(message) }
             case "gap":
                 gaps += 1
                 var request: [String: Any] = ["type": "join", "room": room]

@@ -120,21 +120,24 @@ struct RoomHandOverTests {
 
 @Suite("Room history (embedded) and message ids")
 struct RoomHistoryTests {
-    @Test("A ring of the last messages: recent ones on join, exactly those after `since`, a gap for unknown ids")
+    @Test("A ring of the last messages: recent ones on join, exactly those after `since` a page at a time, a gap")
     func ring() async throws {
         let history = InMemoryRoomHistory(capacity: 5, shownOnJoin: 3, clock: { 42 })
         var ids: [String] = []
         for n in 1...8 { ids.append(history.appendNow(room: "r", nick: "n", text: "t\(n)") { _ in }.id) }
-        let (recent, recentGap) = try await history.history(of: "r", since: nil)
-        #expect(recent.map(\.text) == ["t6", "t7", "t8"] && !recentGap)
-        let (after, afterGap) = try await history.history(of: "r", since: ids[4])  // t5, still in the ring
-        #expect(after.map(\.text) == ["t6", "t7", "t8"] && !afterGap)
-        let (tooOld, tooOldGap) = try await history.history(of: "r", since: ids[1])  // t2, pushed out
-        #expect(tooOld.map(\.text) == ["t6", "t7", "t8"] && tooOldGap)
-        let (empty, emptyGap) = try await history.history(of: "unknown", since: nil)
-        #expect(empty.isEmpty && !emptyGap)
-        #expect(try await history.history(of: "unknown", since: ids[0]).gap, "a client that saw messages we lost")
-        #expect(recent.allSatisfy { $0.ts == 42 && $0.room == "r" && $0.nick == "n" })
+        let recent = history.history(of: "r", since: nil, limit: 100)
+        #expect(recent.messages.map(\.text) == ["t6", "t7", "t8"] && !recent.gap && !recent.more)
+        let after = history.history(of: "r", since: ids[3], limit: 100)  // t4, still in the ring
+        #expect(after.messages.map(\.text) == ["t5", "t6", "t7", "t8"] && !after.gap && !after.more)
+        let firstPage = history.history(of: "r", since: ids[3], limit: 3)
+        #expect(firstPage.messages.map(\.text) == ["t5", "t6", "t7"] && firstPage.more)
+        let secondPage = history.history(of: "r", since: firstPage.messages.last!.id, limit: 3)
+        #expect(secondPage.messages.map(\.text) == ["t8"] && !secondPage.more)
+        let tooOld = history.history(of: "r", since: ids[1], limit: 100)  // t2, pushed out
+        #expect(tooOld.messages.map(\.text) == ["t6", "t7", "t8"] && tooOld.gap)
+        #expect(history.history(of: "unknown", since: nil, limit: 100) == HistoryPage(messages: [], gap: false))
+        #expect(history.history(of: "unknown", since: ids[0], limit: 100).gap, "a client that saw messages we lost")
+        #expect(recent.messages.allSatisfy { $0.ts == 42 && $0.room == "r" && $0.nick == "n" })
     }
 
     @Test("Past the room limit, the least recently used room's history goes")
@@ -144,8 +147,8 @@ struct RoomHistoryTests {
         history.appendNow(room: "b", nick: "n", text: "1") { _ in }
         history.appendNow(room: "a", nick: "n", text: "2") { _ in }
         history.appendNow(room: "c", nick: "n", text: "1") { _ in }
-        #expect(try await history.history(of: "b", since: nil).messages.isEmpty)
-        #expect(try await history.history(of: "a", since: nil).messages.map(\.text) == ["1", "2"])
+        #expect(history.history(of: "b", since: nil, limit: 10).messages.isEmpty)
+        #expect(history.history(of: "a", since: nil, limit: 10).messages.map(\.text) == ["1", "2"])
     }
 
     @Test("Ids: ordered within an epoch (sequences and stream ids), any other epoch counts as after")

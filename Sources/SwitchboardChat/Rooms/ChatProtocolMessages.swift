@@ -15,7 +15,7 @@ struct ClientFrame: Decodable {
     var ref: String?
 }
 
-/// The reply to `join`.
+/// The reply to `join`: the first frame of the history; `more` says `history` frames follow.
 struct JoinedFrame: Encodable {
     var type = "joined"
     var room: String
@@ -23,7 +23,16 @@ struct JoinedFrame: Encodable {
     var gap: Bool
     var members: [PresenceMember]
     var you: PresenceMember
+    var more: Bool
     var ref: String?
+}
+
+/// More of the history after a `joined` frame, until one with `more: false`.
+struct HistoryFrame: Encodable {
+    var type = "history"
+    var room: String
+    var messages: [RoomMessage]
+    var more: Bool
 }
 
 /// Replies that carry a room or a nickname.

@@ -66,20 +66,21 @@ final class InMemoryRoomHistory: Sendable {
         }
     }
 
-    func history(of name: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool) {
+    func history(of name: String, since: String?, limit: Int) -> HistoryPage {
         self.state.withLockedValue { state in
             guard let room = state.rooms[name] else {
                 // An empty room: nothing was missed unless the client saw messages we no longer know.
-                return ([], since != nil)
+                return HistoryPage(messages: [], gap: since != nil)
             }
             let ordered = Array(room.messages[room.start...] + room.messages[..<room.start])
             let recent = Array(ordered.suffix(self.shownOnJoin))
-            guard let since else { return (recent, false) }
+            guard let since else { return HistoryPage(messages: recent, gap: false) }
             guard let index = ordered.firstIndex(where: { $0.id == since }) else {
                 // Not in the window: too old, from another epoch (a restart), or made up.
-                return (recent, true)
+                return HistoryPage(messages: recent, gap: true)
             }
-            return (Array(ordered[(index + 1)...]), false)
+            let rest = ordered[(index + 1)...]
+            return HistoryPage(messages: Array(rest.prefix(limit)), gap: false, more: rest.count > limit)
         }
     }
 }

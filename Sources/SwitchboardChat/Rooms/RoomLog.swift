@@ -8,9 +8,26 @@ package protocol RoomLog: Sendable {
     /// every subscriber sees a room's messages in id order. `promise` completes once stored and published.
     func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?)
 
-    /// The history to send on join: the recent messages, or those after `since`; or, with `gap`, the recent
-    /// messages when `since` is no longer (or never was) in the log.
-    func history(of room: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool)
+    /// The history to send on join, a page at a time: without `since`, the recent messages (one page); with it,
+    /// up to `limit` messages after `since`, and whether more follow; or, with `gap`, the recent messages when
+    /// `since` is no longer (or never was) in the log.
+    func history(of room: String, since: String?, limit: Int) async throws -> HistoryPage
+}
+
+/// A page of a room's history.
+package struct HistoryPage: Sendable, Equatable {
+    /// The messages, oldest first.
+    package var messages: [RoomMessage]
+    /// `since` is not in the log (too old, or the log restarted): `messages` are the recent ones instead.
+    package var gap: Bool
+    /// More messages follow the last one (read them with `since` = its id).
+    package var more: Bool
+
+    package init(messages: [RoomMessage], gap: Bool, more: Bool = false) {
+        self.messages = messages
+        self.gap = gap
+        self.more = more
+    }
 }
 
 /// The embedded log: ``InMemoryRoomHistory`` and a broker (the in-process one, normally).
@@ -29,8 +46,8 @@ struct InMemoryRoomLog: RoomLog {
         }
     }
 
-    func history(of room: String, since: String?) async throws -> (messages: [RoomMessage], gap: Bool) {
-        try await self.history.history(of: room, since: since)
+    func history(of room: String, since: String?, limit: Int) async throws -> HistoryPage {
+        self.history.history(of: room, since: since, limit: limit)
     }
 }
 

@@ -9,18 +9,18 @@ import SwitchboardWebSocket
 /// Presence is changed only here, on the loop, and the store applies changes in call order: entering a room,
 /// changing the nickname and closing, however close together, leave the store exactly as the socket left it.
 final class RoomSession {
-    private let socket: WebSocket
-    private let endpoint: RoomsEndpoint
+    let socket: WebSocket
+    let endpoint: RoomsEndpoint
     private let memberID: String
     private var nick = "guest"
     /// Reused for every frame of this socket (the session is used on one loop only).
     private let decoder = JSONDecoder()
     private let encoder = JSONEncoder()
     /// This socket's rooms, from the `join` request on (members attach to the room's topic once admitted).
-    private var rooms: [String: RoomMember] = [:]
+    var rooms: [String: RoomMember] = [:]
     /// The rooms whose presence has this socket's entry (entered, not yet left).
     private var present: Set<String> = []
-    private var isClosed = false
+    var isClosed = false
 
     init(socket: WebSocket, endpoint: RoomsEndpoint) {
         self.socket = socket
@@ -28,7 +28,7 @@ final class RoomSession {
         self.memberID = endpoint.members.next()
     }
 
-    private var presenceMember: PresenceMember { PresenceMember(id: self.memberID, nick: self.nick) }
+    var presenceMember: PresenceMember { PresenceMember(id: self.memberID, nick: self.nick) }
 
     func welcome() {
         let limits = self.endpoint.limits
@@ -123,12 +123,7 @@ final class RoomSession {
                 }.get()
                 guard let entered else { return }  // closed or left meanwhile
                 try await entered.get()
-                let (messages, gap) = try await endpoint.log.history(of: room, since: since)
-                let members = try await endpoint.presence.members(of: room)
-                eventLoop.execute {
-                    session.value.joined(
-                        joining.value, messages: messages, gap: gap, since: since, members: members, ref: ref)
-                }
+                try await RoomSession.catchUp(session, joining, room: room, since: since, ref: ref)
             } catch {
                 eventLoop.execute { session.value.joinFailed(joining.value, error: error, ref: ref) }
             }
@@ -142,17 +137,11 @@ final class RoomSession {
         let session = NIOLoopBound(self, eventLoop: eventLoop)
         let resyncing = NIOLoopBound(member, eventLoop: eventLoop)
         let room = member.room
-        let endpoint = self.endpoint
         // The history and the member list are async reads started from a callback on the loop; one task per
         // re-sync, which only a gap or the client's own request starts.
         Task {
             do {
-                let (messages, gap) = try await endpoint.log.history(of: room, since: since)
-                let members = try await endpoint.presence.members(of: room)
-                eventLoop.execute {
-                    session.value.joined(
-                        resyncing.value, messages: messages, gap: gap, since: since, members: members, ref: ref)
-                }
+                try await RoomSession.catchUp(session, resyncing, room: room, since: since, ref: ref)
             } catch {
                 eventLoop.execute { session.value.resyncFailed(resyncing.value, error: error, ref: ref) }
             }
@@ -180,30 +169,6 @@ final class RoomSession {
         let stored = self.socket.eventLoop.makePromise(of: Void.self)
         self.endpoint.presence.enter(self.presenceMember, room: member.room, promise: stored)
         return stored.futureResult
-    }
-
-    private func joined(
-        _ member: RoomMember,
-        messages: [RoomMessage],
-        gap: Bool,
-        since: String?,
-        members: [PresenceMember],
-        ref: String?
-    ) {
-        guard !self.isClosed, self.rooms[member.room] === member else { return }
-        self.send(
-            JoinedFrame(
-                room: member.room, messages: messages, gap: gap, members: members, you: self.presenceMember, ref: ref))
-        // The newest message the client has now: live messages up to it (held, or still in flight) are skipped.
-        switch member.historySent(newest: messages.last?.id ?? (gap ? nil : since)) {
-        case .delivered:
-            break
-        case .overflowed:
-            // More arrived while joining than we hold for one socket: let the client catch up from its last id.
-            self.socket.close(code: .tryAgainLater, reason: "too many messages while joining; rejoin with since")
-        case .gapped:
-            self.lostMessages(member)
-        }
     }
 
     private func joinFailed(_ member: RoomMember, error: any Error, ref: String?) {
@@ -249,7 +214,7 @@ final class RoomSession {
 
     /// Messages of `member`'s room may have been lost for this socket: its live messages are held, and the client
     /// is told to re-sync (it joins the room again with the id of the last message it has).
-    private func lostMessages(_ member: RoomMember) {
+    func lostMessages(_ member: RoomMember) {
         guard self.rooms[member.room] === member else { return }
         self.endpoint.logger.debug("Room messages may have been lost", metadata: ["room": "\(member.room)"])
         member.awaitsResync = true

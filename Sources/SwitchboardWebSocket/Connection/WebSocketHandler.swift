@@ -395,11 +395,12 @@ final class WebSocketHandler: ChannelDuplexHandler {
     }
 
     /// Sends `message` as one frame, compressed when negotiated and worth it.
-    func send(_ message: WebSocketMessage) throws {
-        try self.appOperation { try self.sendNow(message) }
+    func send(_ message: WebSocketMessage, written: EventLoopPromise<Void>? = nil) throws {
+        try self.appOperation { try self.sendNow(message, written: written) }
     }
 
-    private func sendNow(_ message: WebSocketMessage) throws {
+    /// Sends `message`; `written` completes once it is written to the socket (fails if it never will be).
+    private func sendNow(_ message: WebSocketMessage, written: EventLoopPromise<Void>? = nil) throws {
         guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
         if let deflate, let bits = deflate.serverWindowBits, message.data.readableBytes >= deflate.minimumSizeToCompress
@@ -411,16 +412,16 @@ final class WebSocketHandler: ChannelDuplexHandler {
             try self.write(
                 FrameWriter.frame(
                     rsv1: true, opcode: opcode, payload: compressed, allocator: context.channel.allocator),
-                context: context)
+                context: context, written: written)
         } else if message.data.readableBytes > FrameWriter.inlinePayloadLimit {
             // Large payloads are not copied: header and payload go out as two buffers with one flush (writev).
             var header = context.channel.allocator.buffer(capacity: 10)
             FrameWriter.writeHeader(opcode: opcode, length: message.data.readableBytes, into: &header)
-            try self.write(header, message.data, context: context)
+            try self.write(header, message.data, context: context, written: written)
         } else {
             try self.write(
                 FrameWriter.frame(opcode: opcode, payload: message.data, allocator: context.channel.allocator),
-                context: context)
+                context: context, written: written)
         }
     }
 
@@ -464,17 +465,21 @@ final class WebSocketHandler: ChannelDuplexHandler {
     }
 
     /// Writes and flushes, unless the peer is a slow consumer.
-    private func write(_ frame: ByteBuffer, _ more: ByteBuffer? = nil, context: ChannelHandlerContext) throws {
+    private func write(
+        _ frame: ByteBuffer, _ more: ByteBuffer? = nil, context: ChannelHandlerContext,
+        written: EventLoopPromise<Void>? = nil
+    ) throws {
         if !self.isWritable,
             try !self.admitsWhileUnwritable(bytes: frame.readableBytes + (more?.readableBytes ?? 0), context: context)
         {
+            written?.fail(WebSocketError.dropped)
             return
         }
         if let more {
             context.write(self.wrapOutboundOut(frame), promise: nil)
-            context.writeAndFlush(self.wrapOutboundOut(more), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(more), promise: written)
         } else {
-            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(frame), promise: written)
         }
     }
 
