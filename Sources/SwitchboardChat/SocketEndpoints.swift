@@ -47,8 +47,10 @@ struct SocketEndpoints: Sendable {
             }
             let promise = socket.eventLoop.makePromise(of: Void.self)
             promise.futureResult.whenFailure { error in
-                // The seed's protocol has no error message; the broker logs its outage once, this at debug.
+                // The seed's protocol has no error message, and the message must not vanish without a word: the
+                // sender's socket is closed with 1013 (try again later). The broker logs its outage itself.
                 logger.debug("Publishing a chat message failed", metadata: ["error": "\(error)"])
+                socket.close(code: .tryAgainLater, reason: "the message could not be published; try again")
             }
             topics.publish(message.data, to: channel, promise: promise)
         }

@@ -100,3 +100,56 @@ struct ReadinessTests {
         await node.stop()
     }
 }
+
+@Suite(
+    "A hung Redis",
+    .enabled(if: RedisServerProcess.isEnabled, Comment(rawValue: RedisServerProcess.skipReason)),
+    .timeLimit(.minutes(1))
+)
+struct HungRedisTests {
+    @Test("Four /chat senders flooding 60 KB messages at a hung Redis: pending work stays bounded, senders are told")
+    func floodingSenders() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let node = try await RedisNode(redis, commandTimeout: .seconds(1))
+        try await withServer(node.app()) { _, port in
+            try redis.pause()
+            let message = String(repeating: "x", count: 60 * 1024)
+            try await withThrowingTaskGroup(of: UInt16?.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await RawClient.withConnection(port: port, deadline: .seconds(30)) { sender in
+                            #expect(try await sender.handshake(path: "/chat").status == 101)
+                            // 4 × 100 × 60 KB is more than the 16 MiB a connection may have pending: some fail at
+                            // once, the rest at the command timeout; each sender is told with a close (1013).
+                            for _ in 0..<100 {
+                                do {
+                                    try await sender.send(clientFrame(0x1, text: message))
+                                } catch {
+                                    break  // closed under us
+                                }
+                            }
+                            while let frame = try await sender.readFrame() {
+                                if frame.opcode == 0x8 { return frame.closeCode }
+                            }
+                            return nil
+                        }
+                    }
+                }
+                for try await code in group {
+                    #expect(code == 1013, "the sender is told the message was not published")
+                }
+            }
+            #expect(node.client.bytesPending <= 16 * 1024 * 1024, "\(node.client.bytesPending) bytes pending")
+            try redis.resume()
+            #expect(await eventually(timeout: .seconds(10)) { node.client.bytesPending == 0 })
+            #expect(await node.waitUntilServing())
+            try await RawClient.withConnection(port: port) { client in
+                #expect(try await client.handshake(path: "/chat").status == 101)
+                try await client.send(clientFrame(0x1, text: "back"))
+                #expect(try await client.readFrame()?.text == "back")
+            }
+        }
+        await node.stop()
+    }
+}

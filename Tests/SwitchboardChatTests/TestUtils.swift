@@ -19,11 +19,13 @@ struct RedisNode {
     let heartbeat: Task<Void, Never>
 
     /// Starts the node's connections (and waits until they are up) and its presence heartbeat.
-    init(_ redis: RedisServerProcess, presenceTTL: Duration = .seconds(30)) async throws {
+    init(
+        _ redis: RedisServerProcess, presenceTTL: Duration = .seconds(30), commandTimeout: Duration = .seconds(5)
+    ) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         self.client = RedisClient(
-            configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port), eventLoop: group.next(),
-            logger: testLogger)
+            configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port, commandTimeout: commandTimeout),
+            eventLoop: group.next(), logger: testLogger)
         self.broker = RedisBroker(client: self.client, eventLoopGroup: group, logger: testLogger)
         self.presence = RedisPresence(client: self.client, ttl: presenceTTL, logger: testLogger)
         self.topics = Topics(broker: self.broker, logger: testLogger)

@@ -122,6 +122,10 @@ public final class RedisClient: Service {
         get async { self.link.withLockedValue { $0.connection != nil } }
     }
 
+    /// Bytes of commands queued or waiting for replies on the current connection (bounded by
+    /// ``RedisConfiguration/maxPendingBytes``).
+    public var bytesPending: Int { self.link.withLockedValue { $0.connection }?.bytesPending ?? 0 }
+
     /// Stops reconnecting and closes the connection.
     public func shutdown() async {
         let connection = try? await self.eventLoop.submit { () -> RedisConnection? in

@@ -22,6 +22,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var healthCheckInterval: Duration
     /// The most commands waiting for replies on one connection; more fail at once instead of queueing.
     public var maxPendingCommands: Int
+    /// The most bytes of commands queued or waiting for replies on one connection; more fail at once. A hung Redis
+    /// (alive, not answering) then costs at most this much memory per connection until the command timeout.
+    public var maxPendingBytes: Int
     /// What the reply decoder accepts.
     public var limits: RESPLimits
 
@@ -36,6 +39,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         commandTimeout: Duration = .seconds(5),
         healthCheckInterval: Duration = .seconds(10),
         maxPendingCommands: Int = 16_384,
+        maxPendingBytes: Int = 16 * 1024 * 1024,
         limits: RESPLimits = .init()
     ) {
         self.host = host
@@ -47,6 +51,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.commandTimeout = commandTimeout
         self.healthCheckInterval = healthCheckInterval
         self.maxPendingCommands = maxPendingCommands
+        self.maxPendingBytes = maxPendingBytes
         self.limits = limits
     }
 

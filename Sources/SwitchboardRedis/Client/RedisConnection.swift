@@ -2,6 +2,7 @@ public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
+import Synchronization
 
 /// One connection to Redis with pipelining: any number of commands may be in flight; replies match them in order.
 ///
@@ -22,6 +23,11 @@ public final class RedisConnection: Sendable {
     /// Commands waiting for the drain task on the connection's loop, and the scripts queued for loading on this
     /// connection (under the same lock, so a script's `SCRIPT LOAD` is always queued before any use of it).
     private let outbox = NIOLockedValueBox(Outbox())
+    /// Bytes of commands queued or waiting for their replies, against ``RedisConfiguration/maxPendingBytes``.
+    private let pendingBytes = Atomic<Int>(0)
+
+    /// Bytes of commands queued or waiting for replies on this connection now.
+    public var bytesPending: Int { self.pendingBytes.load(ordering: .relaxed) }
 
     private struct Outbox {
         var requests: [RedisRequest] = []
@@ -137,6 +143,10 @@ public final class RedisConnection: Sendable {
             "EVALSHA", [ByteBuffer(string: script.sha1), ByteBuffer(string: String(keys.count))] + keys + arguments)
         let promise = self.eventLoop.makePromise(of: RESPValue.self)
         let request = RedisRequest(command: call, promise: promise)
+        guard self.admit(Self.size(of: call) + script.source.utf8.count, until: promise.futureResult) else {
+            promise.fail(self.budgetSpent())
+            return promise.futureResult
+        }
         let needsDrain = self.outbox.withLockedValue { outbox in
             let wasEmpty = outbox.requests.isEmpty
             if outbox.loadedScripts.insert(script.sha1).inserted {
@@ -158,10 +168,44 @@ public final class RedisConnection: Sendable {
         self.outbox.withLockedValue { _ = $0.loadedScripts.remove(script.sha1) }
     }
 
+    /// Takes `bytes` from the pending budget until `reply` completes; fails `reply` (and returns `false`) when the
+    /// budget is spent: Redis is not keeping up, and queueing more would only grow memory.
+    private func admit(_ bytes: Int, until reply: EventLoopFuture<RESPValue>) -> Bool {
+        let total = self.pendingBytes.wrappingAdd(bytes, ordering: .relaxed).newValue
+        // A command larger than the whole budget still goes when it is alone, or it could never be sent.
+        let admitted = total <= self.configuration.maxPendingBytes || total == bytes
+        guard admitted else {
+            self.pendingBytes.wrappingSubtract(bytes, ordering: .relaxed)
+            return false
+        }
+        reply.whenComplete { _ in self.pendingBytes.wrappingSubtract(bytes, ordering: .relaxed) }
+        return true
+    }
+
+    private static func size(of command: RESPCommand) -> Int {
+        command.arguments.reduce(16) { $0 + $1.readableBytes + 16 }
+    }
+
+    private func budgetSpent() -> RedisError {
+        RedisError(
+            .tooManyPendingCommands,
+            "over \(self.configuration.maxPendingBytes) bytes of commands are already waiting for Redis")
+    }
+
     private func enqueue(_ requests: some Collection<RedisRequest>) {
+        var admitted: [RedisRequest] = []
+        admitted.reserveCapacity(requests.count)
+        for request in requests {
+            if self.admit(Self.size(of: request.command), until: request.promise.futureResult) {
+                admitted.append(request)
+            } else {
+                request.promise.fail(self.budgetSpent())
+            }
+        }
+        guard !admitted.isEmpty else { return }
         let needsDrain = self.outbox.withLockedValue { outbox in
             let wasEmpty = outbox.requests.isEmpty
-            outbox.requests.append(contentsOf: requests)
+            outbox.requests.append(contentsOf: admitted)
             return wasEmpty
         }
         if needsDrain { self.scheduleDrain() }
