@@ -21,8 +21,12 @@ private func post(_ log: any RoomLog, _ text: String, room: String = "full") asy
     try await stored.futureResult.get()
 }
 
-/// A room of 1,000 messages of 12 KB (12 MB); a client that saw only the first joins with `since` while 20 more
-/// arrive live: it must get the 999 and the 20, once, in order, in frames of bounded size, and stay open.
+/// Messages of 12 KB in the room: 1,000 (12 MB) at full scale, 150 (1.8 MB, still over the 1 MiB a socket may
+/// have queued) by default.
+private let roomSize = scaled(150, full: 1_000)
+
+/// A room of `roomSize` messages of 12 KB; a client that saw only the first joins with `since` while 20 more
+/// arrive live: it must get the rest and the 20, once, in order, in frames of bounded size, and stay open.
 private func catchUpOfAFullRoom(port: Int, log: any RoomLog) async throws {
     let firstID = try await RawClient.withConnection(port: port) { watcher in
         try await watcher.openRooms()
@@ -30,18 +34,18 @@ private func catchUpOfAFullRoom(port: Int, log: any RoomLog) async throws {
         try await post(log, bigText(0))
         return try #require(try await watcher.readJSON()["id"] as? String)
     }
-    for n in 1..<1_000 { try await post(log, bigText(n)) }
+    for n in 1..<roomSize { try await post(log, bigText(n)) }
     try await RawClient.withConnection(port: port, deadline: .seconds(50)) { client in
         try await client.openRooms()
         try await client.sendJSON(["type": "join", "room": "full", "since": firstID])
         // Live messages arrive while the catch-up goes out: with the history in one frame, the first of these
         // found over 1 MiB queued and the slow-consumer rule dropped the client.
-        for n in 1_000..<1_020 { log.post(room: "full", nick: "n", text: bigText(n), promise: nil) }
+        for n in roomSize..<(roomSize + 20) { log.post(room: "full", nick: "n", text: bigText(n), promise: nil) }
         var texts: [String] = []
         var seen = Set<String>()
         var frames = 0
         var largest = 0
-        while texts.count < 1_019 {
+        while texts.count < roomSize + 19 {
             let frame = try #require(try await client.readFrame(), "the socket closed after \(texts.count) messages")
             guard frame.opcode == 0x1 else {
                 Issue.record("not a text frame: opcode \(frame.opcode), close code \(frame.closeCode ?? 0)")
@@ -65,15 +69,15 @@ private func catchUpOfAFullRoom(port: Int, log: any RoomLog) async throws {
                 texts.append(String((message["text"] as? String ?? "").prefix { $0 != " " }))
             }
         }
-        #expect(texts == (1..<1_020).map(String.init), "the 999 after the first, then the 20 live, each once")
-        #expect(frames > 40, "paged: \(frames) frames")
+        #expect(texts == (1..<(roomSize + 20)).map(String.init), "all after the first, then the 20 live, each once")
+        #expect(frames > roomSize / 25, "paged: \(frames) frames")
         #expect(largest < 512 * 1024, "frames stay far below the slow-consumer limit: largest \(largest) bytes")
     }
 }
 
-@Suite("Catch-up of a full room of large messages", .timeLimit(.minutes(2)))
+@Suite("Catch-up of a room of large messages (1,000 × 12 KB at full scale)", .timeLimit(.minutes(2)))
 struct CatchUpTests {
-    @Test("Embedded: 1,000 × 12 KB after `since`, with live messages meanwhile: complete, once, in order")
+    @Test("Embedded: 12 KB messages after `since`, with live messages meanwhile: complete, once, in order")
     func embedded() async throws {
         let broker = LocalBroker()
         // Room for the 1,000 and the 20 that arrive during the catch-up (1,000 would push the first one out).

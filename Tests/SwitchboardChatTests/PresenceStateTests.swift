@@ -97,8 +97,8 @@ private func churnAndCompare(
     try await listeners.value
 }
 
-/// Join/leave pairs per run: 2,000 by default (seconds); `.ci/run` runs these tests with 20,000.
-private let pairs = ProcessInfo.processInfo.environment["SWITCHBOARD_PRESENCE_PAIRS"].flatMap { Int($0) } ?? 2_000
+/// Join/leave pairs per run: 20,000 at full scale (`.ci/run`), 400 by default.
+private let pairs = scaled(400, full: 20_000)
 
 @Suite(
     "Presence is state: after many join/leave pairs every listener's list equals the server's", .timeLimit(.minutes(5)))

@@ -114,17 +114,18 @@ struct HungRedisTests {
         let node = try await RedisNode(redis, commandTimeout: .seconds(1))
         try await withServer(node.app()) { _, port in
             try redis.pause()
-            let message = String(repeating: "x", count: 60 * 1024)
+            // One masked frame, sent again and again: masking 60 KB per send would cost the test's own CPU.
+            let frame = clientFrame(0x1, text: String(repeating: "x", count: 60 * 1024))
             try await withThrowingTaskGroup(of: UInt16?.self) { group in
                 for _ in 0..<4 {
                     group.addTask {
                         try await RawClient.withConnection(port: port, deadline: .seconds(30)) { sender in
                             #expect(try await sender.handshake(path: "/chat").status == 101)
-                            // 4 × 100 × 60 KB is more than the 16 MiB a connection may have pending: some fail at
-                            // once, the rest at the command timeout; each sender is told with a close (1013).
-                            for _ in 0..<100 {
+                            // At full scale 4 × 100 × 60 KB is more than the 16 MiB a connection may have pending:
+                            // some fail at once, the rest at the command timeout; each sender is told (1013).
+                            for _ in 0..<scaled(40, full: 100) {
                                 do {
-                                    try await sender.send(clientFrame(0x1, text: message))
+                                    try await sender.send(frame)
                                 } catch {
                                     break  // closed under us
                                 }
@@ -144,11 +145,18 @@ struct HungRedisTests {
             try redis.resume()
             #expect(await eventually(timeout: .seconds(10)) { node.client.bytesPending == 0 })
             #expect(await node.waitUntilServing())
-            try await RawClient.withConnection(port: port) { client in
-                #expect(try await client.handshake(path: "/chat").status == 101)
-                try await client.send(clientFrame(0x1, text: "back"))
-                #expect(try await client.readFrame()?.text == "back")
+            // Chatting again; a socket that meets the gap of the subscriber connection's comeback is closed with
+            // 1013, and the client tries again, as clients are told to.
+            var answer: TestFrame?
+            for _ in 0..<5 where answer?.text != "back" {
+                answer = try await RawClient.withConnection(port: port) { client in
+                    #expect(try await client.handshake(path: "/chat").status == 101)
+                    try await client.send(clientFrame(0x1, text: "back"))
+                    return try await client.readFrame()
+                }
+                #expect(answer?.text == "back" || answer?.closeCode == 1013)
             }
+            #expect(answer?.text == "back")
         }
         await node.stop()
     }

@@ -33,7 +33,7 @@ struct RedisBudgetTests {
             }
         }
         #expect(refused == 100)
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(15), "not the 30 s command timeout")
         try redis.resume()
         for reply in replies.prefix(60) { #expect(try await reply.get() == .integer(0)) }
         #expect(await eventually { client.bytesPending == 0 }, "given back as the replies come")
