@@ -40,16 +40,17 @@ func runServer<App: Application>(
         logger: logger
     )
     let announcer = Announcer(server: server, name: name, logger: logger)
-    let group = ServiceGroup(
-        configuration: ServiceGroupConfiguration(
-            services: services + [
-                .init(service: server),
-                .init(service: announcer, successTerminationBehavior: .ignore),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
+    var groupConfiguration = ServiceGroupConfiguration(
+        services: services + [
+            .init(service: server),
+            .init(service: announcer, successTerminationBehavior: .ignore),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
     )
+    // Past the deadline, graceful shutdown becomes cancellation: the server closes every connection left.
+    groupConfiguration.maximumGracefulShutdownDuration = .seconds(options.resolvedShutdownTimeout)
+    let group = ServiceGroup(configuration: groupConfiguration)
     do {
         try await group.run()
     } catch let error as IOError where error.errnoCode == EADDRINUSE {

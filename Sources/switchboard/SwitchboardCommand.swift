@@ -55,6 +55,19 @@ struct ServerOptions: ParsableArguments {
     )
     var logLevel: String?
 
+    @Option(
+        help: """
+            Seconds a graceful shutdown (SIGTERM, SIGINT) may take before open connections are cut, whatever \
+            clients do (env SWITCHBOARD_SHUTDOWN_TIMEOUT; default 10).
+            """
+    )
+    var shutdownTimeout: Int?
+
+    /// The shutdown deadline, from the flag, the environment or the default (validated by ``validate()``).
+    var resolvedShutdownTimeout: Int {
+        self.shutdownTimeout ?? environment("SWITCHBOARD_SHUTDOWN_TIMEOUT").flatMap { Int($0) } ?? 10
+    }
+
     /// The address, from the flag, the environment or the default.
     var resolvedHost: String { self.host ?? environment("SWITCHBOARD_HOST") ?? "127.0.0.1" }
 
@@ -76,6 +89,9 @@ struct ServerOptions: ParsableArguments {
         if let port = self.port, !(0...65535).contains(port) {
             throw ValidationError("--port must be between 0 and 65535, not \(port)")
         }
+        if let seconds = self.shutdownTimeout, !(1...3600).contains(seconds) {
+            throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds, not \(seconds)")
+        }
     }
 
     /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
@@ -85,6 +101,11 @@ struct ServerOptions: ParsableArguments {
         }
         guard (0...65535).contains(self.resolvedPort) else {
             exitWithUsageError("SWITCHBOARD_PORT must be between 0 and 65535, not \(self.resolvedPort)")
+        }
+        if self.shutdownTimeout == nil, let text = environment("SWITCHBOARD_SHUTDOWN_TIMEOUT"),
+            !(Int(text).map { (1...3600).contains($0) } ?? false)
+        {
+            exitWithUsageError("SWITCHBOARD_SHUTDOWN_TIMEOUT must be 1 to 3600 seconds, not \(text.debugDescription)")
         }
         if self.logLevel == nil, let level = environment("SWITCHBOARD_LOG_LEVEL"),
             Logger.Level(rawValue: level.lowercased()) == nil

@@ -53,3 +53,35 @@ struct GracefulShutdownTests {
         }
     }
 }
+
+@Suite("Write deadline")
+struct WriteDeadlineTests {
+    @Test("A client that pipelines requests and never reads is cut off after the write timeout; shutdown then ends")
+    func nonReadingClient() async throws {
+        let big = String(repeating: "x", count: 256 * 1024)
+        let app = AnyApplication { _ in Response(body: .init(string: big)) }
+        var configuration = testConfiguration()
+        configuration.writeTimeout = .milliseconds(300)
+        let server = Server(application: app, configuration: configuration, logger: testLogger)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run() }
+                let port = try await server.listeningAddress().port!
+                try await RawClient.withConnection(port: port) { client in
+                    // 200 responses of 256 KiB: far more than the socket buffers take while nobody reads.
+                    try await client.send(String(repeating: "GET / HTTP/1.1\r\nHost: t\r\n\r\n", count: 200))
+                    try await Task.sleep(for: .seconds(1))
+                    // Cut off by now: reading drains what was sent, then the stream ends, long before 200 responses.
+                    let start = ContinuousClock.now
+                    let received = try await client.readToEnd()
+                    #expect(received.utf8.count < 200 * 256 * 1024, "the server gave up on the client")
+                    #expect(ContinuousClock.now - start < .seconds(5))
+                }
+                let shutdown = ContinuousClock.now
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                #expect(ContinuousClock.now - shutdown < .seconds(2), "nothing holds the shutdown")
+            }
+        }
+    }
+}

@@ -34,9 +34,25 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var writabilityWaiters: [CheckedContinuation<Void, any Error>] = []
     private var readHeldBack = false
     private(set) var context: ChannelHandlerContext?
+    /// How long a writer may wait for the socket to take more before the connection is closed: a client that
+    /// sends requests and never reads the responses must not hold the connection (and its memory) forever.
+    /// `nil` after a hijack: the server no longer times the connection out.
+    var writeTimeout: TimeAmount?
+    private var writeDeadline: Scheduled<Void>?
+
+    init(writeTimeout: TimeAmount? = nil) {
+        self.writeTimeout = writeTimeout
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// The connection was hijacked: from now on its writes are the hijacker's business, not timed.
+    func stopTimingWrites() {
+        self.writeTimeout = nil
+        self.writeDeadline?.cancel()
+        self.writeDeadline = nil
     }
 
     /// Removed after a hijack handed the connection to protocol handlers: a read it held back goes on first, so
@@ -51,6 +67,8 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.writeDeadline?.cancel()
+        self.writeDeadline = nil
         self.endInput()
         self.failWriters(ChannelError.ioOnClosedChannel)
     }
@@ -166,11 +184,26 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
             writer.resume()
         } else {
             self.writabilityWaiters.append(writer)
+            self.armWriteDeadline(context: context)
+        }
+    }
+
+    private func armWriteDeadline(context: ChannelHandlerContext) {
+        guard let timeout = self.writeTimeout, self.writeDeadline == nil else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        self.writeDeadline = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            handler.writeDeadline = nil
+            guard !handler.writabilityWaiters.isEmpty else { return }
+            // The peer has not read for the whole timeout: give up on it (its writers fail as the channel closes).
+            context.close(promise: nil)
         }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
+            self.writeDeadline?.cancel()
+            self.writeDeadline = nil
             let waiters = self.writabilityWaiters
             self.writabilityWaiters = []
             for waiter in waiters { waiter.resume() }

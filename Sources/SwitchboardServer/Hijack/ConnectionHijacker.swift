@@ -49,6 +49,8 @@ extension HTTPConnection {
             // The HTTP handlers leave for good; dropping our references frees them (the decoder holds a buffer).
             handlers.value = nil
             let pipeline = channel.pipeline.syncOperations
+            // After a hijack the server never times the connection out: the hijacker owns its writes.
+            (try? pipeline.handler(type: ConnectionBridgeHandler.self))?.stopTimingWrites()
             let relay = HijackRelayHandler(logger: logger)
             try pipeline.addHandler(relay, position: .after(connectionHandler))
             pipeline.removeHandler(connectionHandler, promise: nil)

@@ -63,7 +63,7 @@ extension Server {
         try pipeline.addHandler(gate)
         try pipeline.addHandler(decoder)
         try pipeline.addHandler(connectionHandler)
-        let bridge = ConnectionBridgeHandler()
+        let bridge = ConnectionBridgeHandler(writeTimeout: configuration.writeTimeout)
         try pipeline.addHandler(bridge)
         let handlers: HTTPHandlers = (gate, decoder, connectionHandler)
         return AcceptedConnection(

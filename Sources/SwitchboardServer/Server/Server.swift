@@ -94,24 +94,37 @@ public final class Server: Service {
         }
         for waiter in waiters { waiter.resume(returning: address) }
 
-        try await withGracefulShutdownHandler {
-            try await serverChannel.executeThenClose { inbound in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        let executor =
-                            self.configuration.runsApplicationOnEventLoop
-                            ? EventLoopTaskExecutor(connection.channel.eventLoop) : nil
-                        group.addTask(executorPreference: executor) {
-                            await self.serve(connection)
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await serverChannel.executeThenClose { inbound in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in inbound {
+                            let executor =
+                                self.configuration.runsApplicationOnEventLoop
+                                ? EventLoopTaskExecutor(connection.channel.eventLoop) : nil
+                            group.addTask(executorPreference: executor) {
+                                await self.serve(connection)
+                            }
                         }
                     }
                 }
+            } onGracefulShutdown: {
+                self.beginShutdown(serverChannel: serverChannel.channel)
             }
-        } onGracefulShutdown: {
-            self.beginShutdown(serverChannel: serverChannel.channel)
+            await self.waitForHandedOverConnections()
+        } onCancel: {
+            self.logCancellation()
         }
-        await self.waitForHandedOverConnections()
         self.logger.debug("stopped")
+    }
+
+    /// Cancellation closes every connection left; during a graceful shutdown it means the shutdown deadline passed
+    /// (a `ServiceGroup`'s `maximumGracefulShutdownDuration`), which the operator should hear about.
+    private func logCancellation() {
+        let (shuttingDown, open) = self.state.withLock { ($0.shuttingDown, $0.connections.count) }
+        guard open > 0 else { return }
+        let reason = shuttingDown ? "shutdown deadline passed" : "server cancelled"
+        self.logger.notice("\(reason): closing \(open) open connection\(open == 1 ? "" : "s")")
     }
 
     /// Waits until every connection handed over to a hijacker has closed; on cancellation, closes them.

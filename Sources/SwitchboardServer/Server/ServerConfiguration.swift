@@ -19,6 +19,9 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: TimeAmount
     /// How long a client may take to send a whole request head once its first byte arrived.
     public var headReadTimeout: TimeAmount
+    /// How long a response may wait for a client that does not read before the connection is closed (Go's
+    /// `WriteTimeout`, counted from when the socket stopped taking bytes). Hijacked connections are not timed.
+    public var writeTimeout: TimeAmount
     /// The `Server` header value, or `nil` for none.
     public var serverName: String?
     /// Whether apps run on the connection's event loop (the default, and the fast path: no thread hop
@@ -35,6 +38,7 @@ public struct ServerConfiguration: Sendable {
         maxBodySize: Int = 8 * 1024 * 1024,
         idleTimeout: TimeAmount = .seconds(60),
         headReadTimeout: TimeAmount = .seconds(10),
+        writeTimeout: TimeAmount = .seconds(30),
         serverName: String? = "switchboard",
         runsApplicationOnEventLoop: Bool = true
     ) {
@@ -46,6 +50,7 @@ public struct ServerConfiguration: Sendable {
         self.maxBodySize = maxBodySize
         self.idleTimeout = idleTimeout
         self.headReadTimeout = headReadTimeout
+        self.writeTimeout = writeTimeout
         self.serverName = serverName
         self.runsApplicationOnEventLoop = runsApplicationOnEventLoop
     }
