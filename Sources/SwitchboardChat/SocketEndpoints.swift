@@ -73,7 +73,7 @@ struct SocketEndpoints: Sendable {
         onMessage: @escaping @Sendable (WebSocket, WebSocketMessage) -> Void
     ) async throws -> Response {
         try self.checkOrigin(request)
-        let reservation = try await self.reserve(channel)
+        let reservation = try await self.reserve(channel, on: request.eventLoop)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
             // The membership ends when the socket closes. The seed's protocol and /subscribe have no message that
             // could say "you missed something", so after a gap the socket is closed with 1013: the client
@@ -86,9 +86,9 @@ struct SocketEndpoints: Sendable {
         return response
     }
 
-    private func reserve(_ channel: String) async throws -> TopicReservation {
+    private func reserve(_ channel: String, on eventLoop: (any EventLoop)?) async throws -> TopicReservation {
         do {
-            return try await self.topics.reserve(channel)
+            return try await self.topics.reserve(channel, on: eventLoop)
         } catch {
             self.logger.error("Subscribing failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
             throw HTTPError(.serviceUnavailable, "the message broker is unavailable")

@@ -20,7 +20,7 @@ import Synchronization
 /// ```swift
 /// let topics = Topics(broker: broker, logger: logger)
 /// router.get("/orders/:id") { request in
-///     let reservation = try await topics.reserve("orders.\(request.parameters["id"] ?? "")")
+///     let reservation = try await topics.reserve("orders.\(request.parameters["id"] ?? "")", on: request.eventLoop)
 ///     return WebSocket.upgrade(request) { socket in reservation.attach(socket) }
 /// }
 /// try await topics.publish(ByteBuffer(string: #"{"state":"shipped"}"#), to: "orders.1042")
@@ -66,23 +66,49 @@ public final class Topics: Sendable {
 
     // MARK: Membership
 
-    /// Reserves a place in `topic`: returns once the topic's broker subscription is established, so a member
+    /// Reserves a place in `topic` for a member on `eventLoop`: returns once the topic's broker subscription is
+    /// established, and from then on what the topic delivers on that loop is held for the member, so a member
     /// attached with the reservation misses nothing published after this returns.
     ///
-    /// Reserve before a WebSocket handshake and attach in its set-up closure, so the client's first message (or
-    /// a notification sent as soon as it connects) already reaches it.
+    /// Reserve before a WebSocket handshake, for the request's loop, and attach in its set-up closure: the client's
+    /// first message, or a notification published as soon as the handshake was answered, reaches it.
     ///
+    /// ```swift
+    /// let reservation = try await topics.reserve("orders.1042", on: request.eventLoop)
+    /// return WebSocket.upgrade(request) { socket in reservation.attach(socket) }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - topic: The topic.
+    ///   - eventLoop: The loop the member will be attached on. `nil` holds nothing: the member then receives
+    ///     what is published once it is attached.
     /// - Returns: The reservation; it holds the topic until attached, released, or deallocated.
     /// - Throws: The broker's error when it cannot subscribe.
-    public func reserve(_ topic: String) async throws -> TopicReservation {
+    public func reserve(_ topic: String, on eventLoop: (any EventLoop)?) async throws -> TopicReservation {
         let state = self.registry.withLockedValue { registry -> TopicState in
             var slot = registry[topic] ?? Slot(state: TopicState(name: topic, engine: self), references: 0)
             slot.references += 1
             registry[topic] = slot
             return slot.state
         }
-        // Made before subscribing: if subscribing throws, the reservation's deinit gives the reference back.
-        let reservation = TopicReservation(topic: state)
+        var held: TopicReservation.Held?
+        if let eventLoop {
+            let loop = state.loop(for: eventLoop)
+            let (maxBytes, counters) = (self.configuration.maxHeldBytes, self.counters)
+            do {
+                let messages = try await eventLoop.submit {
+                    let messages = HeldMessages(maxBytes: maxBytes, counters: counters)
+                    loop.addHeld(messages)
+                    return NIOLoopBound(messages, eventLoop: eventLoop)
+                }.get()
+                held = .init(loop: loop, messages: messages)
+            } catch {
+                self.release(state)
+                throw error
+            }
+        }
+        // Made before subscribing: if subscribing throws, the reservation's deinit gives everything back.
+        let reservation = TopicReservation(topic: state, held: held)
         try await state.subscribe()
         return reservation
     }
@@ -93,13 +119,14 @@ public final class Topics: Sendable {
     ///   - socket: The socket; may be on any event loop.
     ///   - topic: The topic.
     ///   - onGap: What the socket is told when messages may have been lost.
-    /// - Returns: The membership, once the socket receives the topic's messages.
+    /// - Returns: The membership, once the socket receives the topic's messages: it misses nothing published after
+    ///   this returns.
     /// - Throws: The broker's error when it cannot subscribe.
     @discardableResult
     public func attach(
         _ socket: WebSocket, to topic: String, onGap: TopicGapPolicy = .ignore
     ) async throws -> TopicMembership {
-        let reservation = try await self.reserve(topic)
+        let reservation = try await self.reserve(topic, on: socket.eventLoop)
         return try await socket.eventLoop.submit { reservation.attach(socket, onGap: onGap) }.get()
     }
 
@@ -124,6 +151,7 @@ public final class Topics: Sendable {
             members: self.counters.members.load(ordering: .relaxed),
             droppedForBacklog: self.counters.droppedForBacklog.load(ordering: .relaxed),
             droppedInvalid: self.counters.droppedInvalid.load(ordering: .relaxed),
+            droppedBeforeAttach: self.counters.droppedBeforeAttach.load(ordering: .relaxed),
             gaps: self.counters.gaps.load(ordering: .relaxed)
         )
     }
@@ -181,5 +209,6 @@ public final class Topics: Sendable {
         let droppedForBacklog = Atomic<Int>(0)
         let droppedInvalid = Atomic<Int>(0)
         let gaps = Atomic<Int>(0)
+        let droppedBeforeAttach = Atomic<Int>(0)
     }
 }

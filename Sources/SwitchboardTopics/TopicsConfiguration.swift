@@ -12,11 +12,19 @@ extension Topics {
         /// What broker payloads become: text (payloads that are not UTF-8 are dropped and counted, since a text
         /// frame must be UTF-8) or binary messages.
         public var messageKind: WebSocketMessage.Kind
+        /// The most message bytes held for one reservation until its member attaches (a handshake in flight); past
+        /// it, what was held is dropped (counted in ``Topics/statistics``) and the member gets a gap instead.
+        public var maxHeldBytes: Int
 
         /// Creates a configuration.
-        public init(maxBacklogBytes: Int = 64 * 1024 * 1024, messageKind: WebSocketMessage.Kind = .text) {
+        public init(
+            maxBacklogBytes: Int = 64 * 1024 * 1024,
+            messageKind: WebSocketMessage.Kind = .text,
+            maxHeldBytes: Int = 1024 * 1024
+        ) {
             self.maxBacklogBytes = maxBacklogBytes
             self.messageKind = messageKind
+            self.maxHeldBytes = maxHeldBytes
         }
     }
 
@@ -30,6 +38,8 @@ extension Topics {
         public var droppedForBacklog: Int
         /// Broker payloads dropped because a text topic's payload was not UTF-8.
         public var droppedInvalid: Int
+        /// Messages held for a reservation and dropped because its member did not attach in time (it got a gap).
+        public var droppedBeforeAttach: Int
         /// Gaps the broker reported (a lost Redis connection), counted once per topic.
         public var gaps: Int
     }

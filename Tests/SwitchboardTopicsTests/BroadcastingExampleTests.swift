@@ -16,8 +16,9 @@ import Testing
 func ordersApp(topics: Topics) -> some Application {
     var router = Router()
     router.get("/orders/:id/live") { request in
-        // Subscribed before the handshake completes: the socket misses nothing sent once it is open.
-        let reservation = try await topics.reserve("orders.\(request.parameters["id"] ?? "")")
+        // Subscribed before the handshake is answered: the socket misses nothing published from then on.
+        let order = "orders.\(request.parameters["id"] ?? "")"
+        let reservation = try await topics.reserve(order, on: request.eventLoop)
         return WebSocket.upgrade(request) { socket in reservation.attach(socket) }
     }
     router.post("/orders/:id/ship") { request in

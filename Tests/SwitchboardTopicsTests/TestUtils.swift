@@ -49,7 +49,7 @@ final class ProbeSink: TopicSink, Sendable {
 extension Topics {
     /// Reserves `topic` and attaches `sink` on its loop.
     func attach(_ sink: ProbeSink, to topic: String) async throws -> TopicMembership {
-        let reservation = try await self.reserve(topic)
+        let reservation = try await self.reserve(topic, on: sink.eventLoop)
         return try await sink.eventLoop.submit { reservation.attach(sink) }.get()
     }
 }

@@ -20,7 +20,7 @@ struct TopicsTests {
         let sinks = (0..<6).map { _ in ProbeSink(on: group.next()) }
         var memberships: [TopicMembership] = []
         for sink in sinks { memberships.append(try await topics.attach(sink, to: "orders.1042")) }
-        let unused = try await topics.reserve("orders.1042")
+        let unused = try await topics.reserve("orders.1042", on: nil)
         #expect(broker.subscribed == 1)
         #expect(topics.memberCount(of: "orders.1042") == 6)
         #expect(topics.memberCounts() == ["orders.1042": 6])
@@ -212,6 +212,64 @@ struct TopicsTests {
         #expect(sink.texts == ["one"], "cancelled before the message came")
         #expect(broker.subscribedChannels.isEmpty)
         try await loop.shutdownGracefully()
+    }
+
+    @Test("A reservation for a loop holds what is published before the member attaches: nothing missed, in order")
+    func heldUntilAttached() async throws {
+        let broker = LocalBroker()
+        let topics = Topics(broker: broker, logger: testLogger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let early = ProbeSink(on: loop)
+        _ = try await topics.attach(early, to: "t")
+        let reservation = try await topics.reserve("t", on: loop)
+        // Published and drained on the loop (the early member has them) before the late one attaches: as in the
+        // moment between a handshake's 101 and its set-up closure.
+        broker.publishNow(payload("one"), to: "t")
+        broker.broadcastToAll(.gap)
+        broker.publishNow(payload("two"), to: "t")
+        #expect(await eventually { early.texts == ["one", "two"] })
+        let late = ProbeSink(on: loop)
+        _ = try await loop.submit { reservation.attach(late) }.get()
+        broker.publishNow(payload("three"), to: "t")
+        #expect(await eventually { late.texts.count == 3 })
+        #expect(late.events == [.batch(["one"]), .gap, .batch(["two"]), .batch(["three"])])
+        #expect(early.events == late.events)
+        // Without a loop, nothing is held: the old contract (what is published once attached).
+        let unheld = try await topics.reserve("t", on: nil)
+        broker.publishNow(payload("four"), to: "t")
+        #expect(await eventually { late.texts.count == 4 })
+        let third = ProbeSink(on: loop)
+        _ = try await loop.submit { unheld.attach(third) }.get()
+        broker.publishNow(payload("five"), to: "t")
+        #expect(await eventually { third.texts == ["five"] })
+        try await group.shutdownGracefully()
+    }
+
+    @Test("A reservation never attached holds at most maxHeldBytes, then a gap in their place; release stops it")
+    func heldIsBounded() async throws {
+        let broker = LocalBroker()
+        let topics = Topics(broker: broker, configuration: .init(maxHeldBytes: 2_000), logger: testLogger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let reservation = try await topics.reserve("t", on: loop)
+        // 25 messages of 100 bytes, each drained on its own: 20 fit, the 21st overflows.
+        for n in 0..<25 {
+            broker.publishNow(payload(String(format: "%03d", n) + String(repeating: ".", count: 97)), to: "t")
+            try await loop.submit {}.get()
+        }
+        #expect(topics.statistics.droppedBeforeAttach == 21, "what was held and the message that did not fit")
+        let sink = ProbeSink(on: loop)
+        _ = try await loop.submit { reservation.attach(sink) }.get()
+        #expect(sink.events.first == .gap)
+        #expect(sink.texts.map { $0.prefix(3) } == (21..<25).map { String(format: "%03d", $0)[...] })
+
+        let released = try await topics.reserve("u", on: loop)
+        released.release()
+        broker.publishNow(payload("x"), to: "u")
+        try await loop.submit {}.get()
+        #expect(topics.memberCounts()["u"] == nil, "released: the topic is gone")
+        try await group.shutdownGracefully()
     }
 }
 

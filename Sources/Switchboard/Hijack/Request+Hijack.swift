@@ -1,3 +1,5 @@
+public import NIOCore
+
 extension Request {
     /// Whether this request's connection can be hijacked now (Rack's `rack.hijack?`).
     ///
@@ -10,6 +12,12 @@ extension Request {
     /// Whether the connection of this request was fully hijacked with ``hijack()``.
     public var isHijacked: Bool {
         self.hijacker?.isHijacked ?? false
+    }
+
+    /// The event loop of the request's connection: where a WebSocket or other hijacker of it will run; `nil` for a
+    /// request that did not come from a server.
+    public var eventLoop: (any EventLoop)? {
+        self.hijacker?.eventLoop
     }
 
     /// Takes over the connection (a *full* hijack; Rack's `env["rack.hijack"].call`).
@@ -37,6 +45,7 @@ extension Request {
 package protocol RequestHijacker: Sendable {
     var isHijackable: Bool { get }
     var isHijacked: Bool { get }
+    var eventLoop: any EventLoop { get }
     func hijack() async throws -> HijackedConnection
 }
 

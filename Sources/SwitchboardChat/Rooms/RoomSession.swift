@@ -115,7 +115,7 @@ final class RoomSession {
         // callback on the loop. One task per join (not per message); the session's state stays on the loop.
         Task {
             do {
-                let reservation = try await endpoint.topics.reserve(RoomChannel.name(of: room))
+                let reservation = try await endpoint.topics.reserve(RoomChannel.name(of: room), on: eventLoop)
                 // Attached (on the loop) before the history is read: nothing published after the read is missed,
                 // and the hand-over sends anything in both exactly once.
                 let entered = try await eventLoop.submit {

@@ -17,6 +17,8 @@ struct ConnectionHijacker: RequestHijacker {
         self.connection.phase.withLock { $0.serial == self.serial && $0.stage == .hijacked }
     }
 
+    var eventLoop: any EventLoop { self.connection.channel.eventLoop }
+
     func hijack() async throws -> HijackedConnection {
         try self.connection.phase.withLock { phase in
             switch phase.stage {

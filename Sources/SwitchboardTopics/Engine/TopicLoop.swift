@@ -12,6 +12,8 @@ final class TopicLoop: Sendable {
     final class Members {
         /// Usually one bucket (every socket negotiated the same thing), at most a few.
         var buckets: [Bucket] = []
+        /// Reservations made for this loop and not attached yet; usually none.
+        var held: [ObjectIdentifier: HeldMessages] = [:]
     }
 
     let topic: TopicState
@@ -47,21 +49,36 @@ final class TopicLoop: Sendable {
         }
     }
 
+    /// Starts holding what this loop delivers for a reservation (on the loop).
+    func addHeld(_ held: HeldMessages) {
+        self.members.value.held[ObjectIdentifier(held)] = held
+    }
+
+    /// Stops holding for a reservation (on the loop): it attached, or was released.
+    func removeHeld(_ held: HeldMessages) {
+        self.members.value.held.removeValue(forKey: ObjectIdentifier(held))
+    }
+
     /// Sends `batch` to every member: frames resolved once per encoding, the same buffers to each member.
     func deliver(_ batch: [PreparedMessage]) {
         // A snapshot: a member that leaves during the pass (its socket closed on a write) does not disturb it.
-        let buckets = self.members.value.buckets
+        let members = self.members.value
+        let buckets = members.buckets
         for bucket in buckets where !bucket.members.isEmpty {
             let frames = PreparedFrames(batch, encoding: bucket.encoding)
             for member in bucket.members.values { member.receive(frames) }
+        }
+        if !members.held.isEmpty {
+            for held in members.held.values { held.hold(batch) }
         }
     }
 
     /// Tells every member that messages may have been lost.
     func deliverGap() {
-        let buckets = self.members.value.buckets
-        for bucket in buckets {
+        let members = self.members.value
+        for bucket in members.buckets {
             for member in bucket.members.values { member.receiveGap() }
         }
+        for held in members.held.values { held.holdGap() }
     }
 }

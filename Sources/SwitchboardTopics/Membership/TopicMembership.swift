@@ -44,11 +44,18 @@ public final class TopicMembership: @unchecked Sendable {
         }
     }
 
-    /// Joins the topic's member list (on the loop, right after the reservation handed over its reference).
-    func start(encoding: FrameEncoding) {
+    /// Joins the topic's member list (on the loop, right after the reservation handed over its reference) and
+    /// receives what the reservation held, which came before anything the list will be delivered.
+    func start(encoding: FrameEncoding, replaying held: [HeldMessages.Item] = []) {
         guard !self.isCancelled.load(ordering: .relaxed) else { return }
         self.isAttached = true
         self.topicLoop.add(self, encoding: encoding)
+        for item in held {
+            switch item {
+            case .messages(let batch): self.receive(PreparedFrames(batch, encoding: encoding))
+            case .gap: self.receiveGap()
+            }
+        }
     }
 
     /// Leaves the member list and gives the topic reference back; on the loop, once.
