@@ -35,7 +35,9 @@ func runServer<App: Application>(
     let port = options.resolvedPort
     let server = Server(
         application: application,
-        configuration: ServerConfiguration(host: host, port: port),
+        configuration: ServerConfiguration(
+            host: host, port: port, maxConnections: options.resolvedMaxConnections,
+            maxConnectionsPerAddress: options.resolvedMaxConnectionsPerIP),
         eventLoopGroup: eventLoopGroup,
         logger: logger
     )

@@ -63,6 +63,34 @@ struct ServerOptions: ParsableArguments {
     )
     var shutdownTimeout: Int?
 
+    @Option(
+        help: """
+            The most connections open at once; past it new ones get 503 with Retry-After (env \
+            SWITCHBOARD_MAX_CONNECTIONS; default: the open-file limit less 64).
+            """
+    )
+    var maxConnections: Int?
+
+    @Option(
+        name: .customLong("max-connections-per-ip"),
+        help: """
+            The most connections open at once from one IP address; past it new ones get 503 (env \
+            SWITCHBOARD_MAX_CONNECTIONS_PER_IP; default: no limit, since behind a proxy every client shares its \
+            address).
+            """
+    )
+    var maxConnectionsPerIP: Int?
+
+    /// The connection cap from the flag or the environment; `nil` for the server's default (validated).
+    var resolvedMaxConnections: Int? {
+        self.maxConnections ?? environment("SWITCHBOARD_MAX_CONNECTIONS").flatMap { Int($0) }
+    }
+
+    /// The per-address cap from the flag or the environment; `nil` for none (validated).
+    var resolvedMaxConnectionsPerIP: Int? {
+        self.maxConnectionsPerIP ?? environment("SWITCHBOARD_MAX_CONNECTIONS_PER_IP").flatMap { Int($0) }
+    }
+
     /// The shutdown deadline, from the flag, the environment or the default (validated by ``validate()``).
     var resolvedShutdownTimeout: Int {
         self.shutdownTimeout ?? environment("SWITCHBOARD_SHUTDOWN_TIMEOUT").flatMap { Int($0) } ?? 10
@@ -92,7 +120,16 @@ struct ServerOptions: ParsableArguments {
         if let seconds = self.shutdownTimeout, !(1...3600).contains(seconds) {
             throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds, not \(seconds)")
         }
+        let caps = [("--max-connections", self.maxConnections), ("--max-connections-per-ip", self.maxConnectionsPerIP)]
+        for (flag, value) in caps {
+            if let value, !Self.connectionCounts.contains(value) {
+                throw ValidationError("\(flag) must be 1 to 10000000, not \(value)")
+            }
+        }
     }
+
+    /// What a connection cap may be.
+    static let connectionCounts = 1...10_000_000
 
     /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
     func checkEnvironment() throws {
@@ -106,6 +143,14 @@ struct ServerOptions: ParsableArguments {
             !(Int(text).map { (1...3600).contains($0) } ?? false)
         {
             exitWithUsageError("SWITCHBOARD_SHUTDOWN_TIMEOUT must be 1 to 3600 seconds, not \(text.debugDescription)")
+        }
+        for (flag, variable) in [
+            (self.maxConnections, "SWITCHBOARD_MAX_CONNECTIONS"),
+            (self.maxConnectionsPerIP, "SWITCHBOARD_MAX_CONNECTIONS_PER_IP"),
+        ] where flag == nil {
+            if let text = environment(variable), !(Int(text).map { Self.connectionCounts.contains($0) } ?? false) {
+                exitWithUsageError("\(variable) must be 1 to 10000000, not \(text.debugDescription)")
+            }
         }
         if self.logLevel == nil, let level = environment("SWITCHBOARD_LOG_LEVEL"),
             Logger.Level(rawValue: level.lowercased()) == nil

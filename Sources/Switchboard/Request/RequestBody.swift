@@ -105,6 +105,7 @@ public struct RequestBodyError: Error, Hashable, CustomStringConvertible, HTTPRe
     private enum Kind: Hashable {
         case tooLarge(Int)
         case concurrentRead
+        case timedOut
     }
 
     private let kind: Kind
@@ -115,10 +116,15 @@ public struct RequestBodyError: Error, Hashable, CustomStringConvertible, HTTPRe
     /// Two tasks read the same connection at once, which a body does not support.
     public static var concurrentRead: RequestBodyError { .init(kind: .concurrentRead) }
 
+    /// The client sent no byte of the body for as long as the server waits (its body-read timeout). Servers answer
+    /// `408 Request Timeout`.
+    public static var timedOut: RequestBodyError { .init(kind: .timedOut) }
+
     public var description: String {
         switch self.kind {
         case .tooLarge(let limit): "request body is larger than \(limit) bytes"
         case .concurrentRead: "request body read by two tasks at once"
+        case .timedOut: "the client stopped sending the request body"
         }
     }
 
@@ -126,6 +132,7 @@ public struct RequestBodyError: Error, Hashable, CustomStringConvertible, HTTPRe
         switch self.kind {
         case .tooLarge: Response(status: .contentTooLarge, body: .init(string: "Content Too Large\n"))
         case .concurrentRead: Response(status: .internalServerError, body: .init(string: "Internal Server Error\n"))
+        case .timedOut: Response(status: .requestTimeout, body: .init(string: "Request Timeout\n"))
         }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import Switchboard
 
 /// The last handler of a connection's pipeline: where the connection's async code meets the channel.
 ///
@@ -39,9 +40,15 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// `nil` after a hijack: the server no longer times the connection out.
     var writeTimeout: TimeAmount?
     private var writeDeadline: Scheduled<Void>?
+    /// The timer of a parked read with a timeout, and which read it belongs to.
+    private var readDeadline: Scheduled<Void>?
+    private var readDeadlineGeneration = 0
+    /// Counts a connection closed by the write timeout.
+    private let onWriteTimeout: @Sendable () -> Void
 
-    init(writeTimeout: TimeAmount? = nil) {
+    init(writeTimeout: TimeAmount? = nil, onWriteTimeout: @escaping @Sendable () -> Void = {}) {
         self.writeTimeout = writeTimeout
+        self.onWriteTimeout = onWriteTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -79,6 +86,7 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
         let part = self.unwrapInboundIn(data)
         if let reader = self.reader {
             self.reader = nil
+            if self.readDeadline != nil { self.cancelReadDeadline() }
             reader.resume(returning: part)
         } else {
             self.buffer.append(part)
@@ -98,6 +106,7 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
             if let reader = self.reader {
                 self.reader = nil
                 self.inputEnded = true
+                if self.readDeadline != nil { self.cancelReadDeadline() }
                 reader.resume(throwing: error)
             }
         }
@@ -113,6 +122,7 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
         self.inputEnded = true
         if let reader = self.reader {
             self.reader = nil
+            if self.readDeadline != nil { self.cancelReadDeadline() }
             reader.resume(returning: nil)
         }
     }
@@ -135,7 +145,9 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// Parks `reader` until the next part arrives (or answers it at once if one already has).
-    func waitForPart(_ reader: CheckedContinuation<ConnectionInbound?, any Error>) {
+    ///
+    /// With a `timeout`, a reader still parked when it passes gets `RequestBodyError.timedOut`.
+    func waitForPart(_ reader: CheckedContinuation<ConnectionInbound?, any Error>, timeout: TimeAmount? = nil) {
         switch self.poll() {
         case .part(let part): reader.resume(returning: part)
         case .end: reader.resume(returning: nil)
@@ -147,7 +159,29 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
                 self.readHeldBack = false
                 context.read()
             }
+            if let timeout, let context { self.armReadDeadline(timeout, context: context) }
         }
+    }
+
+    private func armReadDeadline(_ timeout: TimeAmount, context: ChannelHandlerContext) {
+        self.readDeadlineGeneration &+= 1
+        let generation = self.readDeadlineGeneration
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.readDeadline?.cancel()
+        self.readDeadline = context.eventLoop.scheduleTask(in: timeout) {
+            let handler = bound.value
+            // Only the read it was armed for: a part that arrived meanwhile answered that one.
+            guard handler.readDeadlineGeneration == generation, let reader = handler.reader else { return }
+            handler.reader = nil
+            handler.readDeadline = nil
+            reader.resume(throwing: RequestBodyError.timedOut)
+        }
+    }
+
+    private func cancelReadDeadline() {
+        self.readDeadlineGeneration &+= 1
+        self.readDeadline?.cancel()
+        self.readDeadline = nil
     }
 
     func read(context: ChannelHandlerContext) {
@@ -196,6 +230,7 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
             handler.writeDeadline = nil
             guard !handler.writabilityWaiters.isEmpty else { return }
             // The peer has not read for the whole timeout: give up on it (its writers fail as the channel closes).
+            handler.onWriteTimeout()
             context.close(promise: nil)
         }
     }

@@ -11,8 +11,9 @@ struct ConnectionIO: Sendable {
 
     /// The next inbound part, or `nil` once the input has ended.
     ///
-    /// - Throws: The channel's error (once; `nil` follows).
-    func next() async throws -> ConnectionInbound? {
+    /// - Parameter timeout: How long to wait if nothing is buffered; `nil` waits as long as it takes.
+    /// - Throws: The channel's error (once; `nil` follows), or `RequestBodyError.timedOut`.
+    func next(timeout: TimeAmount? = nil) async throws -> ConnectionInbound? {
         if self.eventLoop.inEventLoop {
             switch self.bridge.value.poll() {
             case .part(let part): return part
@@ -25,9 +26,9 @@ struct ConnectionIO: Sendable {
         let eventLoop = self.eventLoop
         return try await withCheckedThrowingContinuation { continuation in
             if eventLoop.inEventLoop {
-                bridge.value.waitForPart(continuation)
+                bridge.value.waitForPart(continuation, timeout: timeout)
             } else {
-                eventLoop.execute { bridge.value.waitForPart(continuation) }
+                eventLoop.execute { bridge.value.waitForPart(continuation, timeout: timeout) }
             }
         }
     }

@@ -31,6 +31,15 @@ struct ConnectionPhase: Sendable {
     var serial = 0
     var body: Body = .complete
     var expectation: Continue = .notExpected
+    /// The server answered with an error before reading the whole request (a head or body over its limit, a
+    /// malformed request): the client may still be sending.
+    var refusedMidRequest = false
+
+    /// Whether the client may still be sending when the server closes: then the close must linger, or unread bytes
+    /// make the kernel reset the connection before the client reads the last response.
+    var closesWithUnreadInput: Bool {
+        self.refusedMidRequest || self.body != .complete
+    }
     /// A hijacker installed protocol handlers: its byte view is closed, the bytes are theirs.
     var handlersInstalled = false
 }

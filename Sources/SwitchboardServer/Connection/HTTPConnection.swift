@@ -196,6 +196,7 @@ final class HTTPConnection: Sendable {
 
     /// Answers a refused or malformed request and marks the connection for closing.
     func refuse(_ status: HTTPResponse.Status, reason: String) async throws {
+        self.phase.withLock { $0.refusedMidRequest = true }
         var buffer = ByteBuffer()
         let body = reason + "\n"
         ResponseHead.write(

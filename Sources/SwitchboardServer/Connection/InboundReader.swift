@@ -15,12 +15,13 @@ final class InboundReader: Sendable {
 
     /// The next inbound part, or `nil` once the input has ended.
     ///
-    /// - Throws: The channel's error (the first time only), or `concurrentRead`.
-    func next() async throws -> ConnectionInbound? {
+    /// - Parameter timeout: How long to wait for it, if at all; past it the read throws `RequestBodyError.timedOut`.
+    /// - Throws: The channel's error (the first time only), `concurrentRead`, or `timedOut`.
+    func next(timeout: TimeAmount? = nil) async throws -> ConnectionInbound? {
         guard self.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             throw RequestBodyError.concurrentRead
         }
         defer { self.busy.store(false, ordering: .releasing) }
-        return try await self.io.next()
+        return try await self.io.next(timeout: timeout)
     }
 }

@@ -34,7 +34,7 @@ extension HTTPConnection {
         }
         let part: ConnectionInbound?
         do {
-            part = try await self.reader.next()
+            part = try await self.reader.next(timeout: self.configuration.bodyReadTimeout)
         } catch {
             self.phase.withLock { $0.body = .failed }
             throw error

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Switchboard
+import Synchronization
 
 /// The HTTP handlers that a hijack takes out of a connection's pipeline.
 typealias HTTPHandlers = (gate: HalfCloseGate, decoder: any RemovableChannelHandler, connection: HTTPConnectionHandler)
@@ -18,12 +19,22 @@ extension Server {
     /// Binds the listening socket. Each accepted socket gets its pipeline here, on its event loop:
     /// `[HalfCloseGate] → [HTTP decoder] → [HTTPConnectionHandler] → [ConnectionBridgeHandler]`. Responses are encoded by the
     /// connection loop itself, so there is no encoder to remove at a hijack.
-    func bind() async throws -> NIOAsyncChannel<AcceptedConnection, Never> {
+    func bind() async throws -> NIOAsyncChannel<AcceptedConnection?, Never> {
         let configuration = self.configuration
         let logger = self.logger
+        let limiter = self.limiter
+        let counters = self.counters
         return try await ServerBootstrap(group: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = AcceptErrorHandler(logger: logger) {
+                        counters.acceptFailures.wrappingAdd(1, ordering: .relaxed)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             // Each channel keeps its receive buffer between reads. Starting at 256 bytes (not NIO's 2048) keeps idle
@@ -33,7 +44,19 @@ extension Server {
             )
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureHTTPPipeline(channel, configuration: configuration, logger: logger)
+                    let address = channel.remoteAddress
+                    switch limiter.admit(address) {
+                    case .admitted:
+                        // Given back by `unregister` (no close callback per connection: idle sockets stay small).
+                        return try Self.configureHTTPPipeline(
+                            channel, configuration: configuration, counters: counters, logger: logger)
+                    case .refused(let refusal):
+                        // Answered here, before any app sees it: no task, no HTTP handlers.
+                        let lingerTime = limiter.lingerTime(until: channel.closeFuture)
+                        let refusing = LingeringCloseHandler.refusing(with: refusal.message, lingerTime: lingerTime)
+                        try channel.pipeline.syncOperations.addHandler(refusing)
+                        return nil
+                    }
                 }
             }
     }
@@ -42,6 +65,7 @@ extension Server {
     static func configureHTTPPipeline(
         _ channel: any Channel,
         configuration: ServerConfiguration,
+        counters: ServerCounters,
         logger: Logger
     ) throws -> AcceptedConnection {
         var limits = NIOHTTPDecoderLimitConfiguration()
@@ -63,7 +87,9 @@ extension Server {
         try pipeline.addHandler(gate)
         try pipeline.addHandler(decoder)
         try pipeline.addHandler(connectionHandler)
-        let bridge = ConnectionBridgeHandler(writeTimeout: configuration.writeTimeout)
+        let bridge = ConnectionBridgeHandler(writeTimeout: configuration.writeTimeout) {
+            counters.writeTimeouts.wrappingAdd(1, ordering: .relaxed)
+        }
         try pipeline.addHandler(bridge)
         let handlers: HTTPHandlers = (gate, decoder, connectionHandler)
         return AcceptedConnection(
@@ -83,6 +109,7 @@ extension Server {
         logger.debug(
             "connection accepted", metadata: ["switchboard.peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
         guard self.register(channel) else {
+            self.limiter.release(channel.remoteAddress)
             channel.close(promise: nil)
             return
         }
@@ -113,8 +140,33 @@ extension Server {
             return
         }
         self.unregister(channel)
-        // The connection task owns the socket unless it was handed over: the socket closes with it.
-        if !handedOver { try? await channel.close() }
+        // The connection task owns the socket unless it was handed over: the socket closes with it, after lingering
+        // if the client may still be sending (so its last response is not lost to a reset).
+        if !handedOver {
+            if channel.isActive, connection.phase.withLock({ $0.closesWithUnreadInput }) {
+                await Self.closeLingering(channel, for: Self.lingerTime)
+            } else {
+                try? await channel.close()
+            }
+        }
         logger.debug("connection closed")
+    }
+
+    /// How long a connection closed mid-request waits for its client to close (nginx waits up to 5 s per read).
+    static let lingerTime = TimeAmount.seconds(2)
+
+    /// Closes `channel` gracefully: its last response out, its side closed for writing, then whatever the client
+    /// still sends read and dropped until it closes too or `lingerTime` passes.
+    static func closeLingering(_ channel: any Channel, for lingerTime: TimeAmount) async {
+        let added = channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(
+                LingeringCloseHandler(lingerTime: lingerTime), position: .first)
+        }
+        do {
+            try await added.get()
+            try? await channel.closeFuture.get()
+        } catch {
+            try? await channel.close()
+        }
     }
 }

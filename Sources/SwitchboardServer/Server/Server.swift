@@ -28,6 +28,9 @@ public final class Server: Service {
     let logger: Logger
     let state = Mutex(State())
     private let nextConnectionID = Atomic<Int>(0)
+    /// Open connections against ``ServerConfiguration/maxConnections`` and its per-address limit.
+    let limiter: ConnectionLimiter
+    let counters = ServerCounters()
 
     struct State {
         var shuttingDown = false
@@ -54,6 +57,9 @@ public final class Server: Service {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
+        self.limiter = ConnectionLimiter(
+            maxConnections: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress,
+            counters: self.counters, logger: logger)
     }
 
     /// The address the server listens on, once it does.
@@ -78,7 +84,7 @@ public final class Server: Service {
     ///
     /// - Throws: When the address cannot be bound.
     public func run() async throws {
-        let serverChannel: NIOAsyncChannel<AcceptedConnection, Never>
+        let serverChannel: NIOAsyncChannel<AcceptedConnection?, Never>
         do {
             serverChannel = try await self.bind()
         } catch {
@@ -99,6 +105,8 @@ public final class Server: Service {
                 try await serverChannel.executeThenClose { inbound in
                     try await withThrowingDiscardingTaskGroup { group in
                         for try await connection in inbound {
+                            // A refused connection (a connection limit) answers 503 and closes by itself.
+                            guard let connection else { continue }
                             let executor =
                                 self.configuration.runsApplicationOnEventLoop
                                 ? EventLoopTaskExecutor(connection.channel.eventLoop) : nil
@@ -182,7 +190,10 @@ public final class Server: Service {
         }
     }
 
+    /// Stops tracking `channel` and gives its place under the connection caps back; later calls do nothing.
     func unregister(_ channel: any Channel) {
-        _ = self.state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
+        let removed = self.state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
+        // NIO keeps a channel's addresses after it closed.
+        if removed != nil { self.limiter.release(channel.remoteAddress) }
     }
 }

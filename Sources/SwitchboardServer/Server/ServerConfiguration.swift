@@ -19,9 +19,21 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: TimeAmount
     /// How long a client may take to send a whole request head once its first byte arrived.
     public var headReadTimeout: TimeAmount
+    /// How long the server waits for the next bytes of a request body the app is reading (nginx's
+    /// `client_body_timeout`); past it the read fails with ``Switchboard/RequestBodyError/timedOut`` (`408`) and the
+    /// connection closes, so a client trickling a body cannot hold a connection and its app task.
+    public var bodyReadTimeout: TimeAmount
     /// How long a response may wait for a client that does not read before the connection is closed (Go's
     /// `WriteTimeout`, counted from when the socket stopped taking bytes). Hijacked connections are not timed.
     public var writeTimeout: TimeAmount
+    /// The most connections open at once, hijacked ones included; past it a new connection is answered `503` with
+    /// `Retry-After` and closed, before any app sees it (so a WebSocket handshake never gets its `101`). `nil`, the
+    /// default, derives it from the process's open-file limit, keeping 64 descriptors for everything else (Redis,
+    /// files), so the server refuses politely instead of running out of descriptors.
+    public var maxConnections: Int?
+    /// The most connections open at once from one IP address; past it, `503` as for ``maxConnections``. `nil`, the
+    /// default, sets no such limit: behind a load balancer or proxy every client shares the proxy's address.
+    public var maxConnectionsPerAddress: Int?
     /// The `Server` header value, or `nil` for none.
     public var serverName: String?
     /// Whether apps run on the connection's event loop (the default, and the fast path: no thread hop
@@ -38,7 +50,10 @@ public struct ServerConfiguration: Sendable {
         maxBodySize: Int = 8 * 1024 * 1024,
         idleTimeout: TimeAmount = .seconds(60),
         headReadTimeout: TimeAmount = .seconds(10),
+        bodyReadTimeout: TimeAmount = .seconds(30),
         writeTimeout: TimeAmount = .seconds(30),
+        maxConnections: Int? = nil,
+        maxConnectionsPerAddress: Int? = nil,
         serverName: String? = "switchboard",
         runsApplicationOnEventLoop: Bool = true
     ) {
@@ -50,7 +65,10 @@ public struct ServerConfiguration: Sendable {
         self.maxBodySize = maxBodySize
         self.idleTimeout = idleTimeout
         self.headReadTimeout = headReadTimeout
+        self.bodyReadTimeout = bodyReadTimeout
         self.writeTimeout = writeTimeout
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
         self.serverName = serverName
         self.runsApplicationOnEventLoop = runsApplicationOnEventLoop
     }

@@ -1,0 +1,157 @@
+import Logging
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Counts open connections, in all and per IP address, and decides whether a new one may be served.
+///
+/// One lock per accepted and per closed connection (not per request or message). The per-address table holds only
+/// addresses with open connections, so it is bounded by the connection cap.
+final class ConnectionLimiter: Sendable {
+    enum Decision: Equatable {
+        case admitted
+        case refused(Refusal)
+    }
+
+    enum Refusal: Equatable {
+        case nodeFull
+        case addressFull
+
+        /// The `503` body: what a client, or whoever reads its logs, needs to know.
+        var message: String {
+            switch self {
+            case .nodeFull: "the server is at its connection limit; try again later"
+            case .addressFull: "too many connections from your address; close some and try again"
+            }
+        }
+    }
+
+    private struct State {
+        var open = 0
+        var perAddress: [AddressKey: Int] = [:]
+        var refusedSinceLog = 0
+        var lastLog: NIODeadline?
+    }
+
+    /// An IP address without its port; `nil` for anything else (a Unix socket).
+    struct AddressKey: Hashable {
+        let address: String
+
+        init?(_ address: SocketAddress?) {
+            guard let ip = address?.ipAddress else { return nil }
+            self.address = ip
+        }
+    }
+
+    let maxConnections: Int
+    let maxPerAddress: Int?
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let counters: ServerCounters
+    /// Refused connections waiting for their client to close (each holds a descriptor).
+    private let lingering = Atomic<Int>(0)
+    /// The most refused connections that linger at once; more close as soon as their 503 is written.
+    static let maxLingering = 32
+
+    init(maxConnections: Int?, maxPerAddress: Int?, counters: ServerCounters, logger: Logger) {
+        self.maxConnections = maxConnections ?? Self.defaultMaxConnections
+        self.maxPerAddress = maxPerAddress
+        self.counters = counters
+        self.logger = logger
+    }
+
+    /// The open-file limit less 64 descriptors for everything that is not a client connection.
+    static var defaultMaxConnections: Int {
+        #if canImport(Glibc)
+            var limit = rlimit()
+            if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+                return max(Int(clamping: limit.rlim_cur) - 64, 16)
+            }
+        #endif
+        return 1 << 20
+    }
+
+    var openConnections: Int { self.state.withLock { $0.open } }
+
+    /// Counts the connection in, or says why not; an admitted one must be ``release(_:)``d when it closes.
+    func admit(_ address: SocketAddress?) -> Decision {
+        // The address's text only when a per-address cap needs it.
+        let key = self.maxPerAddress == nil ? nil : AddressKey(address)
+        let decision = self.state.withLock { state -> Decision in
+            if state.open >= self.maxConnections {
+                state.refusedSinceLog += 1
+                return .refused(.nodeFull)
+            }
+            if let key, let maxPerAddress = self.maxPerAddress {
+                let count = state.perAddress[key, default: 0]
+                if count >= maxPerAddress {
+                    state.refusedSinceLog += 1
+                    return .refused(.addressFull)
+                }
+                state.perAddress[key] = count + 1
+            }
+            state.open += 1
+            return .admitted
+        }
+        if case .refused(let refusal) = decision { self.refused(refusal, address: address) }
+        return decision
+    }
+
+    /// How long a refused connection may linger for its client to close: a second, unless
+    /// ``maxLingering`` already do. Call once per refused connection, with its close future.
+    func lingerTime(until closed: EventLoopFuture<Void>) -> TimeAmount {
+        guard self.lingering.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxLingering else {
+            self.lingering.wrappingSubtract(1, ordering: .relaxed)
+            return .zero
+        }
+        closed.whenComplete { _ in self.lingering.wrappingSubtract(1, ordering: .relaxed) }
+        return .seconds(1)
+    }
+
+    /// Counts a closed connection out.
+    func release(_ address: SocketAddress?) {
+        let key = self.maxPerAddress == nil ? nil : AddressKey(address)
+        self.state.withLock { state in
+            state.open -= 1
+            if let key, self.maxPerAddress != nil, let count = state.perAddress[key] {
+                state.perAddress[key] = count > 1 ? count - 1 : nil
+            }
+        }
+    }
+
+    /// Counts and logs a refusal: the first one, then at most one line every 10 s with the count, so a flood of
+    /// connections cannot flood the log.
+    private func refused(_ refusal: Refusal, address: SocketAddress?) {
+        switch refusal {
+        case .nodeFull: self.counters.refusedForConnectionLimit.wrappingAdd(1, ordering: .relaxed)
+        case .addressFull: self.counters.refusedForAddressLimit.wrappingAdd(1, ordering: .relaxed)
+        }
+        let now = NIODeadline.now()
+        let (log, count, open) = self.state.withLock { state -> (Bool, Int, Int) in
+            if let last = state.lastLog, now - last < .seconds(10) { return (false, 0, 0) }
+            state.lastLog = now
+            defer { state.refusedSinceLog = 0 }
+            return (true, state.refusedSinceLog, state.open)
+        }
+        guard log else { return }
+        switch refusal {
+        case .nodeFull:
+            self.logger.warning(
+                "Connection limit reached: refusing new connections with 503 (raise --max-connections or the open-file limit)",
+                metadata: [
+                    "switchboard.open": "\(open)", "switchboard.limit": "\(self.maxConnections)",
+                    "switchboard.refused": "\(count)",
+                ])
+        case .addressFull:
+            self.logger.warning(
+                "Per-address connection limit reached: refusing new connections from it with 503",
+                metadata: [
+                    "switchboard.peer": "\(address.map { "\($0)" } ?? "?")",
+                    "switchboard.limit": "\(self.maxPerAddress ?? 0)", "switchboard.refused": "\(count)",
+                ])
+        }
+    }
+}

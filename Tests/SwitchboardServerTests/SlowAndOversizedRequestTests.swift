@@ -1,0 +1,68 @@
+import NIOCore
+import Switchboard
+import SwitchboardServer
+import SwitchboardTesting
+import Testing
+
+@Suite("Slow and oversized requests", .timeLimit(.minutes(1)))
+struct SlowAndOversizedRequestTests {
+    private let collecting = AnyApplication { request in
+        let body = try await request.body.collect(upTo: 1024)
+        return Response(body: .init(string: "got \(body.readableBytes)"))
+    }
+
+    @Test(
+        "An upload over the limit, sent whole before reading (as urllib does), gets its 413 instead of a reset",
+        arguments: ["the server's limit (Content-Length)", "the app's limit (collect(upTo:))"])
+    func lingeringCloseOnError(limit: String) async throws {
+        // The server's own limit refuses at the head; the app's refuses once it sees the length.
+        let serverLimit = limit.hasPrefix("the server") ? 1024 * 1024 : 64 * 1024 * 1024
+        try await withServer(self.collecting, configuration: testConfiguration(maxBodySize: serverLimit)) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: 16 * 1024 * 1024)
+                try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.readableBytes)\r\n\r\n")
+                // Waits until the kernel took every byte, as a blocking client's sendall does: far more than the
+                // socket buffers, so the server has answered and is closing while the upload goes on.
+                try await client.channel.writeAndFlush(body).get()
+                let response = try await client.readResponse()
+                #expect(response.status == 413)
+            }
+        }
+    }
+
+    @Test("A body that stops arriving fails the app's read after bodyReadTimeout: 408, and the connection closes")
+    func bodyReadTimeout() async throws {
+        var configuration = testConfiguration()
+        configuration.bodyReadTimeout = .milliseconds(300)
+        try await withServer(self.collecting, configuration: configuration) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789")
+                let start = ContinuousClock.now
+                let response = try await client.readResponse()
+                #expect(response.status == 408)
+                #expect(ContinuousClock.now - start < .seconds(5))
+                client.closeOutput()
+                let rest = try await client.readToEnd()
+                #expect(rest == "")
+            }
+        }
+    }
+
+    @Test("A body that keeps arriving, however slowly overall, is not timed out")
+    func slowButSteadyBody() async throws {
+        var configuration = testConfiguration()
+        // Ten times the pauses: a loaded machine may stretch a sleep, not by a second.
+        configuration.bodyReadTimeout = .seconds(1)
+        try await withServer(self.collecting, configuration: configuration) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n")
+                for digit in 0..<10 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    try await client.send("\(digit)")
+                }
+                let response = try await client.readResponse()
+                #expect(response.status == 200 && response.body == "got 10")
+            }
+        }
+    }
+}
