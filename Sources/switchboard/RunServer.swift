@@ -27,6 +27,7 @@ func runServer<App: Application>(
         return handler
     }
     let logger = Logger(label: "switchboard")
+    raiseOpenFileLimit(logger: logger)
     // One event loop per core this process may use (affinity-aware, unlike NIO's default count). It lives as long
     // as the process.
     let eventLoopGroup = Server.makeEventLoopGroup()
@@ -78,6 +79,22 @@ struct Announcer: Service {
         let line = "\(self.name) listening on http://\(host):\(address.port ?? 0)/\n"
         _ = line.withCString { write(1, $0, strlen($0)) }
     }
+}
+
+/// Raises the soft open-file limit to the hard one, as Go's runtime does: each connection is a descriptor, and a
+/// distribution's default soft limit (1,024 under systemd) would cap a server far below what it can hold. The
+/// server's default connection cap follows the limit this leaves.
+func raiseOpenFileLimit(logger: Logger) {
+    #if canImport(Glibc)
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let soft = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            logger.info(
+                "Open-file limit raised to the hard limit", metadata: ["from": "\(soft)", "to": "\(limit.rlim_max)"])
+        }
+    #endif
 }
 
 /// Writes `message` and a newline to standard error.
