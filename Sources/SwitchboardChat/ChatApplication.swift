@@ -54,12 +54,23 @@ package enum ChatApplication {
     ) -> some Application {
         let sockets = SocketEndpoints(topics: topics, configuration: configuration, logger: logger)
         let publish = PublishEndpoint(topics: topics, configuration: configuration, logger: logger)
+        // The embedded history is told which rooms have members here (it never evicts those); Redis needs no such help.
+        let log: any RoomLog
+        var history: InMemoryRoomHistory?
+        if let roomLog {
+            log = roomLog
+        } else {
+            let embedded = InMemoryRoomHistory(limits: configuration.history)
+            history = embedded
+            log = InMemoryRoomLog(history: embedded, broker: topics.broker)
+        }
         let rooms = RoomsEndpoint(
             sockets: sockets, topics: topics,
-            log: roomLog ?? InMemoryRoomLog(history: InMemoryRoomHistory(), broker: topics.broker),
+            log: log,
             presence: presence ?? InMemoryPresence(broker: topics.broker),
             members: MemberIDs(),
-            limits: RoomsLimits(), logger: logger)
+            directory: RoomDirectory(maxRooms: configuration.maxRooms, observer: history),
+            limits: RoomsLimits(history: configuration.history.shownOnJoin), logger: logger)
         var router = Router()
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }
         router.get("/app.js") { _ in ChatPage.response(ChatPage.script, type: "text/javascript; charset=utf-8") }

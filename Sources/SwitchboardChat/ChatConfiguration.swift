@@ -18,6 +18,10 @@ package struct ChatConfiguration: Sendable {
     package var maxQueuedBytes: Int
     /// The broker channel of the seed's chat at `/chat` (the seed's Ruby app uses `chat`).
     package var chatChannel: String
+    /// The most rooms with members on this node; a join that would add one more gets `rooms_full`.
+    package var maxRooms: Int
+    /// How much room history is kept and for how long (the embedded history; the Redis log takes the same limits).
+    package var history: RoomHistoryLimits
 
     /// Creates a configuration.
     package init(
@@ -28,7 +32,9 @@ package struct ChatConfiguration: Sendable {
         maxPublishSize: Int = 64 * 1024,
         maxMessageSize: Int = 64 * 1024,
         maxQueuedBytes: Int = 1024 * 1024,
-        chatChannel: String = "chat"
+        chatChannel: String = "chat",
+        maxRooms: Int = 10_000,
+        history: RoomHistoryLimits = .init()
     ) {
         self.allowedOrigins = allowedOrigins
         self.requiresOrigin = requiresOrigin
@@ -38,6 +44,8 @@ package struct ChatConfiguration: Sendable {
         self.maxMessageSize = maxMessageSize
         self.maxQueuedBytes = maxQueuedBytes
         self.chatChannel = chatChannel
+        self.maxRooms = maxRooms
+        self.history = history
     }
 }
 

@@ -4,7 +4,9 @@ package import SwitchboardChat
 package import SwitchboardRedis
 
 /// Room history in Redis Streams, so every node serves the same history: one stream per room
-/// (`switchboard:room:<name>`), trimmed with `XADD … MAXLEN ~ capacity`, ids from Redis.
+/// (`switchboard:room:<name>`), trimmed to ``RoomHistoryLimits/messagesPerRoom`` (`XADD … MAXLEN ~`) and to its age
+/// limit (`XTRIM … MINID ~`), and expiring that long after its last message (`PEXPIRE`), so rooms nobody writes to
+/// leave Redis by themselves; ids from Redis.
 ///
 /// A message is stored and published by one Lua script (`XADD` then `PUBLISH` of the message with its id), run
 /// with `EVALSHA`, so the order subscribers see is the stream's order on every node. The message's JSON comes from
@@ -13,36 +15,44 @@ package import SwitchboardRedis
 /// are recognised as unknown and the client gets a gap.
 package struct RedisRoomLog: RoomLog {
     private let client: RedisClient
-    private let capacity: Int
-    private let shownOnJoin: Int
+    private let limits: RoomHistoryLimits
+    private let clock: @Sendable () -> Int64
 
     static let epochKey = "switchboard:epoch"
 
-    /// KEYS: stream, channel, epoch key. ARGV: capacity, epoch candidate, JSON before the id, JSON after it.
+    /// KEYS: stream, channel, epoch key. ARGV: capacity, epoch candidate, JSON before the id, JSON after it, the
+    /// age limit in milliseconds. The age bound is taken from the new id (Redis's clock), not from the node's.
     static let post = RedisScript(
         """
         redis.call('SET', KEYS[3], ARGV[2], 'NX')
         local epoch = redis.call('GET', KEYS[3])
         local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[3] .. ARGV[4])
+        local ms = tonumber(string.match(id, '^(%d+)'))
+        redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(ms - tonumber(ARGV[5])))
+        redis.call('PEXPIRE', KEYS[1], ARGV[5])
         redis.call('PUBLISH', KEYS[2], ARGV[3] .. epoch .. '/' .. id .. ARGV[4])
         return id
         """)
 
     /// - Parameters:
     ///   - client: The Redis client for the commands (the process's command connection).
-    ///   - capacity: Messages kept per room (approximately: Redis trims whole stream nodes).
-    ///   - shownOnJoin: Messages sent on a join without `since`, or with a gap.
-    package init(client: RedisClient, capacity: Int = 1000, shownOnJoin: Int = 100) {
+    ///   - limits: Messages kept per room (approximately: Redis trims whole stream nodes), their age, and how many
+    ///     are sent on a join without `since` (the embedded history's room and byte limits do not apply: Redis has
+    ///     its own `maxmemory`).
+    ///   - clock: Milliseconds since 1970: what is too old to send, by this node's clock.
+    package init(
+        client: RedisClient, limits: RoomHistoryLimits = .init(),
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
         self.client = client
-        self.capacity = capacity
-        self.shownOnJoin = shownOnJoin
+        self.limits = limits
+        self.clock = clock
     }
 
     static func streamKey(_ room: String) -> String { "switchboard:room:\(room)" }
 
     package func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
-        let message = RoomMessage(
-            room: room, id: "", ts: Int64(Date().timeIntervalSince1970 * 1000), nick: nick, text: text)
+        let message = RoomMessage(room: room, id: "", ts: self.clock(), nick: nick, text: text)
         let parts: (head: ByteBuffer, tail: ByteBuffer)
         do {
             parts = try message.jsonAroundID()
@@ -52,7 +62,8 @@ package struct RedisRoomLog: RoomLog {
         }
         let keys = [Self.streamKey(room), RoomChannel.name(of: room), Self.epochKey].map { ByteBuffer(string: $0) }
         let arguments = [
-            ByteBuffer(string: String(self.capacity)), ByteBuffer(string: Self.newEpoch()), parts.head, parts.tail,
+            ByteBuffer(string: String(self.limits.messagesPerRoom)), ByteBuffer(string: Self.newEpoch()), parts.head,
+            parts.tail, ByteBuffer(string: String(self.limits.maxAgeMilliseconds)),
         ]
         let stored = self.client.evaluateNow(Self.post, keys: keys, arguments: arguments).map { _ in }
         if let promise { stored.cascade(to: promise) }
@@ -60,13 +71,19 @@ package struct RedisRoomLog: RoomLog {
 
     package func history(of room: String, since: String?, limit: Int) async throws -> HistoryPage {
         let epoch = try await self.epoch()
+        // Older messages may still be in the stream (trimming is approximate) but are past the age limit.
+        let oldest = self.clock() - self.limits.maxAgeMilliseconds
         let recent = { () async throws -> [RoomMessage] in
             let reply = try await self.client.send(
-                RESPCommand("XREVRANGE", Self.streamKey(room), "+", "-", "COUNT", String(self.shownOnJoin)))
+                RESPCommand(
+                    "XREVRANGE", Self.streamKey(room), "+", String(max(oldest, 0)), "COUNT",
+                    String(self.limits.shownOnJoin)))
             return try Self.messages(reply, epoch: epoch).reversed()
         }
         guard let since else { return HistoryPage(messages: try await recent(), gap: false) }
-        guard let (sinceEpoch, position) = RoomMessageID.split(since), sinceEpoch == epoch, position.count == 2 else {
+        guard let (sinceEpoch, position) = RoomMessageID.split(since), sinceEpoch == epoch, position.count == 2,
+            Int64(exactly: position[0]).map({ $0 >= oldest }) ?? false
+        else {
             return HistoryPage(messages: try await recent(), gap: true)
         }
         let streamID = "\(position[0])-\(position[1])"

@@ -226,6 +226,60 @@ struct ChatOptions: ParsableArguments {
         self.presenceTTL ?? environment("SWITCHBOARD_PRESENCE_TTL").flatMap { Int($0) } ?? 30
     }
 
+    @Option(
+        help: """
+            The most rooms with members on this node; a join past it gets rooms_full (env SWITCHBOARD_MAX_ROOMS; \
+            default 10000).
+            """
+    )
+    var maxRooms: Int?
+
+    @Option(
+        help: """
+            Messages of history kept per room for catch-up (env SWITCHBOARD_HISTORY_SIZE; default 1000).
+            """
+    )
+    var historySize: Int?
+
+    @Option(
+        name: .customLong("history-ttl"),
+        help: """
+            Seconds a room message is kept; with --redis a room's stream expires that long after its last message \
+            (env SWITCHBOARD_HISTORY_TTL; default 86400, a day).
+            """
+    )
+    var historyTTL: Int?
+
+    @Option(
+        help: """
+            Without --redis: MiB of room history kept in this process, over all rooms; past it the history of the \
+            rooms nobody is in goes first, oldest first (env SWITCHBOARD_HISTORY_MEMORY; default 256).
+            """
+    )
+    var historyMemory: Int?
+
+    static let maxRoomsSetting = IntegerSetting(
+        flag: "--max-rooms", variable: "SWITCHBOARD_MAX_ROOMS", range: 1...1_000_000, defaultValue: 10_000)
+    static let historySizeSetting = IntegerSetting(
+        flag: "--history-size", variable: "SWITCHBOARD_HISTORY_SIZE", range: 1...100_000, defaultValue: 1000)
+    static let historyTTLSetting = IntegerSetting(
+        flag: "--history-ttl", variable: "SWITCHBOARD_HISTORY_TTL", range: 1...31_536_000, defaultValue: 86_400,
+        unit: " seconds")
+    static let historyMemorySetting = IntegerSetting(
+        flag: "--history-memory", variable: "SWITCHBOARD_HISTORY_MEMORY", range: 1...1_048_576, defaultValue: 256,
+        unit: " MiB")
+
+    /// The history limits from the flags and the environment (validated).
+    var resolvedHistory: RoomHistoryLimits {
+        RoomHistoryLimits(
+            messagesPerRoom: Self.historySizeSetting.resolve(self.historySize),
+            maxAgeMilliseconds: Int64(Self.historyTTLSetting.resolve(self.historyTTL)) * 1000,
+            maxRooms: Self.maxRoomsSetting.resolve(self.maxRooms),
+            maxBytes: Self.historyMemorySetting.resolve(self.historyMemory) * 1024 * 1024)
+    }
+
+    var resolvedMaxRooms: Int { Self.maxRoomsSetting.resolve(self.maxRooms) }
+
     /// The Redis configuration, if any (validated by ``validate()``).
     var redisConfiguration: RedisConfiguration? {
         (self.redis ?? environment("SWITCHBOARD_REDIS")).flatMap { try? RedisConfiguration(url: $0) }
@@ -275,6 +329,10 @@ struct ChatOptions: ParsableArguments {
         if let ttl = self.presenceTTL, !(1...3600).contains(ttl) {
             throw ValidationError("--presence-ttl must be 1 to 3600 seconds, not \(ttl)")
         }
+        try Self.maxRoomsSetting.validate(self.maxRooms)
+        try Self.historySizeSetting.validate(self.historySize)
+        try Self.historyTTLSetting.validate(self.historyTTL)
+        try Self.historyMemorySetting.validate(self.historyMemory)
     }
 
     /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
@@ -304,6 +362,10 @@ struct ChatOptions: ParsableArguments {
         {
             exitWithUsageError("SWITCHBOARD_PRESENCE_TTL must be 1 to 3600 seconds, not \(text.debugDescription)")
         }
+        Self.maxRoomsSetting.checkEnvironment(self.maxRooms)
+        Self.historySizeSetting.checkEnvironment(self.historySize)
+        Self.historyTTLSetting.checkEnvironment(self.historyTTL)
+        Self.historyMemorySetting.checkEnvironment(self.historyMemory)
     }
 }
 
@@ -347,7 +409,9 @@ struct Serve: AsyncParsableCommand {
                 allowedOrigins: origins,
                 requiresOrigin: chat.resolvedRequireOrigin,
                 servesEcho: chat.resolvedEcho,
-                publishToken: chat.resolvedPublishToken
+                publishToken: chat.resolvedPublishToken,
+                maxRooms: chat.resolvedMaxRooms,
+                history: chat.resolvedHistory
             )
             guard let redis = chat.redisConfiguration else {
                 let topics = Topics(broker: LocalBroker(), logger: logger)
@@ -361,7 +425,7 @@ struct Serve: AsyncParsableCommand {
                 topics: Topics(broker: broker, logger: logger),
                 configuration: configuration,
                 health: { BrokerHealth(kind: "redis", unavailable: await broker.unreadiness(timeout: .seconds(1))) },
-                roomLog: RedisRoomLog(client: client),
+                roomLog: RedisRoomLog(client: client, limits: configuration.history),
                 presence: presence,
                 logger: logger
             )

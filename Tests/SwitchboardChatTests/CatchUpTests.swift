@@ -81,7 +81,7 @@ struct CatchUpTests {
     func embedded() async throws {
         let broker = LocalBroker()
         // Room for the 1,000 and the 20 that arrive during the catch-up (1,000 would push the first one out).
-        let log = InMemoryRoomLog(history: InMemoryRoomHistory(capacity: 1_100), broker: broker)
+        let log = InMemoryRoomLog(history: InMemoryRoomHistory(limits: .init(messagesPerRoom: 1_100)), broker: broker)
         let app = ChatApplication.make(
             topics: Topics(broker: broker, logger: testLogger), roomLog: log, logger: testLogger)
         try await withServer(app) { _, port in try await catchUpOfAFullRoom(port: port, log: log) }
@@ -95,7 +95,7 @@ struct CatchUpTests {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
         let node = try await RedisNode(redis)
-        let log = RedisRoomLog(client: node.client, capacity: 1_100)
+        let log = RedisRoomLog(client: node.client, limits: .init(messagesPerRoom: 1_100))
         try await withServer(node.app(roomLog: log)) { _, port in try await catchUpOfAFullRoom(port: port, log: log) }
         await node.stop()
     }

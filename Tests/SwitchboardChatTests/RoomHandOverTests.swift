@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardWebSocket
 import Testing
@@ -122,7 +123,7 @@ struct RoomHandOverTests {
 struct RoomHistoryTests {
     @Test("A ring of the last messages: recent ones on join, exactly those after `since` a page at a time, a gap")
     func ring() async throws {
-        let history = InMemoryRoomHistory(capacity: 5, shownOnJoin: 3, clock: { 42 })
+        let history = InMemoryRoomHistory(limits: .init(messagesPerRoom: 5, shownOnJoin: 3), clock: { 42 })
         var ids: [String] = []
         for n in 1...8 { ids.append(history.appendNow(room: "r", nick: "n", text: "t\(n)") { _ in }.id) }
         let recent = history.history(of: "r", since: nil, limit: 100)
@@ -140,15 +141,65 @@ struct RoomHistoryTests {
         #expect(recent.messages.allSatisfy { $0.ts == 42 && $0.room == "r" && $0.nick == "n" })
     }
 
-    @Test("Past the room limit, the least recently used room's history goes")
+    @Test("Past the room limit, only rooms nobody is in lose their history, the longest-empty first")
     func roomLimit() async throws {
-        let history = InMemoryRoomHistory(capacity: 10, maxRooms: 2)
-        history.appendNow(room: "a", nick: "n", text: "1") { _ in }
-        history.appendNow(room: "b", nick: "n", text: "1") { _ in }
-        history.appendNow(room: "a", nick: "n", text: "2") { _ in }
-        history.appendNow(room: "c", nick: "n", text: "1") { _ in }
+        let history = InMemoryRoomHistory(limits: .init(messagesPerRoom: 10, maxRooms: 3))
+        let directory = RoomDirectory(maxRooms: 3, observer: history)
+        #expect(directory.enter("lobby"))
+        history.appendNow(room: "lobby", nick: "n", text: "kept") { _ in }
+        for room in ["a", "b"] {
+            #expect(directory.enter(room))
+            history.appendNow(room: room, nick: "n", text: "1") { _ in }
+            directory.leave(room)
+        }
+        #expect(directory.enter("c"))
+        history.appendNow(room: "c", nick: "n", text: "1") { _ in }  // 4 rooms: "a", empty longest, goes
+        #expect(history.history(of: "a", since: nil, limit: 10).messages.isEmpty)
+        #expect(history.history(of: "b", since: nil, limit: 10).messages.map(\.text) == ["1"])
+        #expect(directory.enter("d"))
+        #expect(directory.enter("e") == false, "the node's room cap: 3 rooms with members at most")
+        history.appendNow(room: "d", nick: "n", text: "1") { _ in }  // "b" goes: the only empty one
         #expect(history.history(of: "b", since: nil, limit: 10).messages.isEmpty)
-        #expect(history.history(of: "a", since: nil, limit: 10).messages.map(\.text) == ["1", "2"])
+        directory.leave("c")
+        #expect(directory.enter("e"))
+        history.appendNow(room: "e", nick: "n", text: "1") { _ in }  // now "c" is empty, and goes
+        #expect(history.history(of: "c", since: nil, limit: 10).messages.isEmpty)
+        for room in ["lobby", "d", "e"] {
+            #expect(history.history(of: room, since: nil, limit: 10).messages.count == 1, "\(room) has members")
+        }
+        #expect(history.evictedRooms == 3)
+    }
+
+    @Test("Messages older than the age limit are neither kept nor sent; `since` one of them is a gap")
+    func ageLimit() async throws {
+        let now = NIOLockedValueBox<Int64>(1_000_000)
+        let history = InMemoryRoomHistory(
+            limits: .init(messagesPerRoom: 10, maxAgeMilliseconds: 1_000), clock: { now.withLockedValue { $0 } })
+        let old = history.appendNow(room: "r", nick: "n", text: "old") { _ in }
+        now.withLockedValue { $0 += 600 }
+        history.appendNow(room: "r", nick: "n", text: "newer") { _ in }
+        now.withLockedValue { $0 += 600 }  // "old" is 1,200 ms old now
+        #expect(history.history(of: "r", since: nil, limit: 10).messages.map(\.text) == ["newer"])
+        #expect(history.history(of: "r", since: old.id, limit: 10).gap)
+        now.withLockedValue { $0 += 1_000 }
+        #expect(history.history(of: "r", since: nil, limit: 10).messages.isEmpty)
+        #expect(history.bytes == 0, "expired messages are dropped, not just hidden")
+    }
+
+    @Test("Past the byte budget, empty rooms go first; a room with members alone over it gives up its oldest")
+    func byteLimit() async throws {
+        let text = String(repeating: "x", count: 1_000)
+        let history = InMemoryRoomHistory(limits: .init(messagesPerRoom: 100, maxBytes: 10_000))
+        let directory = RoomDirectory(maxRooms: 10, observer: history)
+        #expect(directory.enter("empty"))
+        for _ in 0..<5 { history.appendNow(room: "empty", nick: "n", text: text) { _ in } }
+        directory.leave("empty")
+        #expect(directory.enter("busy"))
+        for n in 0..<20 { history.appendNow(room: "busy", nick: "n", text: "\(n)" + text) { _ in } }
+        #expect(history.history(of: "empty", since: nil, limit: 100).messages.isEmpty)
+        let kept = history.history(of: "busy", since: nil, limit: 100).messages
+        #expect(kept.count < 10 && kept.last?.text.hasPrefix("19") == true)
+        #expect(history.bytes <= 10_000)
     }
 
     @Test("Ids: ordered within an epoch (sequences and stream ids), any other epoch counts as after")

@@ -342,7 +342,9 @@ struct RoomsOnRedisTests {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
         let node = try await RedisNode(redis)
-        try await withServer(node.app(roomLog: RedisRoomLog(client: node.client, capacity: 10, shownOnJoin: 5))) {
+        try await withServer(
+            node.app(roomLog: RedisRoomLog(client: node.client, limits: .init(messagesPerRoom: 10, shownOnJoin: 5)))
+        ) {
             _, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.openRooms()

@@ -46,10 +46,11 @@ struct RedisNode {
     }
 
     /// The chat on this node, with the Redis stores.
-    func app(roomLog: RedisRoomLog? = nil) -> some Application {
+    func app(roomLog: RedisRoomLog? = nil, configuration: ChatConfiguration = .init()) -> some Application {
         ChatApplication.make(
-            topics: self.topics, roomLog: roomLog ?? RedisRoomLog(client: self.client), presence: self.presence,
-            logger: testLogger)
+            topics: self.topics, configuration: configuration,
+            roomLog: roomLog ?? RedisRoomLog(client: self.client, limits: configuration.history),
+            presence: self.presence, logger: testLogger)
     }
 
     /// Stops the node as if it crashed: connections first, so its presence cannot say goodbye.

@@ -61,7 +61,10 @@ final class RoomSession {
 
     func closed() {
         self.isClosed = true
-        for member in self.rooms.values { member.leave() }
+        for member in self.rooms.values {
+            member.leave()
+            self.endpoint.directory.leave(member.room)
+        }
         self.rooms.removeAll()
         for room in self.present { self.endpoint.presence.leave(self.presenceMember, room: room) }
         self.present.removeAll()
@@ -103,6 +106,13 @@ final class RoomSession {
         guard self.rooms.count < self.endpoint.limits.maxRoomsPerSocket else {
             return self.send(
                 ErrorFrame("too_many_rooms", "at most \(self.endpoint.limits.maxRoomsPerSocket) rooms", ref: ref))
+        }
+        guard self.endpoint.directory.enter(room) else {
+            self.endpoint.logger.warning(
+                "Room limit of this node reached: a join was refused",
+                metadata: ["switchboard.rooms": "\(self.endpoint.directory.maxRooms)"])
+            return self.send(
+                ErrorFrame("rooms_full", "this server holds as many rooms as it may; try again later", ref: ref))
         }
         // Live messages are held from the moment the member attaches until the history is sent.
         let member = RoomMember(socket: self.socket, room: room) { [weak self] member in self?.lostMessages(member) }
@@ -175,6 +185,7 @@ final class RoomSession {
         // Undo whatever part of this join happened: topic membership, presence entry.
         guard self.rooms[member.room] === member else { return }
         self.rooms[member.room] = nil
+        self.endpoint.directory.leave(member.room)
         member.leave()
         if self.present.remove(member.room) != nil {
             self.endpoint.presence.leave(self.presenceMember, room: member.room)
@@ -189,6 +200,7 @@ final class RoomSession {
             return self.send(ErrorFrame("not_joined", "this socket is not in that room", ref: ref))
         }
         member.leave()
+        self.endpoint.directory.leave(room)
         if self.present.remove(room) != nil { self.endpoint.presence.leave(self.presenceMember, room: room) }
         self.send(SimpleFrame(type: "left", room: room, ref: ref))
     }

@@ -22,6 +22,8 @@ struct RoomsEndpoint: Sendable {
     let log: any RoomLog
     let presence: any PresenceStore
     let members: MemberIDs
+    /// The rooms with members on this node, capped.
+    let directory: RoomDirectory
     let limits: RoomsLimits
     let logger: Logger
 

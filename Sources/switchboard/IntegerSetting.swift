@@ -1,0 +1,32 @@
+import ArgumentParser
+
+/// A whole-number setting: its flag, its environment variable, the range it must fall in and its default. The flag
+/// wins over the variable; a bad flag is a usage error, a bad variable one line on stderr and exit code 64.
+struct IntegerSetting {
+    let flag: String
+    let variable: String
+    let range: ClosedRange<Int>
+    let defaultValue: Int
+    /// Said after the range in errors (" seconds", " MiB").
+    var unit = ""
+
+    /// The value from the flag, else the environment, else the default (both checked before use).
+    func resolve(_ flagValue: Int?) -> Int {
+        flagValue ?? environment(self.variable).flatMap { Int($0) } ?? self.defaultValue
+    }
+
+    func validate(_ flagValue: Int?) throws {
+        if let value = flagValue, !self.range.contains(value) {
+            throw ValidationError("\(self.flag) must be \(self.rangeText), not \(value)")
+        }
+    }
+
+    func checkEnvironment(_ flagValue: Int?) {
+        guard flagValue == nil, let text = environment(self.variable) else { return }
+        if !(Int(text).map { self.range.contains($0) } ?? false) {
+            exitWithUsageError("\(self.variable) must be \(self.rangeText), not \(text.debugDescription)")
+        }
+    }
+
+    private var rangeText: String { "\(self.range.lowerBound) to \(self.range.upperBound)\(self.unit)" }
+}
