@@ -70,7 +70,8 @@ package enum ChatApplication {
             presence: presence ?? InMemoryPresence(broker: topics.broker),
             members: MemberIDs(),
             directory: RoomDirectory(maxRooms: configuration.maxRooms, observer: history),
-            limits: RoomsLimits(history: configuration.history.shownOnJoin), logger: logger)
+            limits: RoomsLimits(history: configuration.history.shownOnJoin, joinTimeout: configuration.joinTimeout),
+            logger: logger)
         var router = Router()
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }
         router.get("/app.js") { _ in ChatPage.response(ChatPage.script, type: "text/javascript; charset=utf-8") }

@@ -1,3 +1,5 @@
+package import NIOCore
+
 /// The chat server's settings.
 package struct ChatConfiguration: Sendable {
     /// Browser origins allowed to open WebSockets (exact `Origin` values such as `https://chat.example.com`): the
@@ -22,6 +24,8 @@ package struct ChatConfiguration: Sendable {
     package var maxRooms: Int
     /// How much room history is kept and for how long (the embedded history; the Redis log takes the same limits).
     package var history: RoomHistoryLimits
+    /// How long a `/ws` join (or re-sync) may take to be answered; past it the client gets `unavailable`.
+    package var joinTimeout: TimeAmount
 
     /// Creates a configuration.
     package init(
@@ -34,7 +38,8 @@ package struct ChatConfiguration: Sendable {
         maxQueuedBytes: Int = 1024 * 1024,
         chatChannel: String = "chat",
         maxRooms: Int = 10_000,
-        history: RoomHistoryLimits = .init()
+        history: RoomHistoryLimits = .init(),
+        joinTimeout: TimeAmount = .seconds(5)
     ) {
         self.allowedOrigins = allowedOrigins
         self.requiresOrigin = requiresOrigin
@@ -46,6 +51,7 @@ package struct ChatConfiguration: Sendable {
         self.chatChannel = chatChannel
         self.maxRooms = maxRooms
         self.history = history
+        self.joinTimeout = joinTimeout
     }
 }
 

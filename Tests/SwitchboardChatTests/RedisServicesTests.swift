@@ -160,4 +160,34 @@ struct HungRedisTests {
         }
         await node.stop()
     }
+
+    @Test("A join with Redis hung is answered `unavailable` within the join timeout, and works once Redis is back")
+    func joinDeadline() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        // Redis's own timeout far away: the join's deadline is what answers.
+        let node = try await RedisNode(redis, commandTimeout: .seconds(30))
+        let configuration = ChatConfiguration(joinTimeout: .seconds(1))
+        try await withServer(node.app(configuration: configuration)) { _, port in
+            try await RawClient.withConnection(port: port, deadline: .seconds(30)) { client in
+                try await client.openRooms()
+                try redis.pause()
+                let start = ContinuousClock.now
+                try await client.sendJSON(["type": "join", "room": "lobby", "ref": "j1"])
+                let answer = try await client.readJSON()
+                let waited = ContinuousClock.now - start
+                #expect(answer["code"] as? String == "unavailable" && answer["ref"] as? String == "j1", "\(answer)")
+                #expect(waited >= .milliseconds(900) && waited < .seconds(5), "answered after \(waited)")
+                try redis.resume()
+                #expect(await node.waitUntilServing())
+                // The timed-out attempt's steps finish now and are ignored: the next answer is the new join's.
+                let joined = try await client.join("lobby")
+                #expect(joined["type"] as? String == "joined")
+                try await client.sendJSON(["type": "say", "room": "lobby", "text": "back"])
+                let next = try await client.readJSON()
+                #expect(next["type"] as? String == "message" && next["text"] as? String == "back", "\(next)")
+            }
+        }
+        await node.stop()
+    }
 }

@@ -13,6 +13,10 @@ final class RoomMember: TopicSink {
     var membership: TopicMembership?
     /// The client was told of a gap and has not re-synced yet (a `join` for this room re-syncs, `since` or not).
     var awaitsResync = false
+    /// The current join or re-sync of the room, counted; a timed-out one is void.
+    var attempt = 0
+    /// The current attempt's `joined` frame is on its way.
+    var isAnswered = false
     /// Called when messages of the room may have been lost for this socket.
     private let onGap: (RoomMember) -> Void
 

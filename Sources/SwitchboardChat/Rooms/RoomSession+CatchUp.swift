@@ -23,6 +23,7 @@ extension RoomSession {
     static func catchUp(
         _ session: NIOLoopBound<RoomSession>,
         _ member: NIOLoopBound<RoomMember>,
+        attempt: Int,
         room: String,
         since: String?,
         ref: String?
@@ -42,7 +43,10 @@ extension RoomSession {
             for (index, chunk) in chunks.enumerated() {
                 let more = index < chunks.count - 1 || page.more
                 // Still in the room? The socket may have closed or left it while the last frame went out.
-                guard let you = try await session.eventLoop.submit({ session.value.current(member.value) }).get()
+                guard
+                    let you = try await session.eventLoop.submit({
+                        session.value.current(member.value, attempt: attempt)
+                    }).get()
                 else { return }
                 let data =
                     first
@@ -68,7 +72,9 @@ extension RoomSession {
         }
         let caughtUpTo = newest
         let lost = lostMeanwhile
-        session.eventLoop.execute { session.value.caughtUp(member.value, newest: caughtUpTo, lostMeanwhile: lost) }
+        session.eventLoop.execute {
+            session.value.caughtUp(member.value, attempt: attempt, newest: caughtUpTo, lostMeanwhile: lost)
+        }
     }
 
     /// `messages` in frames of at most ``maxHistoryFrameBytes`` (estimated); at least one, maybe empty, so that a
@@ -89,15 +95,17 @@ extension RoomSession {
         return chunks
     }
 
-    /// This socket's presence entry if `member` is still its member of its room; on the loop.
-    func current(_ member: RoomMember) -> PresenceMember? {
-        guard !self.isClosed, self.rooms[member.room] === member else { return nil }
+    /// This socket's presence entry if `member` is still its member of its room and `attempt` its current join or
+    /// re-sync (which is answered from now on); on the loop.
+    func current(_ member: RoomMember, attempt: Int) -> PresenceMember? {
+        guard !self.isClosed, self.rooms[member.room] === member, member.attempt == attempt else { return nil }
+        member.isAnswered = true
         return self.presenceMember
     }
 
     /// The history went out up to `newest`: hand over to live messages. On the loop.
-    func caughtUp(_ member: RoomMember, newest: String?, lostMeanwhile: Bool) {
-        guard !self.isClosed, self.rooms[member.room] === member else { return }
+    func caughtUp(_ member: RoomMember, attempt: Int, newest: String?, lostMeanwhile: Bool) {
+        guard !self.isClosed, self.rooms[member.room] === member, member.attempt == attempt else { return }
         guard !lostMeanwhile else { return self.lostMessages(member) }
         // Live messages up to `newest` (held, or still in flight) are skipped; newer ones follow.
         switch member.historySent(newest: newest) {

@@ -117,6 +117,7 @@ final class RoomSession {
         // Live messages are held from the moment the member attaches until the history is sent.
         let member = RoomMember(socket: self.socket, room: room) { [weak self] member in self?.lostMessages(member) }
         self.rooms[room] = member
+        let attempt = self.armAnswerDeadline(member, ref: ref, rejoining: false)
         let eventLoop = self.socket.eventLoop
         let session = NIOLoopBound(self, eventLoop: eventLoop)
         let joining = NIOLoopBound(member, eventLoop: eventLoop)
@@ -133,7 +134,7 @@ final class RoomSession {
                 }.get()
                 guard let entered else { return }  // closed or left meanwhile
                 try await entered.get()
-                try await RoomSession.catchUp(session, joining, room: room, since: since, ref: ref)
+                try await RoomSession.catchUp(session, joining, attempt: attempt, room: room, since: since, ref: ref)
             } catch {
                 eventLoop.execute { session.value.joinFailed(joining.value, error: error, ref: ref) }
             }
@@ -143,6 +144,7 @@ final class RoomSession {
     /// Sends the history since `since` again and hands over to the live messages held meanwhile.
     private func resync(_ member: RoomMember, since: String?, ref: String?) {
         member.restartHandOver()
+        let attempt = self.armAnswerDeadline(member, ref: ref, rejoining: true)
         let eventLoop = self.socket.eventLoop
         let session = NIOLoopBound(self, eventLoop: eventLoop)
         let resyncing = NIOLoopBound(member, eventLoop: eventLoop)
@@ -151,11 +153,36 @@ final class RoomSession {
         // re-sync, which only a gap or the client's own request starts.
         Task {
             do {
-                try await RoomSession.catchUp(session, resyncing, room: room, since: since, ref: ref)
+                try await RoomSession.catchUp(session, resyncing, attempt: attempt, room: room, since: since, ref: ref)
             } catch {
                 eventLoop.execute { session.value.resyncFailed(resyncing.value, error: error, ref: ref) }
             }
         }
+    }
+
+    /// A join or re-sync must be answered (its `joined` frame on its way) within ``RoomsLimits/joinTimeout``: with the
+    /// broker or the stores hung, each step would wait for its own timeout, one after the other. Past it the client
+    /// gets `unavailable` at once, and the attempt is void: whatever its steps still do is ignored.
+    ///
+    /// - Returns: The attempt's number, which its catch-up carries.
+    private func armAnswerDeadline(_ member: RoomMember, ref: String?, rejoining: Bool) -> Int {
+        member.attempt += 1
+        member.isAnswered = false
+        let attempt = member.attempt
+        let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
+        let bound = NIOLoopBound(member, eventLoop: self.socket.eventLoop)
+        self.socket.eventLoop.scheduleTask(in: self.endpoint.limits.joinTimeout) {
+            let (session, member) = (session.value, bound.value)
+            guard member.attempt == attempt, !member.isAnswered, session.rooms[member.room] === member else { return }
+            member.attempt += 1
+            let error = RoomJoinTimeout(limit: session.endpoint.limits.joinTimeout)
+            if rejoining {
+                session.resyncFailed(member, error: error, ref: ref)
+            } else {
+                session.joinFailed(member, error: error, ref: ref)
+            }
+        }
+        return attempt
     }
 
     private func resyncFailed(_ member: RoomMember, error: any Error, ref: String?) {
@@ -237,4 +264,11 @@ final class RoomSession {
         guard let data = try? self.encoder.encode(frame) else { return }
         try? self.socket.send(WebSocketMessage(kind: .text, data: ByteBuffer(bytes: data)))
     }
+}
+
+/// A join or re-sync not answered within ``RoomsLimits/joinTimeout``.
+struct RoomJoinTimeout: Error, CustomStringConvertible {
+    let limit: TimeAmount
+
+    var description: String { "not answered within \(self.limit.nanoseconds / 1_000_000) ms" }
 }

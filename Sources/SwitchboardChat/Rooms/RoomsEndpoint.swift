@@ -13,6 +13,8 @@ struct RoomsLimits: Sendable {
     var maxTextCharacters = 4000
     var maxRoomsPerSocket = 32
     var history = 100
+    /// How long a join may take to be answered (subscription, presence and the first page of history).
+    var joinTimeout = TimeAmount.seconds(5)
 }
 
 /// `GET /ws`: the rooms protocol of docs/PROTOCOL.md.

@@ -14,8 +14,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var database: Int
     /// How long to wait for the TCP connection and the handshake (`AUTH`, `SELECT`).
     public var connectTimeout: Duration
-    /// How long a command may wait for its reply. A reply overdue means the connection is stuck or half-open:
-    /// every pending command fails and the connection is closed.
+    /// How long a command may wait for its reply (3 s by default, as go-redis waits). A reply overdue means the
+    /// connection is stuck or half-open: every pending command fails and the connection is closed.
     public var commandTimeout: Duration
     /// How often an idle connection sends `PING`, so a silently dead peer is noticed within about
     /// `healthCheckInterval + commandTimeout`.
@@ -36,7 +36,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         password: String? = nil,
         database: Int = 0,
         connectTimeout: Duration = .seconds(5),
-        commandTimeout: Duration = .seconds(5),
+        commandTimeout: Duration = .seconds(3),
         healthCheckInterval: Duration = .seconds(10),
         maxPendingCommands: Int = 16_384,
         maxPendingBytes: Int = 16 * 1024 * 1024,
