@@ -43,6 +43,7 @@ package enum ChatApplication {
     ///   - health: The broker's readiness, for `/readyz` (a round trip to it).
     ///   - roomLog: Where room history lives (the Redis log with Redis); `nil` for this process's memory.
     ///   - presence: Who is in which room (the Redis presence with Redis); `nil` for this process's memory.
+    ///   - counters: Where the app counts the limits it hit, for metrics.
     ///   - logger: Where the app logs.
     package static func make(
         topics: Topics,
@@ -50,9 +51,10 @@ package enum ChatApplication {
         health: @escaping @Sendable () async -> BrokerHealth = { BrokerHealth(kind: "embedded") },
         roomLog: (any RoomLog)? = nil,
         presence: (any PresenceStore)? = nil,
+        counters: ChatCounters = ChatCounters(),
         logger: Logger
     ) -> some Application {
-        let sockets = SocketEndpoints(topics: topics, configuration: configuration, logger: logger)
+        let sockets = SocketEndpoints(topics: topics, configuration: configuration, counters: counters, logger: logger)
         let publish = PublishEndpoint(topics: topics, configuration: configuration, logger: logger)
         // The embedded history is told which rooms have members here (it never evicts those); Redis needs no such help.
         let log: any RoomLog
@@ -60,7 +62,7 @@ package enum ChatApplication {
         if let roomLog {
             log = roomLog
         } else {
-            let embedded = InMemoryRoomHistory(limits: configuration.history)
+            let embedded = InMemoryRoomHistory(limits: configuration.history, counters: counters)
             history = embedded
             log = InMemoryRoomLog(history: embedded, broker: topics.broker)
         }

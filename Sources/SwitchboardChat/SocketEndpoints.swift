@@ -9,13 +9,15 @@ import SwitchboardWebSocket
 struct SocketEndpoints: Sendable {
     let topics: Topics
     let configuration: ChatConfiguration
+    let counters: ChatCounters
     let logger: Logger
 
     private var socketConfiguration: WebSocketConfiguration {
         WebSocketConfiguration(
             maxFrameSize: self.configuration.maxMessageSize,
             maxMessageSize: self.configuration.maxMessageSize,
-            maxQueuedBytes: self.configuration.maxQueuedBytes
+            maxQueuedBytes: self.configuration.maxQueuedBytes,
+            counters: self.counters.webSockets
         )
     }
 
@@ -35,9 +37,10 @@ struct SocketEndpoints: Sendable {
         socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
     }
 
-    init(topics: Topics, configuration: ChatConfiguration, logger: Logger) {
+    init(topics: Topics, configuration: ChatConfiguration, counters: ChatCounters, logger: Logger) {
         self.topics = topics
         self.configuration = configuration
+        self.counters = counters
         self.logger = logger
         let channel = configuration.chatChannel
         self.publishToChat = { socket, message in
@@ -50,6 +53,7 @@ struct SocketEndpoints: Sendable {
                 // The seed's protocol has no error message, and the message must not vanish without a word: the
                 // sender's socket is closed with 1013 (try again later). The broker logs its outage itself.
                 logger.debug("Publishing a chat message failed", metadata: ["error": "\(error)"])
+                counters.count(.publishFailed)
                 socket.close(code: .tryAgainLater, reason: "the message could not be published; try again")
             }
             topics.publish(message.data, to: channel, promise: promise)
@@ -101,9 +105,11 @@ struct SocketEndpoints: Sendable {
     func checkOrigin(_ request: Request) throws {
         if let origin = request.headers[.origin] {
             guard self.configuration.allowedOrigins.contains(origin) else {
+                self.counters.count(.originRefused)
                 throw HTTPError(.forbidden, "origin not allowed: \(origin) (see --allowed-origin and --public-url)")
             }
         } else if self.configuration.requiresOrigin {
+            self.counters.count(.originRefused)
             throw HTTPError(.forbidden, "an Origin header is required (--require-origin)")
         }
     }

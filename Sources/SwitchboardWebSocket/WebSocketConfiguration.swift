@@ -28,6 +28,9 @@ public struct WebSocketConfiguration: Sendable {
     public var requiresOrigin: Bool
     /// permessage-deflate (RFC 7692) settings, or `nil` to never negotiate it.
     public var compression: PerMessageDeflateConfiguration?
+    /// Where the sockets count what their limits and timers did (slow consumers, violations, timeouts); `nil` for
+    /// nowhere.
+    public var counters: WebSocketCounters?
 
     /// What happens to a peer whose queued outbound bytes pass ``maxQueuedBytes``.
     public struct SlowConsumerPolicy: Sendable, Hashable {
@@ -59,7 +62,8 @@ public struct WebSocketConfiguration: Sendable {
         subprotocols: [String] = [],
         allowedOrigins: [String] = [],
         requiresOrigin: Bool = false,
-        compression: PerMessageDeflateConfiguration? = .init()
+        compression: PerMessageDeflateConfiguration? = .init(),
+        counters: WebSocketCounters? = nil
     ) {
         self.maxFrameSize = maxFrameSize
         self.maxMessageSize = maxMessageSize
@@ -73,5 +77,6 @@ public struct WebSocketConfiguration: Sendable {
         self.allowedOrigins = allowedOrigins
         self.requiresOrigin = requiresOrigin
         self.compression = compression
+        self.counters = counters
     }
 }

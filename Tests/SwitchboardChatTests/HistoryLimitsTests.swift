@@ -71,22 +71,28 @@ struct HistoryLimitsTests {
     func embeddedJunkRooms() async throws {
         let configuration = ChatConfiguration(
             maxRooms: roomLimit, history: RoomHistoryLimits(maxRooms: roomLimit))
+        let counters = ChatCounters()
         let app = ChatApplication.make(
-            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration, logger: testLogger)
+            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration,
+            counters: counters, logger: testLogger)
         try await withServer(app) { _, port in
             try await junkLeavesTheLobby(port: port)
             try await RawClient.withConnection(port: port) { newcomer in
                 try await newcomer.openRooms()
                 #expect(texts(try await newcomer.join("junk-0")).isEmpty, "the junk room empty longest went first")
             }
+            // Rooms with history: the lobby and `roomLimit - 1` junk rooms; every other one went, counted.
+            #expect(counters.snapshot.historyEvictions == junkRooms - (roomLimit - 1))
         }
     }
 
     @Test("Embedded: past the node's room limit a join gets rooms_full; a room freed lets the next one in")
     func roomsFull() async throws {
         let configuration = ChatConfiguration(maxRooms: 3)
+        let counters = ChatCounters()
         let app = ChatApplication.make(
-            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration, logger: testLogger)
+            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration,
+            counters: counters, logger: testLogger)
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.openRooms()
@@ -99,6 +105,7 @@ struct HistoryLimitsTests {
                 #expect(try await client.readJSON()["type"] as? String == "left")
                 #expect(try await client.join("d")["type"] as? String == "joined")
             }
+            #expect(counters.snapshot.roomsFullRefusals == 1, "counted")
         }
     }
 }

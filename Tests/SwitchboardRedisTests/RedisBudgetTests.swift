@@ -36,6 +36,15 @@ struct RedisBudgetTests {
         #expect(ContinuousClock.now - start < .seconds(15), "not the 30 s command timeout")
         try redis.resume()
         for reply in replies.prefix(60) { #expect(try await reply.get() == .integer(0)) }
+        var refusedInAll = 0
+        for reply in replies {
+            do {
+                _ = try await reply.get()
+            } catch let error as RedisError where error.kind == .tooManyPendingCommands {
+                refusedInAll += 1
+            }
+        }
+        #expect(client.statistics.refusedForBudget == refusedInAll, "each refusal counted")
         #expect(await eventually { client.bytesPending == 0 }, "given back as the replies come")
         #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG"))
         await client.shutdown()

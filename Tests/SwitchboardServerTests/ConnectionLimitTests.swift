@@ -45,6 +45,7 @@ struct ConnectionLimitTests {
                 let status = try await client.handshake(path: "/").status
                 #expect(status == 503)
             }
+            #expect(server.statistics.refusedForConnectionLimit == 2, "each refusal counted")
             try await idle.removeLast().close()
             #expect(await eventually { server.statistics.openConnections == 2 })
             #expect(try await self.get(port: port).status == 200)

@@ -77,6 +77,7 @@ struct WriteDeadlineTests {
                     #expect(received.utf8.count < 200 * 256 * 1024, "the server gave up on the client")
                     #expect(ContinuousClock.now - start < .seconds(5))
                 }
+                #expect(server.statistics.writeTimeouts == 1, "counted")
                 let shutdown = ContinuousClock.now
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()

@@ -17,7 +17,8 @@ struct SlowAndOversizedRequestTests {
     func lingeringCloseOnError(limit: String) async throws {
         // The server's own limit refuses at the head; the app's refuses once it sees the length.
         let serverLimit = limit.hasPrefix("the server") ? 1024 * 1024 : 64 * 1024 * 1024
-        try await withServer(self.collecting, configuration: testConfiguration(maxBodySize: serverLimit)) { _, port in
+        try await withServer(self.collecting, configuration: testConfiguration(maxBodySize: serverLimit)) {
+            server, port in
             try await RawClient.withConnection(port: port) { client in
                 let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: 16 * 1024 * 1024)
                 try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.readableBytes)\r\n\r\n")
@@ -27,6 +28,8 @@ struct SlowAndOversizedRequestTests {
                 let response = try await client.readResponse()
                 #expect(response.status == 413)
             }
+            // The server's limit counts; the app's own (collect(upTo:)) is the app's to count.
+            #expect(server.statistics.oversizedRequests == (limit.hasPrefix("the server") ? 1 : 0))
         }
     }
 
@@ -34,7 +37,7 @@ struct SlowAndOversizedRequestTests {
     func bodyReadTimeout() async throws {
         var configuration = testConfiguration()
         configuration.bodyReadTimeout = .milliseconds(300)
-        try await withServer(self.collecting, configuration: configuration) { _, port in
+        try await withServer(self.collecting, configuration: configuration) { server, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789")
                 let start = ContinuousClock.now
@@ -45,6 +48,7 @@ struct SlowAndOversizedRequestTests {
                 let rest = try await client.readToEnd()
                 #expect(rest == "")
             }
+            #expect(server.statistics.bodyReadTimeouts == 1, "counted")
         }
     }
 

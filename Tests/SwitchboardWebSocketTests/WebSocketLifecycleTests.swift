@@ -207,7 +207,8 @@ struct WebSocketLifecycleTests {
 private func expectSlowConsumerClosed(sendMebibyte: @escaping @Sendable (WebSocket) -> Bool) async throws {
     let log = CloseLog()
     let sent = Atomic<Int>(0)
-    let configuration = WebSocketConfiguration(maxQueuedBytes: 256 * 1024, pingInterval: nil)
+    let counters = WebSocketCounters()
+    let configuration = WebSocketConfiguration(maxQueuedBytes: 256 * 1024, pingInterval: nil, counters: counters)
     let app = AnyApplication { request in
         WebSocket.upgrade(request, configuration: configuration) { socket in
             socket.onClose { _, code, _ in log.record(code) }
@@ -224,6 +225,7 @@ private func expectSlowConsumerClosed(sendMebibyte: @escaping @Sendable (WebSock
             _ = try await client.handshake()
             #expect(await log.next() == 1008)
             #expect(sent.load(ordering: .relaxed) < 32 * 1024 * 1024, "only socket buffers plus the cap are queued")
+            #expect(counters.snapshot.slowConsumersClosed == 1, "counted")
         }
     }
 }

@@ -34,6 +34,7 @@ final class InMemoryRoomHistory: RoomOccupancyObserver, Sendable {
     }
 
     let limits: RoomHistoryLimits
+    private let counters: ChatCounters?
     private let epoch: String
     private let clock: @Sendable () -> Int64
     private let state = NIOLockedValueBox(State())
@@ -43,9 +44,11 @@ final class InMemoryRoomHistory: RoomOccupancyObserver, Sendable {
     ///   - clock: Milliseconds since 1970, for the messages' timestamps and their age.
     init(
         limits: RoomHistoryLimits = .init(),
+        counters: ChatCounters? = nil,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
         self.limits = limits
+        self.counters = counters
         self.clock = clock
         self.epoch = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 36)
     }
@@ -161,6 +164,7 @@ final class InMemoryRoomHistory: RoomOccupancyObserver, Sendable {
         Self.unlinkEmpty(name, &room, &state)
         state.bytes -= room.bytes
         state.evicted += 1
+        self.counters?.count(.historyEvicted)
     }
 
     private func dropExpired(_ room: inout Room, _ state: inout State, now: Int64) {

@@ -113,6 +113,7 @@ extension RoomSession {
             break
         case .overflowed:
             // More arrived while joining than we hold for one socket: let the client catch up from its last id.
+            self.endpoint.sockets.counters.count(.joinOverflow)
             self.socket.close(code: .tryAgainLater, reason: "too many messages while joining; rejoin with since")
         case .gapped:
             self.lostMessages(member)

@@ -108,6 +108,7 @@ final class RoomSession {
                 ErrorFrame("too_many_rooms", "at most \(self.endpoint.limits.maxRoomsPerSocket) rooms", ref: ref))
         }
         guard self.endpoint.directory.enter(room) else {
+            self.endpoint.sockets.counters.count(.roomsFull)
             self.endpoint.logger.warning(
                 "Room limit of this node reached: a join was refused",
                 metadata: ["switchboard.rooms": "\(self.endpoint.directory.maxRooms)"])
@@ -175,6 +176,7 @@ final class RoomSession {
             let (session, member) = (session.value, bound.value)
             guard member.attempt == attempt, !member.isAnswered, session.rooms[member.room] === member else { return }
             member.attempt += 1
+            session.endpoint.sockets.counters.count(.joinTimeout)
             let error = RoomJoinTimeout(limit: session.endpoint.limits.joinTimeout)
             if rejoining {
                 session.resyncFailed(member, error: error, ref: ref)
@@ -246,6 +248,7 @@ final class RoomSession {
         let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
         promise.futureResult.whenFailure { error in
             logger.debug("Posting a room message failed", metadata: ["error": "\(error)"])
+            session.value.endpoint.sockets.counters.count(.publishFailed)
             session.value.send(ErrorFrame("unavailable", "the message could not be stored; try again", ref: ref))
         }
         self.endpoint.log.post(room: room, nick: self.nick, text: text, promise: promise)

@@ -35,7 +35,8 @@ struct RoomsEndpoint: Sendable {
             maxFrameSize: 64 * 1024,
             maxMessageSize: 64 * 1024,
             maxQueuedBytes: self.sockets.configuration.maxQueuedBytes,
-            subprotocols: [ChatProtocol.name]
+            subprotocols: [ChatProtocol.name],
+            counters: self.sockets.counters.webSockets
         )
         let offered = request.headers[.secWebSocketProtocol] ?? ""
         guard offered.split(separator: ",").contains(where: { $0.trimmingHTTPWhitespace() == ChatProtocol.name }) else {

@@ -2,6 +2,7 @@ public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 public import ServiceLifecycle
+import Synchronization
 
 /// Keeps one ``RedisConnection`` open, reconnecting forever with exponential backoff and jitter.
 ///
@@ -40,6 +41,8 @@ public final class RedisClient: Service {
         var attempt = 0
         var reconnect: Scheduled<Void>?
         var isStarted = false
+        /// A connection was established before: the next one is a reconnection.
+        var everConnected = false
     }
 
     /// What senders on any thread need: read under a lock (no hop per command), written only on ``eventLoop``.
@@ -60,6 +63,8 @@ public final class RedisClient: Service {
     private let onDisconnected: @Sendable () -> Void
     private let state: NIOLoopBoundBox<State>
     private let link = NIOLockedValueBox(Link())
+    /// Refusals, timeouts and reconnections, over every connection of this client.
+    let counters = RedisCounters()
 
     /// Creates a client; call ``start()`` to connect.
     ///
@@ -228,6 +233,7 @@ public final class RedisClient: Service {
     private var isShutDown: Bool { self.link.withLockedValue { $0.isShutDown } }
 
     private func unavailableError(_ link: Link) -> RedisError {
+        self.counters.failedWhileDisconnected.wrappingAdd(1, ordering: .relaxed)
         if link.isShutDown { return RedisError(.connectionUnavailable, "the client was shut down") }
         let reason = link.lastError ?? "connecting to \(self.configuration)"
         return RedisError(.connectionUnavailable, "not connected (\(reason)); reconnecting")
@@ -241,7 +247,8 @@ public final class RedisClient: Service {
             to: self.configuration,
             on: self.eventLoop,
             logger: self.logger,
-            onPush: self.onPush
+            onPush: self.onPush,
+            counters: self.counters
         ).flatMap { connection in
             self.onConnected(connection).map { connection }.flatMapError { error in
                 connection.channel.close(promise: nil)
@@ -267,6 +274,8 @@ public final class RedisClient: Service {
             connection.channel.close(promise: nil)
             return
         }
+        if state.everConnected { self.counters.reconnects.wrappingAdd(1, ordering: .relaxed) }
+        state.everConnected = true
         if state.attempt > 0 {
             self.logger.info("Redis reconnected", metadata: ["redis": "\(self.configuration)"])
         } else {

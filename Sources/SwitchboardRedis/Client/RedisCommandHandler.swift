@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 
 /// A command and the promise of its reply.
 struct RedisRequest: Sendable {
@@ -26,6 +27,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     private let commandTimeout: TimeAmount
     private let healthCheckInterval: TimeAmount
     private let maxPendingCommands: Int
+    private let counters: RedisCounters
     /// On a subscriber connection, RESP2 arrays starting with `message`, `pmessage` or `smessage` are pushes.
     private let routesPubSubMessages: Bool
     private let onPush: (@Sendable (RESPValue) -> Void)?
@@ -41,9 +43,11 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     init(
         configuration: RedisConfiguration,
         routesPubSubMessages: Bool,
+        counters: RedisCounters = RedisCounters(),
         logger: Logger,
         onPush: (@Sendable (RESPValue) -> Void)?
     ) {
+        self.counters = counters
         self.commandTimeout = TimeAmount(configuration.commandTimeout)
         self.healthCheckInterval = TimeAmount(configuration.healthCheckInterval)
         self.maxPendingCommands = configuration.maxPendingCommands
@@ -75,6 +79,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             return
         }
         guard self.pending.count < self.maxPendingCommands else {
+            self.counters.refusedForBudget.wrappingAdd(1, ordering: .relaxed)
             let error = RedisError(
                 .tooManyPendingCommands,
                 "\(self.maxPendingCommands) commands are already waiting for replies"
@@ -158,6 +163,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         self.timeoutTask = nil
         guard let oldest = self.pending.first else { return }
         if oldest.deadline <= .now() {
+            self.counters.timeouts.wrappingAdd(1, ordering: .relaxed)
             self.logger.warning(
                 "Redis reply overdue: closing the connection",
                 metadata: ["timeout": "\(self.commandTimeout)", "pending": "\(self.pending.count)"]

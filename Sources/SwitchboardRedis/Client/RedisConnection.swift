@@ -34,9 +34,13 @@ public final class RedisConnection: Sendable {
         var loadedScripts: Set<String> = []
     }
 
-    private init(channel: any Channel, configuration: RedisConfiguration) {
+    /// Where refusals and timeouts are counted (the client's, over its reconnections).
+    let counters: RedisCounters
+
+    private init(channel: any Channel, configuration: RedisConfiguration, counters: RedisCounters) {
         self.channel = channel
         self.configuration = configuration
+        self.counters = counters
     }
 
     /// Connects, authenticates (`AUTH`) and selects the database (`SELECT`).
@@ -61,7 +65,8 @@ public final class RedisConnection: Sendable {
         to configuration: RedisConfiguration,
         on eventLoop: any EventLoop,
         logger: Logger,
-        onPush: (@Sendable (RESPValue) -> Void)?
+        onPush: (@Sendable (RESPValue) -> Void)?,
+        counters: RedisCounters = RedisCounters()
     ) -> EventLoopFuture<RedisConnection> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
@@ -75,6 +80,7 @@ public final class RedisConnection: Sendable {
                         RedisCommandHandler(
                             configuration: configuration,
                             routesPubSubMessages: onPush != nil,
+                            counters: counters,
                             logger: logger,
                             onPush: onPush
                         )
@@ -85,7 +91,7 @@ public final class RedisConnection: Sendable {
             .flatMapErrorThrowing { error in
                 throw RedisError(.connectionUnavailable, "cannot connect to \(configuration): \(error)")
             }
-            .map { RedisConnection(channel: $0, configuration: configuration) }
+            .map { RedisConnection(channel: $0, configuration: configuration, counters: counters) }
         return connected.flatMap { connection in
             connection.handshake().map { connection }.flatMapError { error in
                 connection.channel.close(promise: nil)
@@ -187,7 +193,8 @@ public final class RedisConnection: Sendable {
     }
 
     private func budgetSpent() -> RedisError {
-        RedisError(
+        self.counters.refusedForBudget.wrappingAdd(1, ordering: .relaxed)
+        return RedisError(
             .tooManyPendingCommands,
             "over \(self.configuration.maxPendingBytes) bytes of commands are already waiting for Redis")
     }

@@ -16,6 +16,8 @@ final class HTTPConnection: Sendable {
     let reader: InboundReader
     let phase = Mutex(ConnectionPhase())
     let configuration: ServerConfiguration
+    /// Where limits hit are counted (the server's).
+    let counters: ServerCounters
     let logger: Logger
     let isShuttingDown: @Sendable () -> Bool
     /// The HTTP handlers that a hijack takes out of the pipeline.
@@ -28,9 +30,11 @@ final class HTTPConnection: Sendable {
         io: ConnectionIO,
         httpHandlers: NIOLoopBoundBox<HTTPHandlers?>,
         configuration: ServerConfiguration,
+        counters: ServerCounters = ServerCounters(),
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool
     ) {
+        self.counters = counters
         self.channel = channel
         self.outbound = io
         self.reader = InboundReader(io)
@@ -197,6 +201,9 @@ final class HTTPConnection: Sendable {
     /// Answers a refused or malformed request and marks the connection for closing.
     func refuse(_ status: HTTPResponse.Status, reason: String) async throws {
         self.phase.withLock { $0.refusedMidRequest = true }
+        if status == .contentTooLarge || status == .requestHeaderFieldsTooLarge {
+            self.counters.oversizedRequests.wrappingAdd(1, ordering: .relaxed)
+        }
         var buffer = ByteBuffer()
         let body = reason + "\n"
         ResponseHead.write(

@@ -32,7 +32,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The gate in front of the decoder; told to hold the half-close after an Upgrade or CONNECT head.
     private let halfCloseGate: HalfCloseGate
 
-    init(idleTimeout: TimeAmount, headReadTimeout: TimeAmount, halfCloseGate: HalfCloseGate, logger: Logger) {
+    /// Counts a request answered 408 for a slow head.
+    private let onSlowHead: @Sendable () -> Void
+
+    init(
+        idleTimeout: TimeAmount, headReadTimeout: TimeAmount, halfCloseGate: HalfCloseGate, logger: Logger,
+        onSlowHead: @escaping @Sendable () -> Void = {}
+    ) {
+        self.onSlowHead = onSlowHead
         self.halfCloseGate = halfCloseGate
         self.idleTimeout = idleTimeout
         self.headReadTimeout = headReadTimeout
@@ -135,6 +142,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.close(promise: nil)
         case .closeSlowHead:
             self.logger.debug("head-read timeout: closing the connection with 408")
+            self.onSlowHead()
             let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(self.wrapOutboundOut(Self.requestTimeoutResponse)).whenComplete { _ in
                 boundContext.value.close(promise: nil)

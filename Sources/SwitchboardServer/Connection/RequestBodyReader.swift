@@ -37,6 +37,9 @@ extension HTTPConnection {
             part = try await self.reader.next(timeout: self.configuration.bodyReadTimeout)
         } catch {
             self.phase.withLock { $0.body = .failed }
+            if let error = error as? RequestBodyError, error == .timedOut {
+                self.counters.bodyReadTimeouts.wrappingAdd(1, ordering: .relaxed)
+            }
             throw error
         }
         switch part {
@@ -48,7 +51,10 @@ extension HTTPConnection {
                 phase.body = total > limit ? .failed : .streaming(received: total)
                 return total > limit
             }
-            if tooLarge { throw RequestBodyError.tooLarge(limit: limit) }
+            if tooLarge {
+                self.counters.oversizedRequests.wrappingAdd(1, ordering: .relaxed)
+                throw RequestBodyError.tooLarge(limit: limit)
+            }
             return chunk
         case .end:
             self.phase.withLock { $0.body = .complete }

@@ -82,7 +82,9 @@ extension Server {
             headReadTimeout: configuration.headReadTimeout,
             halfCloseGate: gate,
             logger: logger
-        )
+        ) {
+            counters.headReadTimeouts.wrappingAdd(1, ordering: .relaxed)
+        }
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(gate)
         try pipeline.addHandler(decoder)
@@ -118,6 +120,7 @@ extension Server {
             io: accepted.io,
             httpHandlers: accepted.httpHandlers,
             configuration: self.configuration,
+            counters: self.counters,
             logger: logger,
             isShuttingDown: { self.isShuttingDown }
         )

@@ -14,6 +14,13 @@ extension Server {
         public var acceptFailures: Int
         /// Connections closed because the client did not read a response for ``ServerConfiguration/writeTimeout``.
         public var writeTimeouts: Int
+        /// Requests answered `408` because their head did not arrive within ``ServerConfiguration/headReadTimeout``.
+        public var headReadTimeouts: Int
+        /// Request bodies failed because no byte came for ``ServerConfiguration/bodyReadTimeout``.
+        public var bodyReadTimeouts: Int
+        /// Requests refused for their size: a head over ``ServerConfiguration/maxHeadSize`` or
+        /// ``ServerConfiguration/maxHeaderCount`` (`431`), a body over ``ServerConfiguration/maxBodySize`` (`413`).
+        public var oversizedRequests: Int
     }
 
     /// What the server's limits and deadlines have done since it started.
@@ -23,7 +30,10 @@ extension Server {
             refusedForConnectionLimit: self.counters.refusedForConnectionLimit.load(ordering: .relaxed),
             refusedForAddressLimit: self.counters.refusedForAddressLimit.load(ordering: .relaxed),
             acceptFailures: self.counters.acceptFailures.load(ordering: .relaxed),
-            writeTimeouts: self.counters.writeTimeouts.load(ordering: .relaxed)
+            writeTimeouts: self.counters.writeTimeouts.load(ordering: .relaxed),
+            headReadTimeouts: self.counters.headReadTimeouts.load(ordering: .relaxed),
+            bodyReadTimeouts: self.counters.bodyReadTimeouts.load(ordering: .relaxed),
+            oversizedRequests: self.counters.oversizedRequests.load(ordering: .relaxed)
         )
     }
 }
@@ -34,4 +44,7 @@ final class ServerCounters: Sendable {
     let refusedForAddressLimit = Atomic<Int>(0)
     let acceptFailures = Atomic<Int>(0)
     let writeTimeouts = Atomic<Int>(0)
+    let headReadTimeouts = Atomic<Int>(0)
+    let bodyReadTimeouts = Atomic<Int>(0)
+    let oversizedRequests = Atomic<Int>(0)
 }

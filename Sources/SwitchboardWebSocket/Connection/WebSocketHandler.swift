@@ -326,6 +326,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     func fail(_ violation: WebSocketProtocolViolation) {
         guard let context else { return }
         self.logger.debug("websocket protocol violation", metadata: ["switchboard.reason": "\(violation)"])
+        self.configuration.counters?.protocolViolation()
         if let socket { self.onError?(socket, WebSocketError.violation(violation)) }
         self.perform(self.closing.peerFailed(code: violation.code, reason: violation.reason), context: context)
     }
@@ -490,8 +491,10 @@ final class WebSocketHandler: ChannelDuplexHandler {
         guard queued + bytes > self.configuration.maxQueuedBytes else { return true }
         switch self.configuration.slowConsumerPolicy.kind {
         case .drop:
+            self.configuration.counters?.messageDroppedForSlowConsumer()
             return false
         case .close(let code):
+            self.configuration.counters?.slowConsumerClosed()
             self.logger.debug("slow consumer: closing", metadata: ["switchboard.queued": "\(queued)"])
             self.closing.droppedSlowConsumer(code: code)
             // The peer is not reading, so a close handshake cannot complete: drop the connection.

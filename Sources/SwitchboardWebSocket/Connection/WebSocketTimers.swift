@@ -59,11 +59,13 @@ extension WebSocketHandler {
         guard self.closing.isOpen, let context else { return }
         if let deadline = self.timers.pongDeadline, now >= deadline {
             self.logger.debug("websocket keepalive: no pong in time, closing")
+            self.configuration.counters?.keepaliveTimedOut()
             self.abort(code: .goingAway, reason: "keepalive timeout", context: context)
             return
         }
         if let timeout = self.configuration.idleTimeout, let last = self.timers.lastTraffic, now - last >= timeout {
             self.logger.debug("websocket idle timeout, closing")
+            self.configuration.counters?.idleTimedOut()
             self.close(code: .goingAway, reason: "idle timeout")
             return
         }

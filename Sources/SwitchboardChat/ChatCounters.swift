@@ -1,0 +1,63 @@
+package import SwitchboardWebSocket
+import Synchronization
+
+/// What the chat's limits did since it started, for metrics: each budget or deadline hit is counted here (or, for
+/// the sockets' own limits, in ``webSockets``).
+package final class ChatCounters: Sendable {
+    /// The chat's sockets (`/ws`, `/chat`, `/subscribe`): slow consumers, violations, keepalive and idle timeouts.
+    package let webSockets = WebSocketCounters()
+    let roomsFullRefusals = Atomic<Int>(0)
+    let joinTimeouts = Atomic<Int>(0)
+    let joinOverflows = Atomic<Int>(0)
+    let originRefusals = Atomic<Int>(0)
+    let publishFailures = Atomic<Int>(0)
+    let historyEvictions = Atomic<Int>(0)
+
+    package init() {}
+
+    /// What the counters say now.
+    package struct Snapshot: Sendable, Hashable {
+        /// Joins refused because the node held ``ChatConfiguration/maxRooms`` rooms (`rooms_full`).
+        package var roomsFullRefusals: Int
+        /// Joins and re-syncs not answered within ``ChatConfiguration/joinTimeout`` (`unavailable`).
+        package var joinTimeouts: Int
+        /// Sockets closed (1013) because more live messages arrived during their join than are held for one.
+        package var joinOverflows: Int
+        /// WebSocket handshakes refused for their `Origin` (or for lacking one with `requiresOrigin`).
+        package var originRefusals: Int
+        /// Messages that could not be published (the sender got `unavailable` or, on `/chat`, 1013).
+        package var publishFailures: Int
+        /// Rooms whose embedded history was dropped to stay within ``RoomHistoryLimits``.
+        package var historyEvictions: Int
+        /// The sockets' own counters.
+        package var webSockets: WebSocketCounters.Snapshot
+    }
+
+    package var snapshot: Snapshot {
+        Snapshot(
+            roomsFullRefusals: self.roomsFullRefusals.load(ordering: .relaxed),
+            joinTimeouts: self.joinTimeouts.load(ordering: .relaxed),
+            joinOverflows: self.joinOverflows.load(ordering: .relaxed),
+            originRefusals: self.originRefusals.load(ordering: .relaxed),
+            publishFailures: self.publishFailures.load(ordering: .relaxed),
+            historyEvictions: self.historyEvictions.load(ordering: .relaxed),
+            webSockets: self.webSockets.snapshot
+        )
+    }
+
+    /// A limit that was hit.
+    enum Hit {
+        case roomsFull, joinTimeout, joinOverflow, originRefused, publishFailed, historyEvicted
+    }
+
+    func count(_ hit: Hit) {
+        switch hit {
+        case .roomsFull: self.roomsFullRefusals.wrappingAdd(1, ordering: .relaxed)
+        case .joinTimeout: self.joinTimeouts.wrappingAdd(1, ordering: .relaxed)
+        case .joinOverflow: self.joinOverflows.wrappingAdd(1, ordering: .relaxed)
+        case .originRefused: self.originRefusals.wrappingAdd(1, ordering: .relaxed)
+        case .publishFailed: self.publishFailures.wrappingAdd(1, ordering: .relaxed)
+        case .historyEvicted: self.historyEvictions.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+}
