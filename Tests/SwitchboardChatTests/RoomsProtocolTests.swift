@@ -39,7 +39,19 @@ extension RawClient {
     func readJSON(presence: Bool = false) async throws -> [String: Any] {
         while true {
             let frame = try #require(try await self.readFrame(), "the socket closed")
-            if frame.opcode == 0x9 || frame.opcode == 0xA { continue }  // keepalive
+            // Keepalive: answer pings as every client must; a test longer than ping interval + pong timeout (60 s)
+            // is otherwise closed with 1001 (seen in .ci/run's full-scale presence test).
+            if frame.opcode == 0x9 {
+                try await self.send(clientFrame(0xA, Array(frame.payload.readableBytesView)))
+                continue
+            }
+            if frame.opcode == 0xA { continue }
+            if frame.opcode == 0x8 {
+                let code = frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt16.self)
+                let reason = frame.payload.getString(
+                    at: frame.payload.readerIndex + 2, length: max(0, frame.payload.readableBytes - 2))
+                throw ClosedByServer(code: code, reason: reason ?? "")
+            }
             #expect(frame.opcode == 0x1)
             let object = try JSONSerialization.jsonObject(with: Data(frame.payload.readableBytesView))
             let json = try #require(object as? [String: Any], "not a JSON object: \(frame.text)")
@@ -497,4 +509,11 @@ struct PresenceTests {
             }
         }
     }
+}
+
+/// The server sent a close frame where a text frame was expected.
+struct ClosedByServer: Error, CustomStringConvertible {
+    var code: UInt16?
+    var reason: String
+    var description: String { "the server closed the socket: \(code.map(String.init) ?? "no code") \(reason)" }
 }
