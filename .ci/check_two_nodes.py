@@ -19,14 +19,13 @@ def start_node(port):
     proc = subprocess.Popen([BIN, "--port", str(port), "--redis", f"redis://127.0.0.1:{REDIS_PORT}",
                              "--publish-token", TOKEN, "--presence-ttl", "3"], stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
-        try:
-            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read().decode()
-            if '"connected":true' in body:
+        try:  # /readyz answers 200 once a round trip through Redis succeeds (503 before)
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200:
                 return proc
         except OSError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"node on {port} did not become healthy with Redis")
+    raise SystemExit(f"node on {port} did not become ready with Redis (/readyz)")
 
 
 class WS:
