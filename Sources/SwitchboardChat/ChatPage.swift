@@ -217,9 +217,21 @@ enum ChatPage {
             if (atBottom) item.scrollIntoView({ block: "end" });
           }
 
+          // Rooms whose join (or re-sync) is unanswered, and the delay before retrying one the server could not
+          // serve (`unavailable`: its broker or history store is down or slow).
+          const joining = new Set();
+          const retryDelay = new Map();
+
           function join(name) {
             room(name);
+            joining.add(name);
             sendFrame({ type: "join", room: name, since: room(name).lastId || undefined });
+          }
+
+          function retryJoin(name) {
+            const delay = retryDelay.get(name) || 500;
+            retryDelay.set(name, Math.min(delay * 2, 10000));
+            setTimeout(() => { if (socket && joining.has(name)) join(name); }, delay * (0.5 + Math.random() / 2));
           }
 
           function setStatus(state, label) {
@@ -231,6 +243,8 @@ enum ChatPage {
           function received(frame) {
             switch (frame.type) {
               case "joined": {
+                joining.delete(frame.room);
+                retryDelay.delete(frame.room);
                 const state = room(frame.room);
                 if (frame.gap && state.lastId) {
                   // Too long away (or the server's history restarted): say so, then show the current history.
@@ -255,7 +269,15 @@ enum ChatPage {
               // Messages may have been lost on the server's side: join again from the last one shown, which
               // sends exactly what is missing, then the live messages held meanwhile.
               case "gap": join(frame.room); break;
-              case "error": add(current, { system: "error: " + frame.message }); break;
+              case "error":
+                if (frame.code === "unavailable" && joining.has(frame.room)) {
+                  add(frame.room, { system: "the server is busy; joining again shortly" });
+                  retryJoin(frame.room);
+                } else {
+                  if (frame.room) joining.delete(frame.room);
+                  add(frame.room && rooms.has(frame.room) ? frame.room : current, { system: "error: " + frame.message });
+                }
+                break;
             }
           }
 
@@ -275,6 +297,8 @@ enum ChatPage {
             };
             socket.onclose = () => {
               socket = null;
+              joining.clear();  // every room is joined again on reconnecting
+              retryDelay.clear();
               for (const state of rooms.values()) state.members.clear();
               renderOnline();
               // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … up to 10 s.

@@ -31,8 +31,18 @@ extension RawClient {
             switch frame["type"] as? String {
             case "message": take(frame)
             case "joined", "history": for message in frame["messages"] as? [[String: Any]] ?? [] { take(message) }
-            case "gap":
-                gaps += 1
+            case "gap", "error":
+                // A gap: re-sync. An `unavailable` join (the history could not be read in time, as under the
+                // load of .ci/run's full-scale step): try again shortly, as the page does. Other errors are bugs.
+                if frame["type"] as? String == "gap" {
+                    gaps += 1
+                } else {
+                    guard frame["code"] as? String == "unavailable", frame["room"] as? String == room else {
+                        Issue.record("error frame while reading \(room): \(frame)")
+                        continue
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
                 var request: [String: Any] = ["type": "join", "room": room]
                 if let last { request["since"] = last }
                 try await self.sendJSON(request)

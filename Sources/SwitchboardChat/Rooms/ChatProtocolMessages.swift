@@ -62,11 +62,14 @@ struct ErrorFrame: Encodable, Error {
     var type = "error"
     var code: String
     var message: String
+    /// The room the refused request named, when it named one (so a client can retry a failed join of that room).
+    var room: String?
     var ref: String?
 
-    init(_ code: String, _ message: String, ref: String? = nil) {
+    init(_ code: String, _ message: String, room: String? = nil, ref: String? = nil) {
         self.code = code
         self.message = message
+        self.room = room
         self.ref = ref
     }
 }

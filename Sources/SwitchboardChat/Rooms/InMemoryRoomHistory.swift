@@ -14,7 +14,8 @@ import NIOCore
 /// as unknown (a gap), never confused with a new message.
 final class InMemoryRoomHistory: RoomOccupancyObserver, Sendable {
     private struct Room {
-        var messages = CircularBuffer<RoomMessage>()
+        // Grows as messages come (the default capacity, 16, would cost ~1.5 KiB for every room joined and empty).
+        var messages = CircularBuffer<RoomMessage>(initialCapacity: 1)
         var bytes = 0
         var nextSequence: UInt64 = 1
         /// Sockets of this node in the room.

@@ -15,8 +15,12 @@ final class RoomMember: TopicSink {
     var awaitsResync = false
     /// The current join or re-sync of the room, counted; a timed-out one is void.
     var attempt = 0
-    /// The current attempt's `joined` frame is on its way.
-    var isAnswered = false
+    /// The current attempt's `joined` frame is on its way; setting it cancels the attempt's deadline.
+    var isAnswered = false {
+        didSet { if self.isAnswered { self.answerDeadline?.cancel() } }
+    }
+    /// The current attempt's deadline, cancelled once answered so a join storm does not fill the loop's timers.
+    var answerDeadline: Scheduled<Void>?
     /// Called when messages of the room may have been lost for this socket.
     private let onGap: (RoomMember) -> Void
 
@@ -70,6 +74,7 @@ final class RoomMember: TopicSink {
     /// Leaves the room's topic; later calls do nothing.
     func leave() {
         self.membership?.cancel()
+        self.answerDeadline?.cancel()
         self.membership = nil
     }
 

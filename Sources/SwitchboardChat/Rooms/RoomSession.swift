@@ -99,13 +99,15 @@ final class RoomSession {
             // Joining a room the socket is in re-syncs it (after a gap, or with `since`): membership and presence
             // stay; the history since the client's last message goes out again, then the live messages held meanwhile.
             guard since != nil || member.awaitsResync, self.present.contains(room) else {
-                return self.send(ErrorFrame("already_joined", "this socket is in \(room) already", ref: ref))
+                return self.send(
+                    ErrorFrame("already_joined", "this socket is in \(room) already", room: room, ref: ref))
             }
             return self.resync(member, since: since, ref: ref)
         }
         guard self.rooms.count < self.endpoint.limits.maxRoomsPerSocket else {
             return self.send(
-                ErrorFrame("too_many_rooms", "at most \(self.endpoint.limits.maxRoomsPerSocket) rooms", ref: ref))
+                ErrorFrame(
+                    "too_many_rooms", "at most \(self.endpoint.limits.maxRoomsPerSocket) rooms", room: room, ref: ref))
         }
         guard self.endpoint.directory.enter(room) else {
             self.endpoint.sockets.counters.count(.roomsFull)
@@ -113,7 +115,8 @@ final class RoomSession {
                 "Room limit of this node reached: a join was refused",
                 metadata: ["switchboard.rooms": "\(self.endpoint.directory.maxRooms)"])
             return self.send(
-                ErrorFrame("rooms_full", "this server holds as many rooms as it may; try again later", ref: ref))
+                ErrorFrame(
+                    "rooms_full", "this server holds as many rooms as it may; try again later", room: room, ref: ref))
         }
         // Live messages are held from the moment the member attaches until the history is sent.
         let member = RoomMember(socket: self.socket, room: room) { [weak self] member in self?.lostMessages(member) }
@@ -172,7 +175,8 @@ final class RoomSession {
         let attempt = member.attempt
         let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
         let bound = NIOLoopBound(member, eventLoop: self.socket.eventLoop)
-        self.socket.eventLoop.scheduleTask(in: self.endpoint.limits.joinTimeout) {
+        member.answerDeadline?.cancel()
+        member.answerDeadline = self.socket.eventLoop.scheduleTask(in: self.endpoint.limits.joinTimeout) {
             let (session, member) = (session.value, bound.value)
             guard member.attempt == attempt, !member.isAnswered, session.rooms[member.room] === member else { return }
             member.attempt += 1
@@ -193,7 +197,9 @@ final class RoomSession {
             "Re-syncing a room failed", metadata: ["room": "\(member.room)", "error": "\(error)"])
         // Still holding: the client is told to try again, as after a gap.
         member.awaitsResync = true
-        self.send(ErrorFrame("unavailable", "the history could not be read; join again to re-sync", ref: ref))
+        self.send(
+            ErrorFrame(
+                "unavailable", "the history could not be read; join again to re-sync", room: member.room, ref: ref))
     }
 
     /// The topic reservation is made: attaches the member and enters presence. Returns when presence is stored,
@@ -221,12 +227,13 @@ final class RoomSession {
         }
         self.endpoint.logger.warning(
             "Joining a room failed", metadata: ["room": "\(member.room)", "error": "\(error)"])
-        self.send(ErrorFrame("unavailable", "the message broker is unavailable; try again", ref: ref))
+        self.send(
+            ErrorFrame("unavailable", "the message broker is unavailable; try again", room: member.room, ref: ref))
     }
 
     private func leave(_ room: String?, ref: String?) {
         guard let room, let member = self.rooms.removeValue(forKey: room) else {
-            return self.send(ErrorFrame("not_joined", "this socket is not in that room", ref: ref))
+            return self.send(ErrorFrame("not_joined", "this socket is not in that room", room: room, ref: ref))
         }
         member.leave()
         self.endpoint.directory.leave(room)
@@ -236,7 +243,8 @@ final class RoomSession {
 
     private func say(_ text: String?, in room: String?, ref: String?) {
         guard let room, self.rooms[room] != nil else {
-            return self.send(ErrorFrame("not_joined", "join the room before saying something in it", ref: ref))
+            return self.send(
+                ErrorFrame("not_joined", "join the room before saying something in it", room: room, ref: ref))
         }
         guard let text, !text.isEmpty, text.count <= self.endpoint.limits.maxTextCharacters else {
             return self.send(
@@ -249,7 +257,8 @@ final class RoomSession {
         promise.futureResult.whenFailure { error in
             logger.debug("Posting a room message failed", metadata: ["error": "\(error)"])
             session.value.endpoint.sockets.counters.count(.publishFailed)
-            session.value.send(ErrorFrame("unavailable", "the message could not be stored; try again", ref: ref))
+            session.value.send(
+                ErrorFrame("unavailable", "the message could not be stored; try again", room: room, ref: ref))
         }
         self.endpoint.log.post(room: room, nick: self.nick, text: text, promise: promise)
     }
