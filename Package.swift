@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SwitchboardPubSub", targets: ["SwitchboardPubSub"]),
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
         .library(name: "SwitchboardTopics", targets: ["SwitchboardTopics"]),
+        .library(name: "SwitchboardAuth", targets: ["SwitchboardAuth"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],
     dependencies: [
@@ -27,7 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // 3.x or 4.x: jwt-kit 5.7+ needs 4.1 or later, and the resolver picks one version for all.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         // Layer 2: the app interface (Rack's ideas). No NIOPosix: apps are testable without sockets.
@@ -103,6 +106,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Identity: connection tokens (JWT, verified by jwt-kit with the algorithm pinned by the configured key),
+        // channel patterns and token buckets. Knows nothing of sockets or chat.
+        .target(
+            name: "SwitchboardAuth",
+            dependencies: [
+                .product(name: "JWTKit", package: "jwt-kit")
+            ],
+            swiftSettings: strictSettings
+        ),
         // System zlib for permessage-deflate: raw deflate streams with sync flush and context takeover.
         .systemLibrary(name: "CSwitchboardZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The apps the executable ships until the chat lands: a landing page and the seed's hijack.ru.
@@ -127,6 +139,7 @@ let package = Package(
                 "SwitchboardPubSub",
                 "SwitchboardTopics",
                 "SwitchboardDemos",
+                "SwitchboardAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -159,6 +172,7 @@ let package = Package(
                 "SwitchboardTopics",
                 "SwitchboardChat",
                 "SwitchboardChatRedis",
+                "SwitchboardAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -178,6 +192,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardAuthTests",
+            dependencies: [
+                "SwitchboardAuth",
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: strictSettings
         ),
