@@ -257,6 +257,7 @@ let package = Package(
                 "SwitchboardPubSub",
                 "SwitchboardRedis",
                 "SwitchboardWebSocket",
+                "SwitchboardAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

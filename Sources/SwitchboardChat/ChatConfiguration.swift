@@ -26,6 +26,8 @@ package struct ChatConfiguration: Sendable {
     package var history: RoomHistoryLimits
     /// How long a `/ws` join (or re-sync) may take to be answered; past it the client gets `unavailable`.
     package var joinTimeout: TimeAmount
+    /// Tokens, anonymous access and members-only rooms.
+    package var auth: ChatAuthentication
 
     /// Creates a configuration.
     package init(
@@ -39,7 +41,8 @@ package struct ChatConfiguration: Sendable {
         chatChannel: String = "chat",
         maxRooms: Int = 10_000,
         history: RoomHistoryLimits = .init(),
-        joinTimeout: TimeAmount = .seconds(5)
+        joinTimeout: TimeAmount = .seconds(5),
+        auth: ChatAuthentication = .init()
     ) {
         self.allowedOrigins = allowedOrigins
         self.requiresOrigin = requiresOrigin
@@ -52,6 +55,7 @@ package struct ChatConfiguration: Sendable {
         self.maxRooms = maxRooms
         self.history = history
         self.joinTimeout = joinTimeout
+        self.auth = auth
     }
 }
 

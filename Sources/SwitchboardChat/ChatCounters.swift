@@ -12,6 +12,9 @@ package final class ChatCounters: Sendable {
     let originRefusals = Atomic<Int>(0)
     let publishFailures = Atomic<Int>(0)
     let historyEvictions = Atomic<Int>(0)
+    let authRefusals = Atomic<Int>(0)
+    let tokenExpiries = Atomic<Int>(0)
+    let forbiddenJoins = Atomic<Int>(0)
 
     package init() {}
 
@@ -29,6 +32,12 @@ package final class ChatCounters: Sendable {
         package var publishFailures: Int
         /// Rooms whose embedded history was dropped to stay within ``RoomHistoryLimits``.
         package var historyEvictions: Int
+        /// Tokens refused, and sockets closed for not authenticating in time.
+        package var authRefusals: Int
+        /// Sockets closed because their token expired without a refresh.
+        package var tokenExpiries: Int
+        /// Joins of members-only rooms refused (`forbidden`), and subscriptions refused for the same reason.
+        package var forbiddenJoins: Int
         /// The sockets' own counters.
         package var webSockets: WebSocketCounters.Snapshot
     }
@@ -41,6 +50,9 @@ package final class ChatCounters: Sendable {
             originRefusals: self.originRefusals.load(ordering: .relaxed),
             publishFailures: self.publishFailures.load(ordering: .relaxed),
             historyEvictions: self.historyEvictions.load(ordering: .relaxed),
+            authRefusals: self.authRefusals.load(ordering: .relaxed),
+            tokenExpiries: self.tokenExpiries.load(ordering: .relaxed),
+            forbiddenJoins: self.forbiddenJoins.load(ordering: .relaxed),
             webSockets: self.webSockets.snapshot
         )
     }
@@ -48,6 +60,7 @@ package final class ChatCounters: Sendable {
     /// A limit that was hit.
     enum Hit {
         case roomsFull, joinTimeout, joinOverflow, originRefused, publishFailed, historyEvicted
+        case authRefused, tokenExpired, joinForbidden
     }
 
     func count(_ hit: Hit) {
@@ -58,6 +71,9 @@ package final class ChatCounters: Sendable {
         case .originRefused: self.originRefusals.wrappingAdd(1, ordering: .relaxed)
         case .publishFailed: self.publishFailures.wrappingAdd(1, ordering: .relaxed)
         case .historyEvicted: self.historyEvictions.wrappingAdd(1, ordering: .relaxed)
+        case .authRefused: self.authRefusals.wrappingAdd(1, ordering: .relaxed)
+        case .tokenExpired: self.tokenExpiries.wrappingAdd(1, ordering: .relaxed)
+        case .joinForbidden: self.forbiddenJoins.wrappingAdd(1, ordering: .relaxed)
         }
     }
 }

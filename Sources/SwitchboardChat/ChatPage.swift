@@ -124,16 +124,26 @@ enum ChatPage {
           const nickname = $("nickname"), input = $("message"), send = $("send"), roomInput = $("room");
           const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
           const maxShown = 5000;  // per room, in memory and on screen
-          // room -> { messages: [{id, ts, nick, text} | {system}], ids: Set, lastId, unread, members: Map(id -> nick) }
+          // room -> { messages: [{id, ts, nick, user?, text} | {system}], ids: Set, lastId, unread,
+          //           members: Map(id -> {nick, user?}) }
           const rooms = new Map();
           let current = null, socket = null, attempt = 0;
+          // The user a token proved on this socket (null: anonymous), and whether the socket may chat yet.
+          let identity = null, ready = false;
+
+          // Where the page gets a connection token. An app replaces this with a call to its own backend, which
+          // signs one for the signed-in user (README, "Securing Switchboard"); this demo reads it from the URL's
+          // fragment (#token=…), which browsers never send to a server. null: connect anonymously.
+          async function fetchToken() {
+            return new URLSearchParams(location.hash.slice(1)).get("token");
+          }
 
           nickname.value = localStorage.getItem("switchboard.nickname") ||
             "guest" + Math.floor(Math.random() * 1000);
           let sentNick = null;
           function sendNick() {
             const nick = nickname.value.trim() || "guest";
-            if (nick === sentNick || !socket || socket.readyState !== WebSocket.OPEN) return;
+            if (identity || nick === sentNick || !socket || socket.readyState !== WebSocket.OPEN) return;
             localStorage.setItem("switchboard.nickname", nick);
             sendFrame({ type: "nick", nick });
             sentNick = nick;
@@ -164,7 +174,8 @@ enum ChatPage {
             time.textContent = new Date(entry.ts).toLocaleTimeString();
             const nick = document.createElement("span");
             nick.className = "nick";
-            nick.textContent = entry.nick;
+            // A token's user id is shown beside its name: names may look alike, ids are unique.
+            nick.textContent = entry.user && entry.user !== entry.nick ? entry.nick + " @" + entry.user : entry.nick;
             item.append(time, nick, document.createTextNode(entry.text));
             return item;
           }
@@ -179,10 +190,18 @@ enum ChatPage {
           }
 
           function renderOnline() {
-            const members = current ? [...room(current).members.values()].sort() : [];
-            online.replaceChildren(...members.map((nick) => {
+            // One entry per user (a user with three sockets is one person, "×3"); anonymous sockets each their own.
+            const people = new Map();
+            for (const [id, member] of current ? room(current).members : []) {
+              const key = member.user ? "user:" + member.user : "socket:" + id;
+              const person = people.get(key) || { label: member.user && member.user !== member.nick ? member.nick + " @" + member.user : member.nick, count: 0 };
+              person.count += 1;
+              people.set(key, person);
+            }
+            const labels = [...people.values()].map((p) => p.count > 1 ? p.label + " ×" + p.count : p.label).sort();
+            online.replaceChildren(...labels.map((label) => {
               const item = document.createElement("li");
-              item.textContent = nick;
+              item.textContent = label;
               return item;
             }));
           }
@@ -251,14 +270,14 @@ enum ChatPage {
                   add(frame.room, { system: "some messages may have been missed" });
                 }
                 for (const message of frame.messages) add(frame.room, message);
-                state.members = new Map(frame.members.map((member) => [member.id, member.nick]));
+                state.members = new Map(frame.members.map((member) => [member.id, member]));
                 renderRooms();
                 if (frame.room === current) renderOnline();
                 break;
               }
               case "presence": {
                 const members = room(frame.room).members;
-                if (frame.event === "join") members.set(frame.member.id, frame.member.nick);
+                if (frame.event === "join") members.set(frame.member.id, frame.member);
                 else members.delete(frame.member.id);
                 if (frame.room === current) renderOnline();
                 break;
@@ -269,6 +288,23 @@ enum ChatPage {
               // Messages may have been lost on the server's side: join again from the last one shown, which
               // sends exactly what is missing, then the live messages held meanwhile.
               case "gap": join(frame.room); break;
+              case "welcome":
+                fetchToken().then((token) => {
+                  if (token && frame.auth !== "off") sendFrame({ type: "auth", token });
+                  else if (frame.auth === "required") setStatus("closed", "this server needs a sign-in token");
+                  else becomeReady();
+                });
+                break;
+              case "authenticated":
+                identity = frame.you.user;
+                nickname.value = frame.you.nick;
+                nickname.disabled = true;  // the token's name
+                becomeReady();
+                break;
+              // The token expires soon: hand the server a fresh one, on the same socket.
+              case "refresh":
+                fetchToken().then((token) => { if (token) sendFrame({ type: "auth", token }); });
+                break;
               case "error":
                 if (frame.code === "unavailable" && joining.has(frame.room)) {
                   add(frame.room, { system: "the server is busy; joining again shortly" });
@@ -281,22 +317,28 @@ enum ChatPage {
             }
           }
 
+          // The socket is welcomed (and authenticated, with a token): set the nickname, rejoin every room from the
+          // last message shown (the server sends exactly what was missed), and let the user type.
+          function becomeReady() {
+            if (ready) return;
+            ready = true;
+            setStatus("open", "connected");
+            sentNick = null;
+            sendNick();
+            for (const name of rooms.keys()) join(name);
+          }
+
           function connect() {
             setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
             socket = new WebSocket(url, "switchboard.chat.v1");
-            socket.onopen = () => {
-              attempt = 0;
-              setStatus("open", "connected");
-              sentNick = null;
-              sendNick();
-              // Rejoin every room from the last message shown: the server sends exactly what was missed.
-              for (const name of rooms.keys()) join(name);
-            };
+            socket.onopen = () => { attempt = 0; };  // then welcome, and auth if there is a token
             socket.onmessage = (event) => {
               try { received(JSON.parse(event.data)); } catch (error) { console.error(error); }
             };
-            socket.onclose = () => {
+            socket.onclose = (event) => {
               socket = null;
+              ready = false;
+              if (event.code >= 4001 && event.code <= 4003) add(current || "lobby", { system: "signed out: " + event.reason });
               joining.clear();  // every room is joined again on reconnecting
               retryDelay.clear();
               for (const state of rooms.values()) state.members.clear();

@@ -51,8 +51,8 @@ package struct RedisRoomLog: RoomLog {
 
     static func streamKey(_ room: String) -> String { "switchboard:room:\(room)" }
 
-    package func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
-        let message = RoomMessage(room: room, id: "", ts: self.clock(), nick: nick, text: text)
+    package func post(room: String, nick: String, user: String?, text: String, promise: EventLoopPromise<Void>?) {
+        let message = RoomMessage(room: room, id: "", ts: self.clock(), nick: nick, user: user, text: text)
         let parts: (head: ByteBuffer, tail: ByteBuffer)
         do {
             parts = try message.jsonAroundID()

@@ -28,14 +28,15 @@ struct SwitchboardCommand: AsyncParsableCommand {
         commandName: "switchboard",
         abstract: "Real-time messaging for Swift servers.",
         discussion: "Without a subcommand, serves like `switchboard serve`.",
-        subcommands: [Serve.self, HijackDemoCommand.self, BenchCommand.self]
+        subcommands: [Serve.self, HijackDemoCommand.self, BenchCommand.self, TokenCommand.self]
     )
 
     @OptionGroup var options: ServerOptions
     @OptionGroup var chat: ChatOptions
+    @OptionGroup(title: "Identity") var auth: AuthOptions
 
     func run() async throws {
-        try await Serve.serve(self.options, chat: self.chat)
+        try await Serve.serve(self.options, chat: self.chat, auth: self.auth)
     }
 }
 
@@ -390,14 +391,16 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ServerOptions
     @OptionGroup var chat: ChatOptions
+    @OptionGroup(title: "Identity") var auth: AuthOptions
 
     func run() async throws {
-        try await Self.serve(self.options, chat: self.chat)
+        try await Self.serve(self.options, chat: self.chat, auth: self.auth)
     }
 
-    static func serve(_ options: ServerOptions, chat: ChatOptions) async throws {
+    static func serve(_ options: ServerOptions, chat: ChatOptions, auth: AuthOptions) async throws {
         try options.checkEnvironment()
         chat.checkEnvironment()
+        let authentication = await auth.authentication()
         try await runServer(options: options, name: "Switchboard chat") { group, logger in
             let origins = chat.resolvedOrigins(host: options.resolvedHost, port: options.resolvedPort)
             if origins.isEmpty {
@@ -411,11 +414,19 @@ struct Serve: AsyncParsableCommand {
                 servesEcho: chat.resolvedEcho,
                 publishToken: chat.resolvedPublishToken,
                 maxRooms: chat.resolvedMaxRooms,
-                history: chat.resolvedHistory
+                history: chat.resolvedHistory,
+                auth: authentication
             )
+            Self.describe(authentication, logger: logger)
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if let verifier = authentication.verifier, let path = auth.resolvedJWKSFile {
+                services.append(.init(service: JWKSFileReloader(path: path, verifier: verifier, logger: logger)))
+            }
             guard let redis = chat.redisConfiguration else {
                 let topics = Topics(broker: LocalBroker(), logger: logger)
-                return (ChatApplication.make(topics: topics, configuration: configuration, logger: logger), [])
+                return (
+                    ChatApplication.make(topics: topics, configuration: configuration, logger: logger), services
+                )
             }
             // Two Redis connections per process: one for commands (PUBLISH, history, presence), one subscriber.
             let client = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
@@ -431,14 +442,15 @@ struct Serve: AsyncParsableCommand {
             )
             // Started in this order and shut down in reverse: the server stops first, presence removes this node's
             // members while the client still runs, and the client closes last.
-            let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-                .init(service: client),
-                .init(service: broker),
-                .init(service: presence),
-                .init(
-                    service: RedisStartupReport(broker: broker, configuration: redis, logger: logger),
-                    successTerminationBehavior: .ignore),
-            ]
+            services =
+                [
+                    .init(service: client),
+                    .init(service: broker),
+                    .init(service: presence),
+                    .init(
+                        service: RedisStartupReport(broker: broker, configuration: redis, logger: logger),
+                        successTerminationBehavior: .ignore),
+                ] + services
             return (application, services)
         }
     }

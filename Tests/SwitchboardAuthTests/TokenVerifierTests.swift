@@ -216,3 +216,21 @@ private struct NameOnly: JWTPayload {
     var name: String
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
+
+/// The README's example of issuing a token in a backend with jwt-kit ("Securing Switchboard"), word for word.
+private struct ConnectionToken: JWTPayload {
+    var sub: SubjectClaim  // the user id
+    var name: String  // what others see
+    var rooms: [String]  // members-only rooms this user may join ("team-*")
+    var exp: ExpirationClaim
+    func verify(using algorithm: some JWTAlgorithm) throws { try exp.verifyNotExpired() }
+}
+
+@Test("The README's backend example makes a token Switchboard accepts")
+func readmeExample() async throws {
+    let keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+    let token = try await keys.sign(
+        ConnectionToken(sub: "42", name: "Alice", rooms: ["team-red"], exp: .init(value: .now + 3600)))
+    let identity = try await TokenVerifier(keys: [try .hmac(secret: secret)]).verify(token)
+    #expect(identity.userID == "42" && identity.name == "Alice" && identity.mayJoin("team-red"))
+}

@@ -12,6 +12,7 @@ struct ClientFrame: Decodable {
     var text: String?
     var nick: String?
     var since: String?
+    var token: String?
     var ref: String?
 }
 
@@ -54,6 +55,8 @@ struct WelcomeFrame: Encodable {
 
     var type = "welcome"
     var `protocol` = ChatProtocol.name
+    /// `required` (send `auth` first), `optional` (tokens accepted, anonymous allowed) or `off` (no tokens).
+    var auth: String
     var limits: Limits
 }
 

@@ -63,13 +63,15 @@ final class InMemoryRoomHistory: RoomOccupancyObserver, Sendable {
     /// Appends without suspending (the store is in memory); `then` runs under the lock with the stored message, so
     /// publishing there keeps every subscriber's order equal to id order.
     @discardableResult
-    func appendNow(room name: String, nick: String, text: String, then: (RoomMessage) -> Void) -> RoomMessage {
+    func appendNow(
+        room name: String, nick: String, user: String? = nil, text: String, then: (RoomMessage) -> Void
+    ) -> RoomMessage {
         let now = self.clock()
         return self.state.withLockedValue { state in
             let isNew = state.rooms[name] == nil
             var room = state.rooms.removeValue(forKey: name) ?? Room()
             let message = RoomMessage(
-                room: name, id: "\(self.epoch)/\(room.nextSequence)", ts: now, nick: nick, text: text)
+                room: name, id: "\(self.epoch)/\(room.nextSequence)", ts: now, nick: nick, user: user, text: text)
             room.nextSequence += 1
             room.messages.append(message)
             room.bytes += Self.size(of: message)

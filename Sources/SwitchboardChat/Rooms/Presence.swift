@@ -3,17 +3,21 @@ import NIOConcurrencyHelpers
 package import NIOCore
 package import SwitchboardPubSub
 
-/// Someone in a room: one socket (the same nickname on two sockets is two members).
+/// Someone in a room: one socket (the same nickname on two sockets is two members; the same user on two sockets
+/// is two members with one `user`, which clients show as one person with two connections).
 package struct PresenceMember: Codable, Hashable, Sendable {
     /// Unique per socket across nodes.
     package var id: String
-    /// The nickname shown for this member.
+    /// The nickname shown for this member, or with a token the name it carries.
     package var nick: String
+    /// The user id a token proved; absent for anonymous sockets.
+    package var user: String?
 
     /// Creates a member.
-    package init(id: String, nick: String) {
+    package init(id: String, nick: String, user: String? = nil) {
         self.id = id
         self.nick = nick
+        self.user = user
     }
 
     /// The member as JSON with sorted keys: stable bytes, as a set member in a store must be.

@@ -6,12 +6,19 @@ import SwitchboardPubSub
 package protocol RoomLog: Sendable {
     /// Stores a message (assigning its id and timestamp) and publishes it to the room's broker channel, so that
     /// every subscriber sees a room's messages in id order. `promise` completes once stored and published.
-    func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?)
+    func post(room: String, nick: String, user: String?, text: String, promise: EventLoopPromise<Void>?)
 
     /// The history to send on join, a page at a time: without `since`, the recent messages (one page); with it,
     /// up to `limit` messages after `since`, and whether more follow; or, with `gap`, the recent messages when
     /// `since` is no longer (or never was) in the log.
     func history(of room: String, since: String?, limit: Int) async throws -> HistoryPage
+}
+
+extension RoomLog {
+    /// Posts a message of an anonymous sender.
+    package func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
+        self.post(room: room, nick: nick, user: nil, text: text, promise: promise)
+    }
 }
 
 /// A page of a room's history.
@@ -35,9 +42,9 @@ struct InMemoryRoomLog: RoomLog {
     let history: InMemoryRoomHistory
     let broker: any Broker
 
-    func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
+    func post(room: String, nick: String, user: String?, text: String, promise: EventLoopPromise<Void>?) {
         // Id assignment and publication happen under the room's lock: subscribers see id order.
-        self.history.appendNow(room: room, nick: nick, text: text) { message in
+        self.history.appendNow(room: room, nick: nick, user: user, text: text) { message in
             guard let json = try? message.json() else {
                 promise?.fail(BrokerError("the message could not be encoded"))
                 return

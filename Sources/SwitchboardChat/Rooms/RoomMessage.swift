@@ -14,16 +14,19 @@ package struct RoomMessage: Codable, Equatable, Sendable {
     package var id: String
     /// Milliseconds since 1970.
     package var ts: Int64
-    /// The sender's nickname.
+    /// The sender's nickname, or with a token the name it carries.
     package var nick: String
+    /// The sender's user id, proven by a token; absent for anonymous senders.
+    package var user: String?
     /// The text.
     package var text: String
 
-    package init(room: String, id: String, ts: Int64, nick: String, text: String) {
+    package init(room: String, id: String, ts: Int64, nick: String, user: String? = nil, text: String) {
         self.room = room
         self.id = id
         self.ts = ts
         self.nick = nick
+        self.user = user
         self.text = text
     }
 

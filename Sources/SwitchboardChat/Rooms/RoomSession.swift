@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Logging
 import NIOCore
+import SwitchboardAuth
 import SwitchboardTopics
 import SwitchboardWebSocket
 
@@ -12,14 +13,24 @@ final class RoomSession {
     let socket: WebSocket
     let endpoint: RoomsEndpoint
     private let memberID: String
-    private var nick = "guest"
+    var nick = "guest"
+    /// Who the socket is, once a token proved it (`auth`).
+    var identity: Identity?
+    /// A token is being verified.
+    var isVerifying = false
+    /// Requests that came while the first token was being verified: they run once it is, as the user it proves.
+    var heldWhileVerifying: [WebSocketMessage] = []
+    /// Closes the socket if it must authenticate and has not.
+    var authTimer: Scheduled<Void>?
+    /// Asks for a fresh token before the current one expires, then closes the socket when it has.
+    var refreshTimer: Scheduled<Void>?
     /// Reused for every frame of this socket (the session is used on one loop only).
     private let decoder = JSONDecoder()
     private let encoder = JSONEncoder()
     /// This socket's rooms, from the `join` request on (members attach to the room's topic once admitted).
     var rooms: [String: RoomMember] = [:]
     /// The rooms whose presence has this socket's entry (entered, not yet left).
-    private var present: Set<String> = []
+    var present: Set<String> = []
     var isClosed = false
 
     init(socket: WebSocket, endpoint: RoomsEndpoint) {
@@ -28,18 +39,28 @@ final class RoomSession {
         self.memberID = endpoint.members.next()
     }
 
-    var presenceMember: PresenceMember { PresenceMember(id: self.memberID, nick: self.nick) }
+    var presenceMember: PresenceMember {
+        PresenceMember(id: self.memberID, nick: self.nick, user: self.identity?.userID)
+    }
 
     func welcome() {
         let limits = self.endpoint.limits
         self.send(
             WelcomeFrame(
+                auth: self.endpoint.auth.mode,
                 limits: .init(
                     maxFrameBytes: limits.maxFrameBytes, maxTextCharacters: limits.maxTextCharacters,
                     maxRooms: limits.maxRoomsPerSocket, history: limits.history)))
+        self.armAuthDeadline()
     }
 
     func received(_ message: WebSocketMessage) {
+        if self.isVerifying, self.identity == nil {
+            guard self.heldWhileVerifying.count < 32 else {
+                return self.send(ErrorFrame("auth_pending", "wait for the token to be verified"))
+            }
+            return self.heldWhileVerifying.append(message)
+        }
         guard message.data.readableBytes <= self.endpoint.limits.maxFrameBytes else {
             return self.send(
                 ErrorFrame("too_large", "frames are limited to \(self.endpoint.limits.maxFrameBytes) bytes"))
@@ -50,17 +71,21 @@ final class RoomSession {
             return self.send(ErrorFrame("bad_json", "each frame must be one JSON object with string fields"))
         }
         let ref = frame.ref.flatMap { $0.count <= 64 ? $0 : nil }
+        if frame.type == "auth" { return self.authenticate(frame.token, ref: ref) }
+        guard self.mayProceed(ref: ref) else { return }
         switch frame.type {
         case "nick": self.setNick(frame.nick, ref: ref)
         case "join": self.join(frame.room, since: frame.since, ref: ref)
         case "leave": self.leave(frame.room, ref: ref)
         case "say": self.say(frame.text, in: frame.room, ref: ref)
-        default: self.send(ErrorFrame("unknown_type", "type must be nick, join, leave or say", ref: ref))
+        default: self.send(ErrorFrame("unknown_type", "type must be auth, nick, join, leave or say", ref: ref))
         }
     }
 
     func closed() {
         self.isClosed = true
+        self.authTimer?.cancel()
+        self.refreshTimer?.cancel()
         for member in self.rooms.values {
             member.leave()
             self.endpoint.directory.leave(member.room)
@@ -73,9 +98,16 @@ final class RoomSession {
     // MARK: Requests
 
     private func setNick(_ nick: String?, ref: String?) {
-        guard let nick, ChatNames.isValidNick(nick) else {
+        guard self.identity == nil else {
+            return self.send(ErrorFrame("nick_fixed", "with a token, the name is the token's", ref: ref))
+        }
+        guard let nick = nick.flatMap(DisplayName.normalized) else {
             return self.send(
-                ErrorFrame("invalid_nick", "a nickname is 1 to 32 characters, no control characters", ref: ref))
+                ErrorFrame(
+                    "invalid_nick",
+                    "a nickname is 1 to 32 visible characters of one script; no control, format or look-alike "
+                        + "characters",
+                    ref: ref))
         }
         let previous = self.presenceMember
         self.nick = nick
@@ -103,6 +135,12 @@ final class RoomSession {
                     ErrorFrame("already_joined", "this socket is in \(room) already", room: room, ref: ref))
             }
             return self.resync(member, since: since, ref: ref)
+        }
+        guard self.endpoint.auth.mayJoin(room, as: self.identity) else {
+            self.endpoint.sockets.counters.count(.joinForbidden)
+            return self.send(
+                ErrorFrame(
+                    "forbidden", "\(room) is a members-only room; your token does not list it", room: room, ref: ref))
         }
         guard self.rooms.count < self.endpoint.limits.maxRoomsPerSocket else {
             return self.send(
@@ -260,7 +298,7 @@ final class RoomSession {
             session.value.send(
                 ErrorFrame("unavailable", "the message could not be stored; try again", room: room, ref: ref))
         }
-        self.endpoint.log.post(room: room, nick: self.nick, text: text, promise: promise)
+        self.endpoint.log.post(room: room, nick: self.nick, user: self.identity?.userID, text: text, promise: promise)
     }
 
     /// Messages of `member`'s room may have been lost for this socket: its live messages are held, and the client
@@ -272,7 +310,7 @@ final class RoomSession {
         self.send(SimpleFrame(type: "gap", room: member.room))
     }
 
-    private func send(_ frame: some Encodable) {
+    func send(_ frame: some Encodable) {
         guard let data = try? self.encoder.encode(frame) else { return }
         try? self.socket.send(WebSocketMessage(kind: .text, data: ByteBuffer(bytes: data)))
     }

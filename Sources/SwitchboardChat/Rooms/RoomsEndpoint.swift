@@ -29,6 +29,9 @@ struct RoomsEndpoint: Sendable {
     let limits: RoomsLimits
     let logger: Logger
 
+    /// Tokens, anonymous access and members-only rooms.
+    var auth: ChatAuthentication { self.sockets.configuration.auth }
+
     func upgrade(_ request: Request) async throws -> Response {
         try self.sockets.checkOrigin(request)
         let configuration = WebSocketConfiguration(
