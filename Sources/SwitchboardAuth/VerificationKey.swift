@@ -102,7 +102,7 @@ extension VerificationKey {
 public struct KeyError: Error, Sendable, CustomStringConvertible {
     public var description: String
 
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 extension String {

@@ -73,6 +73,7 @@ package enum ChatApplication {
             members: MemberIDs(),
             directory: RoomDirectory(maxRooms: configuration.maxRooms, observer: history),
             limits: RoomsLimits(history: configuration.history.shownOnJoin, joinTimeout: configuration.joinTimeout),
+            users: UserLimits(limits: configuration.rateLimits),
             logger: logger)
         var router = Router()
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }

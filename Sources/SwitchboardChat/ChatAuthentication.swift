@@ -52,4 +52,8 @@ extension WebSocketCloseCode {
     static let tokenExpired = WebSocketCloseCode(rawValue: 4002)
     /// A refresh named another user.
     static let identityChanged = WebSocketCloseCode(rawValue: 4003)
+    /// The user has as many sockets open on the node as allowed.
+    static let tooManyConnections = WebSocketCloseCode(rawValue: 4005)
+    /// Requests went on past their rate limit.
+    static let rateLimited = WebSocketCloseCode(rawValue: 4008)
 }

@@ -10,8 +10,11 @@ package struct ChatConfiguration: Sendable {
     package var requiresOrigin: Bool
     /// Serve `GET /echo` (a conformance and benchmark endpoint: 16 MiB messages, any origin); off by default.
     package var servesEcho: Bool
-    /// The bearer token of `POST /publish/{channel}`; `nil` turns the endpoint off (404).
+    /// The bearer token of `POST /publish/{channel}` for every channel; with no token and no ``publishKeys`` the
+    /// endpoint is off (404).
     package var publishToken: String?
+    /// Publish API keys scoped to channel patterns.
+    package var publishKeys: [PublishKey]
     /// The largest body `POST /publish/{channel}` accepts (413 beyond).
     package var maxPublishSize: Int
     /// The largest message a `/chat` client may send (closed with 1009 beyond).
@@ -28,6 +31,8 @@ package struct ChatConfiguration: Sendable {
     package var joinTimeout: TimeAmount
     /// Tokens, anonymous access and members-only rooms.
     package var auth: ChatAuthentication
+    /// How fast a socket, and a user, may send, join and rename.
+    package var rateLimits: ChatRateLimits
 
     /// Creates a configuration.
     package init(
@@ -35,6 +40,7 @@ package struct ChatConfiguration: Sendable {
         requiresOrigin: Bool = false,
         servesEcho: Bool = false,
         publishToken: String? = nil,
+        publishKeys: [PublishKey] = [],
         maxPublishSize: Int = 64 * 1024,
         maxMessageSize: Int = 64 * 1024,
         maxQueuedBytes: Int = 1024 * 1024,
@@ -42,12 +48,14 @@ package struct ChatConfiguration: Sendable {
         maxRooms: Int = 10_000,
         history: RoomHistoryLimits = .init(),
         joinTimeout: TimeAmount = .seconds(5),
-        auth: ChatAuthentication = .init()
+        auth: ChatAuthentication = .init(),
+        rateLimits: ChatRateLimits = .init()
     ) {
         self.allowedOrigins = allowedOrigins
         self.requiresOrigin = requiresOrigin
         self.servesEcho = servesEcho
         self.publishToken = publishToken
+        self.publishKeys = publishKeys
         self.maxPublishSize = maxPublishSize
         self.maxMessageSize = maxMessageSize
         self.maxQueuedBytes = maxQueuedBytes
@@ -56,6 +64,7 @@ package struct ChatConfiguration: Sendable {
         self.history = history
         self.joinTimeout = joinTimeout
         self.auth = auth
+        self.rateLimits = rateLimits
     }
 }
 

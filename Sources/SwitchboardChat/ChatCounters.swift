@@ -15,6 +15,7 @@ package final class ChatCounters: Sendable {
     let authRefusals = Atomic<Int>(0)
     let tokenExpiries = Atomic<Int>(0)
     let forbiddenJoins = Atomic<Int>(0)
+    let rateLimitRefusals = Atomic<Int>(0)
 
     package init() {}
 
@@ -38,6 +39,9 @@ package final class ChatCounters: Sendable {
         package var tokenExpiries: Int
         /// Joins of members-only rooms refused (`forbidden`), and subscriptions refused for the same reason.
         package var forbiddenJoins: Int
+        /// Requests refused by a rate limit (`rate_limited`), and sockets closed for going on (4008) or for one user
+        /// too many (4005).
+        package var rateLimitRefusals: Int
         /// The sockets' own counters.
         package var webSockets: WebSocketCounters.Snapshot
     }
@@ -53,6 +57,7 @@ package final class ChatCounters: Sendable {
             authRefusals: self.authRefusals.load(ordering: .relaxed),
             tokenExpiries: self.tokenExpiries.load(ordering: .relaxed),
             forbiddenJoins: self.forbiddenJoins.load(ordering: .relaxed),
+            rateLimitRefusals: self.rateLimitRefusals.load(ordering: .relaxed),
             webSockets: self.webSockets.snapshot
         )
     }
@@ -60,7 +65,7 @@ package final class ChatCounters: Sendable {
     /// A limit that was hit.
     enum Hit {
         case roomsFull, joinTimeout, joinOverflow, originRefused, publishFailed, historyEvicted
-        case authRefused, tokenExpired, joinForbidden
+        case authRefused, tokenExpired, joinForbidden, rateLimited
     }
 
     func count(_ hit: Hit) {
@@ -74,6 +79,7 @@ package final class ChatCounters: Sendable {
         case .authRefused: self.authRefusals.wrappingAdd(1, ordering: .relaxed)
         case .tokenExpired: self.tokenExpiries.wrappingAdd(1, ordering: .relaxed)
         case .joinForbidden: self.forbiddenJoins.wrappingAdd(1, ordering: .relaxed)
+        case .rateLimited: self.rateLimitRefusals.wrappingAdd(1, ordering: .relaxed)
         }
     }
 }

@@ -2,27 +2,63 @@ import HTTPTypes
 import Logging
 import NIOCore
 import Switchboard
+import SwitchboardAuth
 import SwitchboardTopics
 import SwitchboardWebSocket
+import Synchronization
 
 /// `POST /publish/{channel}`: server-side notifications to every subscriber of a channel on every node.
-struct PublishEndpoint: Sendable {
+///
+/// A request names a key (`Authorization: Bearer <secret>`): `--publish-token` is a key for every channel,
+/// `--publish-key name:secret:patterns` one for the channels its patterns match. Room channels (`room:*`) take
+/// messages only through `/ws`, where they get ids and history: a key cannot forge them.
+final class PublishEndpoint: Sendable {
     let topics: Topics
     let configuration: ChatConfiguration
     let logger: Logger
+    private let keys: [PublishKey]
+    /// Each key's request bucket, by index in `keys`.
+    private let buckets: Mutex<[TokenBucket]>
+
+    init(topics: Topics, configuration: ChatConfiguration, logger: Logger) {
+        self.topics = topics
+        self.configuration = configuration
+        self.logger = logger
+        var keys = configuration.publishKeys
+        if let token = configuration.publishToken {
+            keys.append(PublishKey(name: "publish-token", secret: token, channels: [ChannelPattern("*")!]))
+        }
+        self.keys = keys
+        let now = NIODeadline.now().uptimeNanoseconds
+        self.buckets = Mutex(keys.map { TokenBucket($0.rate, now: now) })
+    }
 
     func respond(to request: Request) async throws -> Response {
-        guard let token = self.configuration.publishToken else {
-            throw HTTPError(.notFound, "the publish API is off: start the server with --publish-token")
+        guard !self.keys.isEmpty else {
+            throw HTTPError(.notFound, "the publish API is off: start the server with --publish-token or --publish-key")
         }
-        guard let presented = Self.bearerToken(request), Self.constantTimeEqual(presented, token) else {
+        guard let presented = ChannelAccess.token(of: request), let index = self.key(matching: presented) else {
             throw HTTPError(
-                .unauthorized, "a valid Authorization: Bearer <token> is required",
+                .unauthorized, "a valid Authorization: Bearer <key> is required",
                 headers: [.wwwAuthenticate: "Bearer"])
         }
+        let key = self.keys[index]
         let channel = request.parameters["channel"] ?? ""
         guard ChannelName.isValid(channel) else {
             throw HTTPError(.badRequest, "invalid channel name: 1 to 128 of A-Z a-z 0-9 - _ . :")
+        }
+        guard !channel.hasPrefix("room:") else {
+            throw HTTPError(.forbidden, "room channels take messages through /ws (they need ids and history)")
+        }
+        guard key.channels.contains(where: { $0.matches(channel) }) else {
+            throw HTTPError(.forbidden, "the key \(key.name) may not publish to \(channel)")
+        }
+        let now = NIODeadline.now().uptimeNanoseconds
+        if let wait = self.buckets.withLock({ $0[index].take(now: now) }) {
+            let seconds = max(1, Int((wait + 999_999_999) / 1_000_000_000))
+            throw HTTPError(
+                .tooManyRequests, "the key \(key.name) is over its rate (\(key.rate))",
+                headers: [.retryAfter: String(seconds)])
         }
         // collect(upTo:) answers 413 for a larger body.
         let body = try await request.body.collect(upTo: self.configuration.maxPublishSize)
@@ -39,15 +75,17 @@ struct PublishEndpoint: Sendable {
         return Response(status: .noContent)
     }
 
-    private static func bearerToken(_ request: Request) -> String? {
-        guard let value = request.headers[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingHTTPWhitespace()
-        return token.isEmpty ? nil : String(token)
+    /// The index of the key whose secret is `presented`; every key is compared in full, so response times do not
+    /// reveal which or how much matched.
+    private func key(matching presented: String) -> Int? {
+        var found: Int?
+        for (index, key) in self.keys.enumerated() where Self.constantTimeEqual(presented, key.secret) {
+            found = found ?? index
+        }
+        return found
     }
 
-    /// Compares without stopping at the first difference, so response times do not reveal the token.
+    /// Compares without stopping at the first difference.
     private static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
         let a = Array(lhs.utf8)
         let b = Array(rhs.utf8)

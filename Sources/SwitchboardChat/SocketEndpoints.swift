@@ -17,13 +17,19 @@ struct SocketEndpoints: Sendable {
             maxFrameSize: self.configuration.maxMessageSize,
             maxMessageSize: self.configuration.maxMessageSize,
             maxQueuedBytes: self.configuration.maxQueuedBytes,
+            // Selected when a browser offers it beside bearer.<token> (ChannelAccess), so the token is not echoed.
+            subprotocols: [ChannelAccess.subprotocol],
             counters: self.counters.webSockets
         )
     }
 
+    private var access: ChannelAccess { ChannelAccess(auth: self.configuration.auth, counters: self.counters) }
+
     /// The seed's chat: every text message goes to the chat channel; the socket receives everything on it.
     func chat(_ request: Request) async throws -> Response {
-        try await self.upgrade(request, to: self.configuration.chatChannel, onMessage: self.publishToChat)
+        try self.checkOrigin(request)
+        if !self.configuration.auth.allowsAnonymous { _ = try await self.access.identity(of: request) }
+        return try await self.upgrade(request, to: self.configuration.chatChannel, onMessage: self.publishToChat)
     }
 
     /// `/chat`'s message callback; made once, not per socket (a closure's captures are a heap object).
@@ -66,6 +72,8 @@ struct SocketEndpoints: Sendable {
         guard ChannelName.isValid(channel) else {
             throw HTTPError(.badRequest, "invalid channel name: 1 to 128 of A-Z a-z 0-9 - _ . :")
         }
+        try self.checkOrigin(request)
+        try await self.access.checkRead(channel, request)
         return try await self.upgrade(request, to: channel, onMessage: Self.refuseMessages)
     }
 
@@ -76,7 +84,6 @@ struct SocketEndpoints: Sendable {
         to channel: String,
         onMessage: @escaping @Sendable (WebSocket, WebSocketMessage) -> Void
     ) async throws -> Response {
-        try self.checkOrigin(request)
         let reservation = try await self.reserve(channel, on: request.eventLoop)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
             // The membership ends when the socket closes. The seed's protocol and /subscribe have no message that

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Switchboard
+import SwitchboardAuth
 import SwitchboardChat
 import SwitchboardChatRedis
 import SwitchboardDemos
@@ -216,6 +217,30 @@ struct ChatOptions: ParsableArguments {
     var publishToken: String?
 
     @Option(
+        name: .customLong("publish-key"),
+        help: """
+            A publish API key scoped to channels, name:secret:pattern[,pattern...] (e.g. \
+            orders:8c1f...e2:orders.*,user:*); repeatable (env SWITCHBOARD_PUBLISH_KEYS, separated by ;). Room \
+            channels (room:*) never take messages from the API.
+            """
+    )
+    var publishKeys: [String] = []
+
+    /// The publish keys from the flags or the environment (validated).
+    var resolvedPublishKeys: [PublishKey] {
+        let texts =
+            self.publishKeys.isEmpty
+            ? (environment("SWITCHBOARD_PUBLISH_KEYS") ?? "").split(separator: ";").map(String.init)
+            : self.publishKeys
+        return texts.compactMap { text in
+            switch PublishKey.parse(text) {
+            case .success(let key): return key
+            case .failure(let error): exitWithUsageError("--publish-key: \(error)")
+            }
+        }
+    }
+
+    @Option(
         help: """
             With --redis: seconds a room member stays listed without a refresh from its node, the bound on ghost \
             users after a node crash (env SWITCHBOARD_PRESENCE_TTL; default 30).
@@ -413,6 +438,7 @@ struct Serve: AsyncParsableCommand {
                 requiresOrigin: chat.resolvedRequireOrigin,
                 servesEcho: chat.resolvedEcho,
                 publishToken: chat.resolvedPublishToken,
+                publishKeys: chat.resolvedPublishKeys,
                 maxRooms: chat.resolvedMaxRooms,
                 history: chat.resolvedHistory,
                 auth: authentication

@@ -83,7 +83,8 @@ struct CatchUpTests {
         // Room for the 1,000 and the 20 that arrive during the catch-up (1,000 would push the first one out).
         let log = InMemoryRoomLog(history: InMemoryRoomHistory(limits: .init(messagesPerRoom: 1_100)), broker: broker)
         let app = ChatApplication.make(
-            topics: Topics(broker: broker, logger: testLogger), roomLog: log, logger: testLogger)
+            topics: Topics(broker: broker, logger: testLogger), configuration: .loadTest, roomLog: log,
+            logger: testLogger)
         try await withServer(app) { _, port in try await catchUpOfAFullRoom(port: port, log: log) }
     }
 

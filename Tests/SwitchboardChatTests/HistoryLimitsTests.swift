@@ -70,7 +70,7 @@ struct HistoryLimitsTests {
     @Test("Embedded: junk rooms evict only each other, never a room with members")
     func embeddedJunkRooms() async throws {
         let configuration = ChatConfiguration(
-            maxRooms: roomLimit, history: RoomHistoryLimits(maxRooms: roomLimit))
+            maxRooms: roomLimit, history: RoomHistoryLimits(maxRooms: roomLimit), rateLimits: .unlimited)
         let counters = ChatCounters()
         let app = ChatApplication.make(
             topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration,
@@ -88,7 +88,7 @@ struct HistoryLimitsTests {
 
     @Test("Embedded: past the node's room limit a join gets rooms_full; a room freed lets the next one in")
     func roomsFull() async throws {
-        let configuration = ChatConfiguration(maxRooms: 3)
+        let configuration = ChatConfiguration(maxRooms: 3, rateLimits: .unlimited)
         let counters = ChatCounters()
         let app = ChatApplication.make(
             topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration,
@@ -122,7 +122,8 @@ struct RedisHistoryLimitsTests {
         defer { redis.stop() }
         let node = try await RedisNode(redis)
         let ttl: Int64 = 3_600_000
-        let configuration = ChatConfiguration(history: RoomHistoryLimits(maxAgeMilliseconds: ttl))
+        let configuration = ChatConfiguration(
+            history: RoomHistoryLimits(maxAgeMilliseconds: ttl), rateLimits: .unlimited)
         try await withServer(node.app(configuration: configuration)) { _, port in
             try await junkLeavesTheLobby(port: port)
         }

@@ -102,7 +102,8 @@ struct PresenceRaceTests {
         let broker = LocalBroker()
         let presence = WatchedPresence(InMemoryPresence(broker: broker))
         let app = ChatApplication.make(
-            topics: Topics(broker: broker, logger: testLogger), presence: presence, logger: testLogger)
+            topics: Topics(broker: broker, logger: testLogger), configuration: .loadTest, presence: presence,
+            logger: testLogger)
         try await withServer(app) { _, port in
             for round in 1...3 { try await self.changeNickAndClose(port: port, round: round, presence: presence) }
             try await self.expectEmptyLobby(port: port)
@@ -119,7 +120,8 @@ struct PresenceRaceTests {
         let node = try await RedisNode(redis)
         let presence = WatchedPresence(node.presence)
         let app = ChatApplication.make(
-            topics: node.topics, roomLog: RedisRoomLog(client: node.client), presence: presence, logger: testLogger)
+            topics: node.topics, configuration: .loadTest, roomLog: RedisRoomLog(client: node.client),
+            presence: presence, logger: testLogger)
         try await withServer(app) { _, port in
             for round in 1...3 { try await self.changeNickAndClose(port: port, round: round, presence: presence) }
             try await self.expectEmptyLobby(port: port)

@@ -108,7 +108,8 @@ struct PresenceStateTests {
         let broker = LocalBroker()
         let presence = InMemoryPresence(broker: broker)
         let app = ChatApplication.make(
-            topics: Topics(broker: broker, logger: testLogger), presence: presence, logger: testLogger)
+            topics: Topics(broker: broker, logger: testLogger), configuration: .loadTest, presence: presence,
+            logger: testLogger)
         try await withServer(app) { _, port in
             try await churnAndCompare(ports: [port, port], pairs: pairs) { try await presence.members(of: "busy") }
         }

@@ -11,7 +11,8 @@ import SwitchboardTopics
 import Testing
 
 func roomsApp() -> some Application {
-    ChatApplication.make(topics: Topics(broker: LocalBroker(), logger: testLogger), logger: testLogger)
+    ChatApplication.make(
+        topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: .loadTest, logger: testLogger)
 }
 
 private func nicks(_ members: Any?) -> [String] {

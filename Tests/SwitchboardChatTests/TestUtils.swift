@@ -46,7 +46,7 @@ struct RedisNode {
     }
 
     /// The chat on this node, with the Redis stores.
-    func app(roomLog: RedisRoomLog? = nil, configuration: ChatConfiguration = .init()) -> some Application {
+    func app(roomLog: RedisRoomLog? = nil, configuration: ChatConfiguration = .loadTest) -> some Application {
         ChatApplication.make(
             topics: self.topics, configuration: configuration,
             roomLog: roomLog ?? RedisRoomLog(client: self.client, limits: configuration.history),
@@ -81,5 +81,15 @@ extension RedisServerProcess {
         broker.start()
         try #require(await broker.waitUntilConnected(timeout: .seconds(5)), "RedisBroker did not connect")
         return broker
+    }
+}
+
+extension ChatConfiguration {
+    /// The defaults without rate limits: for tests that send a lot from few sockets on purpose (the limits have
+    /// their own tests).
+    static var loadTest: ChatConfiguration {
+        var configuration = ChatConfiguration()
+        configuration.rateLimits = .unlimited
+        return configuration
     }
 }

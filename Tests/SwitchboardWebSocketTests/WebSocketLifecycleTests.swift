@@ -107,7 +107,8 @@ struct WebSocketLifecycleTests {
 
     @Test("The idle timeout closes a silent connection with 1001; traffic keeps it open")
     func idleTimeout() async throws {
-        let configuration = WebSocketConfiguration(pingInterval: nil, idleTimeout: .milliseconds(800))
+        // 2 s against ticks 150 ms apart: a margin a loaded machine (a release build beside the tests) keeps.
+        let configuration = WebSocketConfiguration(pingInterval: nil, idleTimeout: .seconds(2))
         let app = echoing(configuration)
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port) { client in
@@ -120,7 +121,7 @@ struct WebSocketLifecycleTests {
                 let start = ContinuousClock.now
                 let close = try #require(try await client.readFrame())
                 #expect(close.closeCode == 1001)
-                #expect(ContinuousClock.now - start < .seconds(2))
+                #expect(ContinuousClock.now - start < .seconds(4))
             }
         }
     }

@@ -67,12 +67,15 @@ struct ErrorFrame: Encodable, Error {
     var message: String
     /// The room the refused request named, when it named one (so a client can retry a failed join of that room).
     var room: String?
+    /// With `rate_limited`: milliseconds until the request would go through.
+    var retryAfter: Int?
     var ref: String?
 
-    init(_ code: String, _ message: String, room: String? = nil, ref: String? = nil) {
+    init(_ code: String, _ message: String, room: String? = nil, retryAfter: Int? = nil, ref: String? = nil) {
         self.code = code
         self.message = message
         self.room = room
+        self.retryAfter = retryAfter
         self.ref = ref
     }
 }

@@ -85,6 +85,15 @@ extension RoomSession {
                 return self.send(
                     ErrorFrame("auth_after_join", "authenticate before joining rooms (or on a new socket)", ref: ref))
             }
+            if self.countedUser == nil {
+                guard self.endpoint.users.connect(identity.userID, now: Self.now()) else {
+                    self.endpoint.sockets.counters.count(.rateLimited)
+                    self.send(
+                        ErrorFrame("too_many_connections", "this user has as many sockets open as allowed", ref: ref))
+                    return self.socket.close(code: .tooManyConnections, reason: "too many connections for this user")
+                }
+                self.countedUser = identity.userID
+            }
             self.adopt(identity)
             self.send(
                 AuthenticatedFrame(
@@ -132,4 +141,31 @@ extension RoomSession {
     }
 
     static func milliseconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1000) }
+}
+
+extension RoomSession {
+    /// Now on the monotonic clock the rate limits use, in nanoseconds.
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+    /// Whether a rate limit let a request through (`wait` is `nil`); if not, tells the client when to try again,
+    /// and closes a socket that keeps going (4008).
+    func allowed(_ wait: UInt64?, _ what: String, room: String?, ref: String?) -> Bool {
+        guard let wait else {
+            self.rate.refusals = 0
+            return true
+        }
+        self.rate.refusals += 1
+        self.endpoint.sockets.counters.count(.rateLimited)
+        let limits = self.endpoint.sockets.configuration.rateLimits
+        guard self.rate.refusals <= limits.maxRefusals else {
+            self.socket.close(code: .rateLimited, reason: "rate limit exceeded")
+            return false
+        }
+        let milliseconds = Int((wait + 999_999) / 1_000_000)
+        self.send(
+            ErrorFrame(
+                "rate_limited", "too many \(what); try again in \(milliseconds) ms", room: room,
+                retryAfter: milliseconds, ref: ref))
+        return false
+    }
 }

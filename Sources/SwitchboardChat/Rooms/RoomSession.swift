@@ -20,6 +20,10 @@ final class RoomSession {
     var isVerifying = false
     /// Requests that came while the first token was being verified: they run once it is, as the user it proves.
     var heldWhileVerifying: [WebSocketMessage] = []
+    /// This socket's rate limits.
+    var rate: SocketRateLimits
+    /// The user this socket is counted for in ``RoomsEndpoint/users``.
+    var countedUser: String?
     /// Closes the socket if it must authenticate and has not.
     var authTimer: Scheduled<Void>?
     /// Asks for a fresh token before the current one expires, then closes the socket when it has.
@@ -37,6 +41,7 @@ final class RoomSession {
         self.socket = socket
         self.endpoint = endpoint
         self.memberID = endpoint.members.next()
+        self.rate = SocketRateLimits(endpoint.sockets.configuration.rateLimits, now: Self.now())
     }
 
     var presenceMember: PresenceMember {
@@ -86,6 +91,7 @@ final class RoomSession {
         self.isClosed = true
         self.authTimer?.cancel()
         self.refreshTimer?.cancel()
+        if let user = self.countedUser { self.endpoint.users.disconnect(user) }
         for member in self.rooms.values {
             member.leave()
             self.endpoint.directory.leave(member.room)
@@ -100,6 +106,9 @@ final class RoomSession {
     private func setNick(_ nick: String?, ref: String?) {
         guard self.identity == nil else {
             return self.send(ErrorFrame("nick_fixed", "with a token, the name is the token's", ref: ref))
+        }
+        guard self.allowed(self.rate.nicks.take(now: Self.now()), "nickname changes", room: nil, ref: ref) else {
+            return
         }
         guard let nick = nick.flatMap(DisplayName.normalized) else {
             return self.send(
@@ -126,6 +135,9 @@ final class RoomSession {
     private func join(_ room: String?, since: String?, ref: String?) {
         guard let room, ChatNames.isValidRoom(room) else {
             return self.send(ErrorFrame("invalid_room", "a room is 1 to 64 of A-Z a-z 0-9 - _ .", ref: ref))
+        }
+        guard self.allowed(self.rate.joins.take(now: Self.now()), "joins and leaves", room: room, ref: ref) else {
+            return
         }
         if let member = self.rooms[room] {
             // Joining a room the socket is in re-syncs it (after a gap, or with `since`): membership and presence
@@ -270,6 +282,9 @@ final class RoomSession {
     }
 
     private func leave(_ room: String?, ref: String?) {
+        guard self.allowed(self.rate.joins.take(now: Self.now()), "joins and leaves", room: room, ref: ref) else {
+            return
+        }
         guard let room, let member = self.rooms.removeValue(forKey: room) else {
             return self.send(ErrorFrame("not_joined", "this socket is not in that room", room: room, ref: ref))
         }
@@ -289,6 +304,13 @@ final class RoomSession {
                 ErrorFrame(
                     "invalid_text", "text is 1 to \(self.endpoint.limits.maxTextCharacters) characters", ref: ref))
         }
+        let now = Self.now()
+        guard self.allowed(self.rate.say.take(now: now), "messages", room: room, ref: ref),
+            self.allowed(self.rate.sayBytes.take(Double(text.utf8.count), now: now), "bytes", room: room, ref: ref),
+            self.allowed(
+                self.countedUser.flatMap { self.endpoint.users.takeSay($0, now: now) }, "messages of this user",
+                room: room, ref: ref)
+        else { return }
         let logger = self.endpoint.logger
         let promise = self.socket.eventLoop.makePromise(of: Void.self)
         let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)

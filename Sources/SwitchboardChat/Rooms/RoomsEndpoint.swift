@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import Switchboard
+import SwitchboardAuth
 import SwitchboardTopics
 import SwitchboardWebSocket
 
@@ -27,6 +28,8 @@ struct RoomsEndpoint: Sendable {
     /// The rooms with members on this node, capped.
     let directory: RoomDirectory
     let limits: RoomsLimits
+    /// Per-user connection counts and message buckets.
+    let users: UserLimits
     let logger: Logger
 
     /// Tokens, anonymous access and members-only rooms.
