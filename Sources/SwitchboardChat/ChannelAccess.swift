@@ -21,18 +21,22 @@ struct ChannelAccess: Sendable {
     static let subprotocol = "switchboard.v1"
 
     /// Checks that `request` may read `channel`; throws the HTTP error to answer otherwise.
-    func checkRead(_ channel: String, _ request: Request) async throws {
+    ///
+    /// - Returns: The identity its token proved, if it needed one.
+    @discardableResult
+    func checkRead(_ channel: String, _ request: Request) async throws -> Identity? {
         if channel.hasPrefix("room:") {
             self.counters.count(.joinForbidden)
             throw HTTPError(.forbidden, "room channels are read through /ws, where the room's members see who is in it")
         }
         let userChannel = channel.hasPrefix("user:") ? String(channel.dropFirst(5)) : nil
-        guard userChannel != nil || !self.auth.allowsAnonymous else { return }
+        guard userChannel != nil || !self.auth.allowsAnonymous else { return nil }
         let identity = try await self.identity(of: request)
         if let owner = userChannel, identity.userID != owner {
             self.counters.count(.joinForbidden)
             throw HTTPError(.forbidden, "user:\(owner) is readable only by that user")
         }
+        return identity
     }
 
     /// The identity the request's token proves; throws 401 without a valid one.

@@ -1,7 +1,9 @@
+import FoundationEssentials
 import HTTPTypes
 import Logging
 import NIOCore
 import Switchboard
+import SwitchboardAuth
 import SwitchboardTopics
 import SwitchboardWebSocket
 
@@ -28,8 +30,10 @@ struct SocketEndpoints: Sendable {
     /// The seed's chat: every text message goes to the chat channel; the socket receives everything on it.
     func chat(_ request: Request) async throws -> Response {
         try self.checkOrigin(request)
-        if !self.configuration.auth.allowsAnonymous { _ = try await self.access.identity(of: request) }
-        return try await self.upgrade(request, to: self.configuration.chatChannel, onMessage: self.publishToChat)
+        let identity =
+            self.configuration.auth.allowsAnonymous ? nil : try await self.access.identity(of: request)
+        return try await self.upgrade(
+            request, to: self.configuration.chatChannel, until: identity?.expiresAt, onMessage: self.publishToChat)
     }
 
     /// `/chat`'s message callback; made once, not per socket (a closure's captures are a heap object).
@@ -73,15 +77,17 @@ struct SocketEndpoints: Sendable {
             throw HTTPError(.badRequest, "invalid channel name: 1 to 128 of A-Z a-z 0-9 - _ . :")
         }
         try self.checkOrigin(request)
-        try await self.access.checkRead(channel, request)
-        return try await self.upgrade(request, to: channel, onMessage: Self.refuseMessages)
+        let identity = try await self.access.checkRead(channel, request)
+        return try await self.upgrade(request, to: channel, until: identity?.expiresAt, onMessage: Self.refuseMessages)
     }
 
     /// Upgrades to a socket that receives everything on `channel`, subscribed before the 101 is written (so a
-    /// client's first message comes back to it); `onMessage` handles what the client sends.
+    /// client's first message comes back to it); `onMessage` handles what the client sends. A socket authenticated by
+    /// a token that expires is closed with 4002 at `expiry`: these endpoints have no way to ask for a fresh one.
     private func upgrade(
         _ request: Request,
         to channel: String,
+        until expiry: Date?,
         onMessage: @escaping @Sendable (WebSocket, WebSocketMessage) -> Void
     ) async throws -> Response {
         let reservation = try await self.reserve(channel, on: request.eventLoop)
@@ -91,6 +97,13 @@ struct SocketEndpoints: Sendable {
             // reconnects (and reloads whatever state it shows) instead of silently missing messages.
             reservation.attach(socket, onGap: Self.closeOnGap)
             socket.onMessage(onMessage)
+            if let expiry {
+                let remaining = TimeAmount.nanoseconds(Int64(max(0, expiry.timeIntervalSinceNow) * 1e9))
+                let expires = socket.eventLoop.scheduleTask(in: remaining) {
+                    socket.close(code: .tokenExpired, reason: "the token expired; reconnect with a fresh one")
+                }
+                socket.onClose { _, _, _ in expires.cancel() }
+            }
         }
         // A refused handshake (400, 403, 426) never opens a socket: give the place back now.
         if response.status != .switchingProtocols { reservation.release() }

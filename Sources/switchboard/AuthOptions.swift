@@ -58,6 +58,28 @@ struct AuthOptions: ParsableArguments {
     )
     var privateRooms: [String] = []
 
+    @Option(
+        help: """
+            Room messages a /ws socket may send per second, after a burst of twice as many; a user over all their \
+            sockets twice that (env SWITCHBOARD_SAY_RATE; default 20).
+            """
+    )
+    var sayRate: Double?
+
+    /// The rate limits, from the flag or the environment (validated).
+    var rateLimits: ChatRateLimits {
+        var limits = ChatRateLimits()
+        let text = environment("SWITCHBOARD_SAY_RATE")
+        guard let rate = self.sayRate ?? text.flatMap(Double.init) else {
+            if let text { exitWithUsageError("SWITCHBOARD_SAY_RATE must be a number, not \(text.debugDescription)") }
+            return limits
+        }
+        guard rate > 0, rate <= 1_000_000 else { exitWithUsageError("--say-rate must be above 0 and at most 1000000") }
+        limits.sayMessages = .init(rate: rate, burst: 2 * rate)
+        limits.userSayMessages = .init(rate: 2 * rate, burst: 4 * rate)
+        return limits
+    }
+
     private func value(_ flag: String?, _ variable: String) -> String? { flag ?? environment(variable) }
 
     var resolvedJWKSFile: String? { self.value(self.jwksFile, "SWITCHBOARD_JWKS_FILE") }

@@ -441,7 +441,8 @@ struct Serve: AsyncParsableCommand {
                 publishKeys: chat.resolvedPublishKeys,
                 maxRooms: chat.resolvedMaxRooms,
                 history: chat.resolvedHistory,
-                auth: authentication
+                auth: authentication,
+                rateLimits: auth.rateLimits
             )
             Self.describe(authentication, logger: logger)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []

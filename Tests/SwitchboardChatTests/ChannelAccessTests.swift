@@ -114,6 +114,22 @@ struct ChannelAccessTests {
         }
     }
 
+    @Test("A /subscribe socket is closed with 4002 when its token expires")
+    func expiry() async throws {
+        try await withServer(try await app()) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                let short = try await TokenIssuer.sign(
+                    .init(userID: "42", lifetime: .seconds(1)), with: .hmac(secret: secret))
+                let status = try await client.handshake(
+                    path: "/subscribe/user:42", headers: ["Authorization: Bearer \(short)"]
+                ).status
+                #expect(status == 101)
+                let close = try await client.readFrame()
+                #expect(close?.opcode == 0x8 && close?.closeCode == 4002)
+            }
+        }
+    }
+
     @Test("With tokens required, /subscribe and /chat need a valid token")
     func required() async throws {
         try await withServer(try await app(anonymous: false)) { _, port in
