@@ -35,6 +35,26 @@ struct AuthOptions: ParsableArguments {
     )
     var jwksFile: String?
 
+    @Option(
+        name: .customLong("jwks-url"),
+        help: """
+            An http(s) URL of a JWKS document (an identity provider's keys), fetched at start and every 5 minutes \
+            (env SWITCHBOARD_JWKS_URL). A start without it reachable fails; a failed refresh keeps the keys in use.
+            """
+    )
+    var jwksURL: String?
+
+    var resolvedJWKSURL: String? { self.value(self.jwksURL, "SWITCHBOARD_JWKS_URL") }
+
+    @Option(help: "Seconds between fetches of --jwks-url (env SWITCHBOARD_JWKS_REFRESH; default 300).")
+    var jwksRefresh: Int?
+
+    var resolvedJWKSRefresh: Duration {
+        let seconds = self.jwksRefresh ?? environment("SWITCHBOARD_JWKS_REFRESH").flatMap { Int($0) } ?? 300
+        guard (1...86_400).contains(seconds) else { exitWithUsageError("--jwks-refresh must be 1 to 86400 seconds") }
+        return .seconds(seconds)
+    }
+
     @Option(help: "When set, a token's aud must include it (env SWITCHBOARD_JWT_AUDIENCE).")
     var jwtAudience: String?
 
@@ -85,7 +105,7 @@ struct AuthOptions: ParsableArguments {
     var resolvedJWKSFile: String? { self.value(self.jwksFile, "SWITCHBOARD_JWKS_FILE") }
 
     /// The verification keys configured, or none; a bad key or file is one line and exit code 64.
-    func keys() -> [VerificationKey] {
+    func keys() async -> [VerificationKey] {
         var keys: [VerificationKey] = []
         do {
             if let secret = self.value(self.jwtSecret, "SWITCHBOARD_JWT_SECRET") {
@@ -100,6 +120,9 @@ struct AuthOptions: ParsableArguments {
             }
             if let path = self.resolvedJWKSFile {
                 keys += try VerificationKey.keySet(json: try Self.read(path))
+            }
+            if let url = self.resolvedJWKSURL {
+                keys += try VerificationKey.keySet(json: try await JWKSFetcher(url: url).fetch())
             }
         } catch {
             exitWithUsageError("token keys: \(error)")
@@ -122,7 +145,7 @@ struct AuthOptions: ParsableArguments {
             }
             patterns.append(pattern)
         }
-        let keys = self.keys()
+        let keys = await self.keys()
         guard !keys.isEmpty else {
             if !patterns.isEmpty {
                 exitWithUsageError("--private-room needs a token key (--jwt-secret, --jwt-public-key or --jwks-file)")

@@ -4,6 +4,10 @@ import ServiceLifecycle
 import SwitchboardAuth
 import SwitchboardChat
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 extension Serve {
     /// One line at start-up on who may connect (never a key).
     static func describe(_ auth: ChatAuthentication, logger: Logger) {
@@ -50,6 +54,65 @@ struct JWKSFileReloader: Service {
                 self.logger.warning(
                     "Token keys not reloaded; the previous ones stay in use",
                     metadata: ["jwks": "\(self.path)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Fetches a JWKS document over HTTP(S): at most 1 MiB, within 10 s, status 200.
+struct JWKSFetcher: Sendable {
+    let url: String
+
+    static let maxBytes = 1 << 20
+
+    func fetch() async throws -> String {
+        guard let url = URL(string: self.url), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
+            throw KeyError("--jwks-url must be an http or https URL, not \(self.url.debugDescription)")
+        }
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw KeyError("fetching \(self.url): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else { throw KeyError("fetching \(self.url): HTTP status \(status)") }
+        guard data.count <= Self.maxBytes else { throw KeyError("\(self.url): more than 1 MiB") }
+        guard let text = String(data: data, encoding: .utf8) else { throw KeyError("\(self.url): not UTF-8") }
+        return text
+    }
+}
+
+/// Fetches a JWKS URL again every `interval` and replaces the verifier's keys when the document changed; a failed
+/// fetch keeps the keys in use and logs why.
+struct JWKSURLReloader: Service {
+    let fetcher: JWKSFetcher
+    let verifier: TokenVerifier
+    let logger: Logger
+    var interval: Duration = .seconds(300)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.reloadEveryInterval() }
+    }
+
+    private func reloadEveryInterval() async {
+        var last = try? await self.fetcher.fetch()
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: self.interval) } catch { return }
+            do {
+                let text = try await self.fetcher.fetch()
+                guard text != last else { continue }
+                try await self.verifier.replaceKeys(try VerificationKey.keySet(json: text))
+                last = text
+                self.logger.notice(
+                    "Token keys reloaded",
+                    metadata: ["jwks": "\(self.fetcher.url)", "kids": "\(self.verifier.keyIDs.sorted())"])
+            } catch {
+                self.logger.warning(
+                    "Token keys not reloaded; the previous ones stay in use",
+                    metadata: ["jwks": "\(self.fetcher.url)", "error": "\(error)"])
             }
         }
     }

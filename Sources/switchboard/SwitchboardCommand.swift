@@ -449,6 +449,13 @@ struct Serve: AsyncParsableCommand {
             if let verifier = authentication.verifier, let path = auth.resolvedJWKSFile {
                 services.append(.init(service: JWKSFileReloader(path: path, verifier: verifier, logger: logger)))
             }
+            if let verifier = authentication.verifier, let url = auth.resolvedJWKSURL {
+                services.append(
+                    .init(
+                        service: JWKSURLReloader(
+                            fetcher: JWKSFetcher(url: url), verifier: verifier, logger: logger,
+                            interval: auth.resolvedJWKSRefresh)))
+            }
             guard let redis = chat.redisConfiguration else {
                 let topics = Topics(broker: LocalBroker(), logger: logger)
                 return (

@@ -31,6 +31,9 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(help: "HS256, HS384 or HS512 with the secret (env SWITCHBOARD_JWT_ALGORITHM; default HS256).")
     var algorithm: String?
 
+    @Option(help: "The key id to put in the token's header (kid), as a JWKS document names the key.")
+    var kid: String?
+
     @Option(help: "The aud claim, if the server checks one.")
     var audience: String?
 
@@ -63,7 +66,7 @@ struct TokenCommand: AsyncParsableCommand {
         claims.audience = self.audience
         claims.issuer = self.issuer
         do {
-            print(try await TokenIssuer.sign(claims, with: key))
+            print(try await TokenIssuer.sign(claims, with: key, kid: self.kid))
         } catch {
             exitWithUsageError("\(error)")
         }

@@ -105,13 +105,15 @@ struct RedisConnectionTests {
 
 @Suite("Redis client against broken servers", .timeLimit(.minutes(1)))
 struct RedisBrokenServerTests {
-    private func connect(to fake: FakeRedisServer, healthCheck: Duration = .seconds(10)) async throws
-        -> RedisConnection
-    {
+    /// `commandTimeout` short only where the test waits for it: elsewhere a loaded machine (a release build beside
+    /// the tests) could let it fire before the reply under test is read.
+    private func connect(
+        to fake: FakeRedisServer, healthCheck: Duration = .seconds(10), commandTimeout: Duration = .seconds(10)
+    ) async throws -> RedisConnection {
         let configuration = RedisConfiguration(
             host: "127.0.0.1",
             port: fake.port,
-            commandTimeout: .milliseconds(300),
+            commandTimeout: commandTimeout,
             healthCheckInterval: healthCheck
         )
         return try await RedisConnection.connect(
@@ -121,7 +123,7 @@ struct RedisBrokenServerTests {
     @Test("A server that never answers: the command times out and the connection closes")
     func commandTimeout() async throws {
         let fake = try await FakeRedisServer(reply: nil)
-        let connection = try await self.connect(to: fake)
+        let connection = try await self.connect(to: fake, commandTimeout: .milliseconds(300))
         await #expect {
             try await connection.send(RESPCommand("PING"))
         } throws: { error in
@@ -134,7 +136,8 @@ struct RedisBrokenServerTests {
     @Test("An idle connection to a silent peer is found dead by the PING health check")
     func healthCheck() async throws {
         let fake = try await FakeRedisServer(reply: nil)
-        let connection = try await self.connect(to: fake, healthCheck: .milliseconds(100))
+        let connection = try await self.connect(
+            to: fake, healthCheck: .milliseconds(100), commandTimeout: .milliseconds(300))
         let isClosed = Atomic<Bool>(false)
         connection.closeFuture.whenComplete { _ in isClosed.store(true, ordering: .relaxed) }
         let closed = await eventually(timeout: .seconds(3)) { isClosed.load(ordering: .relaxed) }
