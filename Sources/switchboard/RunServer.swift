@@ -38,7 +38,8 @@ func runServer<App: Application>(
         application: application,
         configuration: ServerConfiguration(
             host: host, port: port, maxConnections: options.resolvedMaxConnections,
-            maxConnectionsPerAddress: options.resolvedMaxConnectionsPerIP),
+            maxConnectionsPerAddress: options.resolvedMaxConnectionsPerIP,
+            connectionRatePerAddress: options.resolvedConnectionRatePerIP),
         eventLoopGroup: eventLoopGroup,
         logger: logger
     )

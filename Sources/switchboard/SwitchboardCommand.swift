@@ -83,6 +83,29 @@ struct ServerOptions: ParsableArguments {
     )
     var maxConnectionsPerIP: Int?
 
+    @Option(
+        name: .customLong("connection-rate-per-ip"),
+        help: """
+            New connections (WebSocket handshakes included) per second from one IP address, after a burst of twice \
+            as many; past it 503 (env SWITCHBOARD_CONNECTION_RATE_PER_IP; default: no limit, as for \
+            --max-connections-per-ip).
+            """
+    )
+    var connectionRatePerIP: Double?
+
+    /// The per-address connection rate from the flag or the environment; `nil` for none (validated).
+    var resolvedConnectionRatePerIP: Double? {
+        let text = environment("SWITCHBOARD_CONNECTION_RATE_PER_IP")
+        guard let rate = self.connectionRatePerIP ?? text.flatMap(Double.init) else {
+            if let text {
+                exitWithUsageError("SWITCHBOARD_CONNECTION_RATE_PER_IP must be a number, not \(text.debugDescription)")
+            }
+            return nil
+        }
+        guard rate > 0, rate <= 1_000_000 else { exitWithUsageError("--connection-rate-per-ip must be above 0") }
+        return rate
+    }
+
     /// The connection cap from the flag or the environment; `nil` for the server's default (validated).
     var resolvedMaxConnections: Int? {
         self.maxConnections ?? environment("SWITCHBOARD_MAX_CONNECTIONS").flatMap { Int($0) }

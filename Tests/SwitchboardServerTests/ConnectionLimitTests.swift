@@ -96,4 +96,21 @@ struct ConnectionLimitTests {
             #expect(server.statistics.refusedForConnectionLimit == 0)
         }
     }
+
+    @Test(
+        "connectionRatePerAddress: the burst is served, the next connection gets 503, then the bucket refills")
+    func perAddressRate() async throws {
+        var configuration = testConfiguration()
+        configuration.connectionRatePerAddress = 0.5  // a burst of one, then one every 2 s
+        try await withServer(self.app, configuration: configuration) { server, port in
+            let first = try await self.get(port: port)
+            let second = try await self.get(port: port)
+            #expect(first.status == 200)
+            #expect(second.status == 503)
+            #expect(second.body.hasPrefix("too many new connections from your address"))
+            #expect(server.statistics.refusedForAddressRate == 1)
+            try await Task.sleep(for: .milliseconds(2100))  // a token back
+            #expect(try await self.get(port: port).status == 200)
+        }
+    }
 }

@@ -19,12 +19,14 @@ final class ConnectionLimiter: Sendable {
     enum Refusal: Equatable {
         case nodeFull
         case addressFull
+        case addressRate
 
         /// The `503` body: what a client, or whoever reads its logs, needs to know.
         var message: String {
             switch self {
             case .nodeFull: "the server is at its connection limit; try again later"
             case .addressFull: "too many connections from your address; close some and try again"
+            case .addressRate: "too many new connections from your address; slow down"
             }
         }
     }
@@ -32,6 +34,8 @@ final class ConnectionLimiter: Sendable {
     private struct State {
         var open = 0
         var perAddress: [AddressKey: Int] = [:]
+        /// New-connection buckets of addresses seen lately: tokens left, and when they were counted (nanoseconds).
+        var rates: [AddressKey: (tokens: Double, updated: UInt64)] = [:]
         var refusedSinceLog = 0
         var lastLog: NIODeadline?
     }
@@ -48,6 +52,10 @@ final class ConnectionLimiter: Sendable {
 
     let maxConnections: Int
     let maxPerAddress: Int?
+    /// New connections per second from one address, after a burst of twice as many; `nil` for no limit.
+    let ratePerAddress: Double?
+    /// The most addresses whose rate is tracked; past it, full buckets (which say nothing) are dropped first.
+    static let maxTrackedAddresses = 100_000
     private let logger: Logger
     private let state = Mutex(State())
     private let counters: ServerCounters
@@ -56,9 +64,13 @@ final class ConnectionLimiter: Sendable {
     /// The most refused connections that linger at once; more close as soon as their 503 is written.
     static let maxLingering = 32
 
-    init(maxConnections: Int?, maxPerAddress: Int?, counters: ServerCounters, logger: Logger) {
+    init(
+        maxConnections: Int?, maxPerAddress: Int?, ratePerAddress: Double? = nil, counters: ServerCounters,
+        logger: Logger
+    ) {
         self.maxConnections = maxConnections ?? Self.defaultMaxConnections
         self.maxPerAddress = maxPerAddress
+        self.ratePerAddress = ratePerAddress
         self.counters = counters
         self.logger = logger
     }
@@ -78,12 +90,17 @@ final class ConnectionLimiter: Sendable {
 
     /// Counts the connection in, or says why not; an admitted one must be ``release(_:)``d when it closes.
     func admit(_ address: SocketAddress?) -> Decision {
-        // The address's text only when a per-address cap needs it.
-        let key = self.maxPerAddress == nil ? nil : AddressKey(address)
+        // The address's text only when a per-address cap or rate needs it.
+        let key = self.maxPerAddress == nil && self.ratePerAddress == nil ? nil : AddressKey(address)
+        let now = self.ratePerAddress == nil ? 0 : NIODeadline.now().uptimeNanoseconds
         let decision = self.state.withLock { state -> Decision in
             if state.open >= self.maxConnections {
                 state.refusedSinceLog += 1
                 return .refused(.nodeFull)
+            }
+            if let key, let rate = self.ratePerAddress, !Self.takeToken(&state, key, rate: rate, now: now) {
+                state.refusedSinceLog += 1
+                return .refused(.addressRate)
             }
             if let key, let maxPerAddress = self.maxPerAddress {
                 let count = state.perAddress[key, default: 0]
@@ -111,6 +128,30 @@ final class ConnectionLimiter: Sendable {
         return .seconds(1)
     }
 
+    /// Takes a new-connection token from `key`'s bucket (burst `2 * rate`); `false` when there is none.
+    private static func takeToken(_ state: inout State, _ key: AddressKey, rate: Double, now: UInt64) -> Bool {
+        let burst = 2 * rate
+        var bucket = state.rates[key] ?? (tokens: burst, updated: now)
+        bucket.tokens = min(burst, bucket.tokens + Double(now &- bucket.updated) / 1e9 * rate)
+        bucket.updated = now
+        guard bucket.tokens >= 1 else {
+            state.rates[key] = bucket
+            return false
+        }
+        bucket.tokens -= 1
+        if state.rates.count >= Self.maxTrackedAddresses, state.rates[key] == nil {
+            // A full bucket is the same as no entry: drop those. If none is full, the oldest half goes (a flood of
+            // addresses then costs at most a burst per address, not unbounded memory).
+            state.rates = state.rates.filter { $0.value.tokens + Double(now &- $0.value.updated) / 1e9 * rate < burst }
+            if state.rates.count >= Self.maxTrackedAddresses {
+                let cutoff = state.rates.values.map(\.updated).sorted()[state.rates.count / 2]
+                state.rates = state.rates.filter { $0.value.updated > cutoff }
+            }
+        }
+        state.rates[key] = bucket
+        return true
+    }
+
     /// Counts a closed connection out.
     func release(_ address: SocketAddress?) {
         let key = self.maxPerAddress == nil ? nil : AddressKey(address)
@@ -128,6 +169,7 @@ final class ConnectionLimiter: Sendable {
         switch refusal {
         case .nodeFull: self.counters.refusedForConnectionLimit.wrappingAdd(1, ordering: .relaxed)
         case .addressFull: self.counters.refusedForAddressLimit.wrappingAdd(1, ordering: .relaxed)
+        case .addressRate: self.counters.refusedForAddressRate.wrappingAdd(1, ordering: .relaxed)
         }
         let now = NIODeadline.now()
         let (log, count, open) = self.state.withLock { state -> (Bool, Int, Int) in
@@ -151,6 +193,13 @@ final class ConnectionLimiter: Sendable {
                 metadata: [
                     "switchboard.peer": "\(address.map { "\($0)" } ?? "?")",
                     "switchboard.limit": "\(self.maxPerAddress ?? 0)", "switchboard.refused": "\(count)",
+                ])
+        case .addressRate:
+            self.logger.warning(
+                "Per-address connection rate reached: refusing new connections from it with 503",
+                metadata: [
+                    "switchboard.peer": "\(address.map { "\($0)" } ?? "?")",
+                    "switchboard.rate": "\(self.ratePerAddress ?? 0)", "switchboard.refused": "\(count)",
                 ])
         }
     }

@@ -59,6 +59,7 @@ public final class Server: Service {
         self.logger = logger
         self.limiter = ConnectionLimiter(
             maxConnections: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress,
+            ratePerAddress: configuration.connectionRatePerAddress,
             counters: self.counters, logger: logger)
     }
 

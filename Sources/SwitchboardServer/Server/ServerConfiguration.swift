@@ -34,6 +34,10 @@ public struct ServerConfiguration: Sendable {
     /// The most connections open at once from one IP address; past it, `503` as for ``maxConnections``. `nil`, the
     /// default, sets no such limit: behind a load balancer or proxy every client shares the proxy's address.
     public var maxConnectionsPerAddress: Int?
+    /// New connections per second from one IP address, after a burst of twice as many (WebSocket handshakes
+    /// included: each is a connection); past it, `503` as for ``maxConnections``. `nil`, the default, sets no
+    /// such limit, for the same reason as ``maxConnectionsPerAddress``.
+    public var connectionRatePerAddress: Double?
     /// The `Server` header value, or `nil` for none.
     public var serverName: String?
     /// Whether apps run on the connection's event loop (the default, and the fast path: no thread hop
@@ -54,6 +58,7 @@ public struct ServerConfiguration: Sendable {
         writeTimeout: TimeAmount = .seconds(30),
         maxConnections: Int? = nil,
         maxConnectionsPerAddress: Int? = nil,
+        connectionRatePerAddress: Double? = nil,
         serverName: String? = "switchboard",
         runsApplicationOnEventLoop: Bool = true
     ) {
@@ -69,6 +74,7 @@ public struct ServerConfiguration: Sendable {
         self.writeTimeout = writeTimeout
         self.maxConnections = maxConnections
         self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.connectionRatePerAddress = connectionRatePerAddress
         self.serverName = serverName
         self.runsApplicationOnEventLoop = runsApplicationOnEventLoop
     }

@@ -10,6 +10,9 @@ extension Server {
         /// Connections answered `503` because ``ServerConfiguration/maxConnectionsPerAddress`` were open from
         /// their address.
         public var refusedForAddressLimit: Int
+        /// Connections answered `503` because their address opened new ones faster than
+        /// ``ServerConfiguration/connectionRatePerAddress``.
+        public var refusedForAddressRate: Int
         /// `accept` calls that failed for want of descriptors or memory (each backs accepting off).
         public var acceptFailures: Int
         /// Connections closed because the client did not read a response for ``ServerConfiguration/writeTimeout``.
@@ -29,6 +32,7 @@ extension Server {
             openConnections: self.limiter.openConnections,
             refusedForConnectionLimit: self.counters.refusedForConnectionLimit.load(ordering: .relaxed),
             refusedForAddressLimit: self.counters.refusedForAddressLimit.load(ordering: .relaxed),
+            refusedForAddressRate: self.counters.refusedForAddressRate.load(ordering: .relaxed),
             acceptFailures: self.counters.acceptFailures.load(ordering: .relaxed),
             writeTimeouts: self.counters.writeTimeouts.load(ordering: .relaxed),
             headReadTimeouts: self.counters.headReadTimeouts.load(ordering: .relaxed),
@@ -42,6 +46,7 @@ extension Server {
 final class ServerCounters: Sendable {
     let refusedForConnectionLimit = Atomic<Int>(0)
     let refusedForAddressLimit = Atomic<Int>(0)
+    let refusedForAddressRate = Atomic<Int>(0)
     let acceptFailures = Atomic<Int>(0)
     let writeTimeouts = Atomic<Int>(0)
     let headReadTimeouts = Atomic<Int>(0)
