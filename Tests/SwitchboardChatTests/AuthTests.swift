@@ -21,12 +21,13 @@ private func token(
 /// A chat app with tokens on; its presence store, to check what was joined.
 private func authApp(
     anonymous: Bool = false, privateRooms: [String] = [], authTimeout: TimeAmount = .seconds(10),
-    refreshAhead: TimeAmount = .seconds(60)
+    refreshAhead: TimeAmount = .seconds(60), policy: TokenVerifier.Policy = .init()
 ) async throws -> (some Application, InMemoryPresence) {
     let broker = LocalBroker()
     let presence = InMemoryPresence(broker: broker)
     let auth = ChatAuthentication(
-        verifier: try await TokenVerifier(keys: [try .hmac(secret: secret)]), allowsAnonymous: anonymous,
+        verifier: try await TokenVerifier(keys: [try .hmac(secret: secret)], policy: policy),
+        allowsAnonymous: anonymous,
         privateRooms: privateRooms.compactMap(ChannelPattern.init), authTimeout: authTimeout,
         refreshAhead: refreshAhead)
     let app = ChatApplication.make(
@@ -90,7 +91,13 @@ struct AuthTests {
 
     @Test("Refused tokens: each gets its error code, the socket is closed with 4001, nothing is joined")
     func refused() async throws {
-        let (app, presence) = try await authApp()
+        let (app, presence) = try await authApp(policy: .init(audience: "chat", issuer: "https://app"))
+        func signed(_ edit: (inout TokenIssuer.Claims) -> Void) async throws -> String {
+            var claims = TokenIssuer.Claims(userID: "alice")
+            (claims.audience, claims.issuer) = ("chat", "https://app")
+            edit(&claims)
+            return try await TokenIssuer.sign(claims, with: .hmac(secret: secret))
+        }
         let expired = try await TokenIssuer.sign(
             .init(userID: "alice", lifetime: .seconds(60), now: Date().addingTimeInterval(-3600)),
             with: .hmac(secret: secret))
@@ -102,9 +109,12 @@ struct AuthTests {
             (try await token("alice", key: .privateKey(pem: ChatTestKeys.ecPrivate)), "token_algorithm_not_allowed"),
             (Self.unsigned(#"{"sub":"alice"}"#), "token_algorithm_not_allowed"),
             (expired, "token_expired"),
-            (try await token("bad user"), "token_invalid_claims"),
+            (try await signed { $0.userID = "bad user" }, "token_invalid_claims"),
             (String(repeating: "x", count: 12_000), "token_too_large"),
             ("garbage", "token_malformed"),
+            (try await signed { $0.notBefore = Date().addingTimeInterval(3600) }, "token_not_yet_valid"),
+            (try await signed { $0.audience = "other" }, "token_wrong_audience"),
+            (try await signed { $0.issuer = "https://evil" }, "token_wrong_issuer"),
         ]
         try await withServer(app) { _, port in
             for (token, code) in cases {
