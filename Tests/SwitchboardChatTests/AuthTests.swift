@@ -85,6 +85,16 @@ struct AuthTests {
                 #expect(message["user"] as? String == "alice" && message["nick"] as? String == "Alice", "\(message)")
                 let members = try await presence.members(of: "lobby")
                 #expect(members.map(\.user) == ["alice"] && members.map(\.nick) == ["Alice"])
+                // A second socket of alice: one user with two connections.
+                try await RawClient.withConnection(port: port) { second in
+                    _ = try await second.openRoomsWelcome()
+                    _ = try await second.auth(try await token("alice", name: "Alice"))
+                    let joined = try await second.join("lobby")
+                    let users = joined["users"] as? [[String: Any]] ?? []
+                    #expect(users.count == 1, "\(users)")
+                    #expect(users.first?["user"] as? String == "alice" && users.first?["connections"] as? Int == 2)
+                    #expect((joined["members"] as? [Any])?.count == 2, "members stay one per socket")
+                }
             }
         }
     }

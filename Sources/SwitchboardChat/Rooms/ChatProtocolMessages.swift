@@ -23,9 +23,34 @@ struct JoinedFrame: Encodable {
     var messages: [RoomMessage]
     var gap: Bool
     var members: [PresenceMember]
+    /// The members with a user id (a token), one entry per user with how many sockets they have in the room.
+    var users: [PresenceUser]
     var you: PresenceMember
     var more: Bool
     var ref: String?
+}
+
+/// One user in a room, over all their sockets (on every node).
+struct PresenceUser: Encodable, Equatable {
+    var user: String
+    var nick: String
+    var connections: Int
+
+    /// The users among `members`, in the order they first appear.
+    static func of(_ members: [PresenceMember]) -> [PresenceUser] {
+        var users: [PresenceUser] = []
+        var index: [String: Int] = [:]
+        for member in members {
+            guard let user = member.user else { continue }
+            if let at = index[user] {
+                users[at].connections += 1
+            } else {
+                index[user] = users.count
+                users.append(PresenceUser(user: user, nick: member.nick, connections: 1))
+            }
+        }
+        return users
+    }
 }
 
 /// More of the history after a `joined` frame, until one with `more: false`.

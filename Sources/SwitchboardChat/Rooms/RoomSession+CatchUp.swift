@@ -52,7 +52,8 @@ extension RoomSession {
                     first
                     ? try encoder.encode(
                         JoinedFrame(
-                            room: room, messages: chunk, gap: gap, members: members, you: you, more: more, ref: ref))
+                            room: room, messages: chunk, gap: gap, members: members, users: PresenceUser.of(members),
+                            you: you, more: more, ref: ref))
                     : try encoder.encode(HistoryFrame(room: room, messages: chunk, more: more))
                 first = false
                 do {
