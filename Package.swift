@@ -199,6 +199,7 @@ let package = Package(
             name: "SwitchboardAuthTests",
             dependencies: [
                 "SwitchboardAuth",
+                "SwitchboardTesting",
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: strictSettings

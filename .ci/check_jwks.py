@@ -4,14 +4,11 @@ HTTP), accepts tokens signed with its key, refuses a key it does not list yet, a
 beside the first accepts tokens of both (old tokens stay valid until their exp).
 
 Usage: check_jwks.py BINARY. Standard library and the openssl command only."""
-import base64, functools, http.server, json, os, re, socket, struct, subprocess, sys, tempfile, threading, time
+import base64, functools, http.server, json, os, re, subprocess, sys, tempfile, threading, time
+from wsclient import WS, free_port, wait_for_port
 
 BIN = sys.argv[1]
 work = tempfile.mkdtemp()
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
 
 def ec_key(name):
@@ -39,48 +36,11 @@ def token(pem, kid):
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
-class WS:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                           "Sec-WebSocket-Protocol: switchboard.chat.v1\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def send(self, obj):
-        data = json.dumps(obj).encode(); mask = os.urandom(4)
-        header = bytes([0x81, 0x80 | len(data)]) if len(data) < 126 else bytes([0x81, 0xFE]) + struct.pack("!H", len(data))
-        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-
-    def _read(self, n):
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk: raise EOFError("connection closed")
-            data += chunk
-        return data
-
-    def recv(self):
-        """The next text frame as JSON, or ("close", code)."""
-        while True:
-            b0, b1 = self._read(2)
-            length = b1 & 0x7F
-            if length == 126: length = struct.unpack("!H", self._read(2))[0]
-            elif length == 127: length = struct.unpack("!Q", self._read(8))[0]
-            payload = self._read(length)
-            if b0 & 0x0F == 0x1: return json.loads(payload)
-            if b0 & 0x0F == 0x8: return ("close", struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None)
-
-
 def auth(port, tok):
     ws = WS(port)
-    assert ws.recv()["auth"] == "required"
+    assert ws.recv_json()["auth"] == "required"
     ws.send({"type": "auth", "token": tok})
-    reply = ws.recv()
+    reply = ws.recv_json()
     ws.sock.close()
     return reply.get("type") if reply.get("type") != "error" else reply.get("code")
 
@@ -97,11 +57,7 @@ log = open("/tmp/switchboard-jwks.log", "w")
 server = subprocess.Popen([BIN, "--port", str(port), "--jwks-url", f"http://127.0.0.1:{web_port}/jwks.json",
                            "--jwks-refresh", "1"], stdout=log, stderr=subprocess.STDOUT)
 try:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_port(port)
     old, new = token(pem1, "k1"), token(pem2, "k2")
     assert auth(port, old) == "authenticated", "a token of the published key"
     assert auth(port, new) == "token_unknown_key", "a key not published yet"

@@ -4,14 +4,11 @@ B's subscribers, rooms share history and presence, and after kill -9 of A B's cl
 B's presence list within the presence TTL.
 
 Usage: check_two_nodes.py BINARY REDIS_PORT. Uses only the standard library (a minimal WebSocket client)."""
-import base64, json, os, socket, struct, subprocess, sys, time, urllib.request
+import subprocess, sys, time, urllib.request
+from wsclient import WS, free_port
 
 BIN, REDIS_PORT = sys.argv[1], int(sys.argv[2])
 TOKEN = "two-nodes-check-token-0123456789"
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
 
 def start_node(port):
@@ -28,53 +25,6 @@ def start_node(port):
     raise SystemExit(f"node on {port} did not become ready with Redis (/readyz)")
 
 
-class WS:
-    def __init__(self, port, path, protocol=None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        key = base64.b64encode(os.urandom(16)).decode()
-        extra = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                           f"{extra}\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def send_json(self, obj):
-        self.send(json.dumps(obj))
-
-    def recv_json(self, kind):
-        """The next frame of type `kind`, skipping others."""
-        while True:
-            frame = json.loads(self.recv())
-            if frame["type"] == kind:
-                return frame
-
-    def send(self, text):
-        data = text.encode(); mask = os.urandom(4)
-        header = bytes([0x81, 0x80 | len(data)]) if len(data) < 126 else bytes([0x81, 0xFE]) + struct.pack("!H", len(data))
-        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-
-    def _read(self, n):
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk: raise EOFError("connection closed")
-            data += chunk
-        return data
-
-    def recv(self):
-        while True:
-            b0, b1 = self._read(2)
-            length = b1 & 0x7F
-            if length == 126: length = struct.unpack("!H", self._read(2))[0]
-            elif length == 127: length = struct.unpack("!Q", self._read(8))[0]
-            payload = self._read(length)
-            if b0 & 0x0F == 0x1: return payload.decode()
-            if b0 & 0x0F == 0x8: raise EOFError("close frame")
-
-
 def publish(port, channel, body):
     request = urllib.request.Request(f"http://127.0.0.1:{port}/publish/{channel}", data=body.encode(),
                                      headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"})
@@ -84,8 +34,8 @@ def publish(port, channel, body):
 port_a, port_b = free_port(), free_port()
 node_a, node_b = start_node(port_a), start_node(port_b)
 try:
-    alice, bob = WS(port_a, "/chat"), WS(port_b, "/chat")
-    watcher = WS(port_b, "/subscribe/alerts")
+    alice, bob = WS(port_a, "/chat", None), WS(port_b, "/chat", None)
+    watcher = WS(port_b, "/subscribe/alerts", None)
     alice.send("hello from A")
     assert alice.recv() == "hello from A" and bob.recv() == "hello from A"
     bob.send("hello from B")

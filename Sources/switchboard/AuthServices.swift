@@ -24,14 +24,28 @@ extension Serve {
     }
 }
 
-/// Reads a JWKS file again every minute and, when it changed, replaces the verifier's keys: an identity provider
-/// rotating its keys publishes the new one beside the old, and tokens of both verify until the old is removed.
-/// A file that cannot be read or parsed keeps the keys in use and logs why.
-struct JWKSFileReloader: Service {
-    let path: String
+/// Reads a JWKS document again every `interval` (a file, or a URL) and, when it changed, replaces the verifier's
+/// keys: an identity provider rotating its keys publishes the new one beside the old, and tokens of both verify
+/// until the old is removed. A document that cannot be read or parsed keeps the keys in use and logs why.
+struct JWKSReloader: Service {
+    /// Where the document comes from, for logs.
+    let source: String
+    let read: @Sendable () async throws -> String
     let verifier: TokenVerifier
     let logger: Logger
-    var interval: Duration = .seconds(60)
+    let interval: Duration
+
+    static func file(_ path: String, verifier: TokenVerifier, logger: Logger) -> Self {
+        Self(
+            source: path, read: { try AuthOptions.read(path) }, verifier: verifier, logger: logger,
+            interval: .seconds(60))
+    }
+
+    static func url(_ url: String, every interval: Duration, verifier: TokenVerifier, logger: Logger) -> Self {
+        let fetcher = JWKSFetcher(url: url)
+        return Self(
+            source: url, read: { try await fetcher.fetch() }, verifier: verifier, logger: logger, interval: interval)
+    }
 
     func run() async throws {
         // Ends at once on graceful shutdown (the sleep is cancelled), so it never holds shutdown up.
@@ -39,21 +53,21 @@ struct JWKSFileReloader: Service {
     }
 
     private func reloadEveryInterval() async {
-        var last = try? AuthOptions.read(self.path)
+        var last = try? await self.read()
         while !Task.isCancelled {
             do { try await Task.sleep(for: self.interval) } catch { return }
             do {
-                let text = try AuthOptions.read(self.path)
+                let text = try await self.read()
                 guard text != last else { continue }
                 try await self.verifier.replaceKeys(try VerificationKey.keySet(json: text))
                 last = text
                 self.logger.notice(
                     "Token keys reloaded",
-                    metadata: ["jwks": "\(self.path)", "kids": "\(self.verifier.keyIDs.sorted())"])
+                    metadata: ["jwks": "\(self.source)", "kids": "\(self.verifier.keyIDs.sorted())"])
             } catch {
                 self.logger.warning(
                     "Token keys not reloaded; the previous ones stay in use",
-                    metadata: ["jwks": "\(self.path)", "error": "\(error)"])
+                    metadata: ["jwks": "\(self.source)", "error": "\(error)"])
             }
         }
     }
@@ -82,38 +96,5 @@ struct JWKSFetcher: Sendable {
         guard data.count <= Self.maxBytes else { throw KeyError("\(self.url): more than 1 MiB") }
         guard let text = String(data: data, encoding: .utf8) else { throw KeyError("\(self.url): not UTF-8") }
         return text
-    }
-}
-
-/// Fetches a JWKS URL again every `interval` and replaces the verifier's keys when the document changed; a failed
-/// fetch keeps the keys in use and logs why.
-struct JWKSURLReloader: Service {
-    let fetcher: JWKSFetcher
-    let verifier: TokenVerifier
-    let logger: Logger
-    var interval: Duration = .seconds(300)
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await self.reloadEveryInterval() }
-    }
-
-    private func reloadEveryInterval() async {
-        var last = try? await self.fetcher.fetch()
-        while !Task.isCancelled {
-            do { try await Task.sleep(for: self.interval) } catch { return }
-            do {
-                let text = try await self.fetcher.fetch()
-                guard text != last else { continue }
-                try await self.verifier.replaceKeys(try VerificationKey.keySet(json: text))
-                last = text
-                self.logger.notice(
-                    "Token keys reloaded",
-                    metadata: ["jwks": "\(self.fetcher.url)", "kids": "\(self.verifier.keyIDs.sorted())"])
-            } catch {
-                self.logger.warning(
-                    "Token keys not reloaded; the previous ones stay in use",
-                    metadata: ["jwks": "\(self.fetcher.url)", "error": "\(error)"])
-            }
-        }
     }
 }

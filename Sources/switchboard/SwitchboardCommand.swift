@@ -470,14 +470,12 @@ struct Serve: AsyncParsableCommand {
             Self.describe(authentication, logger: logger)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             if let verifier = authentication.verifier, let path = auth.resolvedJWKSFile {
-                services.append(.init(service: JWKSFileReloader(path: path, verifier: verifier, logger: logger)))
+                services.append(.init(service: JWKSReloader.file(path, verifier: verifier, logger: logger)))
             }
             if let verifier = authentication.verifier, let url = auth.resolvedJWKSURL {
-                services.append(
-                    .init(
-                        service: JWKSURLReloader(
-                            fetcher: JWKSFetcher(url: url), verifier: verifier, logger: logger,
-                            interval: auth.resolvedJWKSRefresh)))
+                let reloader = JWKSReloader.url(
+                    url, every: auth.resolvedJWKSRefresh, verifier: verifier, logger: logger)
+                services.append(.init(service: reloader))
             }
             guard let redis = chat.redisConfiguration else {
                 let topics = Topics(broker: LocalBroker(), logger: logger)

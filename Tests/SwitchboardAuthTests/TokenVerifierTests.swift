@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 import SwitchboardAuth
+import SwitchboardTesting
 import Synchronization
 import Testing
 

@@ -116,7 +116,7 @@ struct AuthTests {
                 try await token("alice", key: .hmac(secret: "a-different-secret-of-32-bytes-or-more")),
                 "token_bad_signature"
             ),
-            (try await token("alice", key: .privateKey(pem: ChatTestKeys.ecPrivate)), "token_algorithm_not_allowed"),
+            (try await token("alice", key: .privateKey(pem: TestKeys.ecPrivate)), "token_algorithm_not_allowed"),
             (Self.unsigned(#"{"sub":"alice"}"#), "token_algorithm_not_allowed"),
             (expired, "token_expired"),
             (try await signed { $0.userID = "bad user" }, "token_invalid_claims"),
@@ -229,15 +229,4 @@ struct AuthTests {
         }
         return encode(#"{"alg":"none","typ":"JWT"}"#) + "." + encode(claims) + "."
     }
-}
-
-/// A P-256 key made with openssl for these tests.
-enum ChatTestKeys {
-    static let ecPrivate = """
-        -----BEGIN PRIVATE KEY-----
-        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgI8EGQi07My7ZFyVz
-        +daCItqOptXSUBq4q8awy7zFHZWhRANCAATGAKxzfziigCDgyETZSqDxiYctLWAT
-        RUibu9ztXDWA30r9S6sXF1yVjzIoWC1CfM/qX+Ge5kxdtqwlnPgcKz4m
-        -----END PRIVATE KEY-----
-        """
 }

@@ -1,42 +1,43 @@
-// Keys made for these tests with openssl (never used anywhere else); the JWKS entries are ec.pub and ec2.pub.
-enum TestKeys {
-    static let ecPrivate = """
+/// Keys made with openssl for the tests (never used anywhere else): P-256 (two), Ed25519 and RSA 2048, private and
+/// public PEM; the JWKS entries are the two P-256 public keys, with kids `k1` and `k2`.
+public enum TestKeys {
+    public static let ecPrivate = """
         -----BEGIN PRIVATE KEY-----
         MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgI8EGQi07My7ZFyVz
         +daCItqOptXSUBq4q8awy7zFHZWhRANCAATGAKxzfziigCDgyETZSqDxiYctLWAT
         RUibu9ztXDWA30r9S6sXF1yVjzIoWC1CfM/qX+Ge5kxdtqwlnPgcKz4m
         -----END PRIVATE KEY-----
         """
-    static let ecPublic = """
+    public static let ecPublic = """
         -----BEGIN PUBLIC KEY-----
         MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAExgCsc384ooAg4MhE2Uqg8YmHLS1g
         E0VIm7vc7Vw1gN9K/UurFxdclY8yKFgtQnzP6l/hnuZMXbasJZz4HCs+Jg==
         -----END PUBLIC KEY-----
         """
-    static let ec2Private = """
+    public static let ec2Private = """
         -----BEGIN PRIVATE KEY-----
         MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjRzwH2ZiP+D/zakX
         D1/AqKpEIwCHPSJ2jMg4rk65sbahRANCAAT6uZymR0b/ZZhK9FI2tBEODHMHIg6b
         HLSrshWzAPLsQ4f0NlK1qdGm6dWKSUwO24IxjGFkYt0q9bq/2vqtQCW/
         -----END PRIVATE KEY-----
         """
-    static let ec2Public = """
+    public static let ec2Public = """
         -----BEGIN PUBLIC KEY-----
         MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE+rmcpkdG/2WYSvRSNrQRDgxzByIO
         mxy0q7IVswDy7EOH9DZStanRpunViklMDtuCMYxhZGLdKvW6v9r6rUAlvw==
         -----END PUBLIC KEY-----
         """
-    static let edPrivate = """
+    public static let edPrivate = """
         -----BEGIN PRIVATE KEY-----
         MC4CAQAwBQYDK2VwBCIEIAd3gpWKf1HI35MkDT6PV9UDygmnI5lskJRia6v2gvum
         -----END PRIVATE KEY-----
         """
-    static let edPublic = """
+    public static let edPublic = """
         -----BEGIN PUBLIC KEY-----
         MCowBQYDK2VwAyEA2RGEfpltqkcpBIy2PK786LdsmVxs8Tv/CPa5KPP+vIk=
         -----END PUBLIC KEY-----
         """
-    static let rsaPrivate = """
+    public static let rsaPrivate = """
         -----BEGIN PRIVATE KEY-----
         MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDLYUJexphEvqtk
         NmNgCFDWsJBW4tluGxcgPUkXF6acGCwN7YqTT4sPsJB0ZxaN4r3gLqBXKuiUM5tZ
@@ -66,7 +67,7 @@ enum TestKeys {
         OSx4EBg35RXfGlD9Y39s/ng=
         -----END PRIVATE KEY-----
         """
-    static let rsaPublic = """
+    public static let rsaPublic = """
         -----BEGIN PUBLIC KEY-----
         MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAy2FCXsaYRL6rZDZjYAhQ
         1rCQVuLZbhsXID1JFxemnBgsDe2Kk0+LD7CQdGcWjeK94C6gVyrolDObWdBCPm1n
@@ -77,8 +78,8 @@ enum TestKeys {
         jwIDAQAB
         -----END PUBLIC KEY-----
         """
-    static let ecJWK =
+    public static let ecJWK =
         #"{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "x": "xgCsc384ooAg4MhE2Uqg8YmHLS1gE0VIm7vc7Vw1gN8", "y": "Sv1LqxcXXJWPMihYLUJ8z-pf4Z7mTF22rCWc-BwrPiY"}"#
-    static let ec2JWK =
+    public static let ec2JWK =
         #"{"kty": "EC", "crv": "P-256", "kid": "k2", "alg": "ES256", "use": "sig", "x": "-rmcpkdG_2WYSvRSNrQRDgxzByIOmxy0q7IVswDy7EM", "y": "h_Q2UrWp0abp1YpJTA7bgjGMYWRi3Sr1ur_a-q1AJb8"}"#
 }
