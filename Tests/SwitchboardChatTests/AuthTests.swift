@@ -160,6 +160,28 @@ struct AuthTests {
         }
     }
 
+    @Test("HS/RS confusion over a socket: an HS256 token keyed with the server's RSA public key is refused, 4001")
+    func algorithmConfusion() async throws {
+        let auth = ChatAuthentication(
+            verifier: try await TokenVerifier(keys: [try .publicKey(pem: TestKeys.rsaPublic)]))
+        let app = ChatApplication.make(
+            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: ChatConfiguration(auth: auth),
+            logger: testLogger)
+        let forged = try await token("alice", key: .hmac(secret: TestKeys.rsaPublic))
+        let genuine = try await token("alice", key: .privateKey(pem: TestKeys.rsaPrivate))
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.openRoomsWelcome()
+                #expect(try await client.auth(forged)["code"] as? String == "token_algorithm_not_allowed")
+                #expect(try await client.closeCode() == 4001)
+            }
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.openRoomsWelcome()
+                #expect(try await client.auth(genuine)["type"] as? String == "authenticated", "RS256 itself works")
+            }
+        }
+    }
+
     @Test("No auth within the deadline: closed with 4001")
     func authTimeout() async throws {
         let (app, _) = try await authApp(authTimeout: .milliseconds(300))
