@@ -12,7 +12,9 @@ extension Serve {
     /// One line at start-up on who may connect (never a key).
     static func describe(_ auth: ChatAuthentication, logger: Logger) {
         guard let verifier = auth.verifier else {
-            logger.info("Tokens off: anyone may connect and choose a nickname (configure a key to require tokens)")
+            // Debug: the default (the demo) says nothing more at start than where it listens, and a failed start
+            // stays one line.
+            logger.debug("Tokens off: anyone may connect and choose a nickname (configure a key to require tokens)")
             return
         }
         logger.info(
