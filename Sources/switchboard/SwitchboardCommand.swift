@@ -20,25 +20,18 @@ import SwitchboardTopics
 
 /// `switchboard`: the Switchboard server and its demos.
 ///
-/// Serving is the default: `switchboard`, `switchboard --port 9000` and `switchboard serve --port 9000` do the
-/// same. The root command takes the server's options itself (rather than through `defaultSubcommand`) so that
-/// `switchboard --help` lists every flag.
+/// Serving is the default subcommand: `switchboard`, `switchboard --port 9000` and `switchboard serve --port 9000`
+/// do the same. The root command takes no options of its own, so each subcommand gets every option it names
+/// (`switchboard bench broker --redis …` reaches the benchmark, not the server's `--redis`).
 @main
 struct SwitchboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "Real-time messaging for Swift servers.",
-        discussion: "Without a subcommand, serves like `switchboard serve`.",
-        subcommands: [Serve.self, HijackDemoCommand.self, BenchCommand.self, TokenCommand.self]
+        discussion: "Without a subcommand, serves: `switchboard serve --help` lists the server's flags.",
+        subcommands: [Serve.self, HijackDemoCommand.self, BenchCommand.self, TokenCommand.self],
+        defaultSubcommand: Serve.self
     )
-
-    @OptionGroup var options: ServerOptions
-    @OptionGroup var chat: ChatOptions
-    @OptionGroup(title: "Identity") var auth: AuthOptions
-
-    func run() async throws {
-        try await Serve.serve(self.options, chat: self.chat, auth: self.auth)
-    }
 }
 
 /// Options every server subcommand takes. Each flag can also come from an environment variable; the flag wins.
