@@ -21,7 +21,9 @@ func runServer<App: Application>(
     make: (any EventLoopGroup, Logger) -> (App, [ServiceGroupConfiguration.ServiceConfiguration])
 ) async throws {
     let level = options.resolvedLogLevel
+    let json = options.resolvedLogFormat == "json"
     LoggingSystem.bootstrap { label in
+        if json { return JSONLogHandler(label: label, logLevel: level) }
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
         return handler
@@ -73,12 +75,16 @@ struct Announcer: Service {
     let logger: Logger
 
     func run() async throws {
-        guard let address = try? await self.server.listeningAddress() else { return }
-        let host = address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]" : $0 } ?? "?"
-        // Written straight to the file descriptor: `print` is block-buffered when standard output is a pipe or a
-        // file (systemd, docker logs), so the line would only appear at exit.
-        let line = "\(self.name) listening on http://\(host):\(address.port ?? 0)/\n"
-        _ = line.withCString { write(1, $0, strlen($0)) }
+        if let address = try? await self.server.listeningAddress() {
+            let host = address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]" : $0 } ?? "?"
+            // Written straight to the file descriptor: `print` is block-buffered when standard output is a pipe or a
+            // file (systemd, docker logs), so the line would only appear at exit.
+            let line = "\(self.name) listening on http://\(host):\(address.port ?? 0)/\n"
+            _ = line.withCString { write(1, $0, strlen($0)) }
+        }
+        // Finished only when its turn to shut down comes: ServiceLifecycle fails the whole group when a service ends
+        // while another one is being shut down.
+        try? await gracefulShutdown()
     }
 }
 
@@ -114,11 +120,14 @@ struct RedisStartupReport: Service {
     func run() async throws {
         if await self.broker.waitUntilConnected(timeout: .seconds(2)) {
             self.logger.info("Fan-out through Redis", metadata: ["redis": "\(self.configuration)"])
-        } else {
+        } else if !Task.isShuttingDownGracefully {
             self.logger.warning(
                 "Redis is unreachable: serving local clients only and retrying in the background",
                 metadata: ["redis": "\(self.configuration)"]
             )
         }
+        // Ends on its turn in the shutdown, never while another service is shutting down (a SIGTERM within the
+        // first 2 s with Redis unreachable made the whole group fail with serviceFinishedUnexpectedly).
+        try? await gracefulShutdown()
     }
 }

@@ -52,6 +52,17 @@ struct ServerOptions: ParsableArguments {
 
     @Option(
         help: """
+            text (one line each, for people) or json (one object per line: time, level, label, message, source, \
+            metadata; for log collectors) (env SWITCHBOARD_LOG_FORMAT; default text).
+            """
+    )
+    var logFormat: String?
+
+    /// The log format, from the flag, the environment or the default (validated by ``validate()``).
+    var resolvedLogFormat: String { (self.logFormat ?? environment("SWITCHBOARD_LOG_FORMAT") ?? "text").lowercased() }
+
+    @Option(
+        help: """
             Seconds a graceful shutdown (SIGTERM, SIGINT) may take before open connections are cut, whatever \
             clients do (env SWITCHBOARD_SHUTDOWN_TIMEOUT; default 10).
             """
@@ -131,6 +142,9 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError(
                 "--log-level must be one of trace, debug, info, notice, warning, error, critical, not \(level.debugDescription)"
             )
+        }
+        if !["text", "json"].contains(self.resolvedLogFormat) {
+            throw ValidationError("--log-format must be text or json, not \(self.resolvedLogFormat.debugDescription)")
         }
         if let port = self.port, !(0...65535).contains(port) {
             throw ValidationError("--port must be between 0 and 65535, not \(port)")
