@@ -182,6 +182,24 @@ struct AuthTests {
         }
     }
 
+    @Test("A refresh whose token carries a new name renames the member in its rooms' presence")
+    func renameOnRefresh() async throws {
+        let (app, presence) = try await authApp()
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.openRoomsWelcome()
+                _ = try await client.auth(try await token("alice", name: "Alice"))
+                _ = try await client.join("lobby")
+                let reply = try await client.auth(try await token("alice", name: "Alice B."))
+                #expect((reply["you"] as? [String: Any])?["nick"] as? String == "Alice B.")
+                let renamed = await eventually {
+                    (try? await presence.members(of: "lobby").map(\.nick)) == ["Alice B."]
+                }
+                #expect(renamed)
+            }
+        }
+    }
+
     @Test("No auth within the deadline: closed with 4001")
     func authTimeout() async throws {
         let (app, _) = try await authApp(authTimeout: .milliseconds(300))

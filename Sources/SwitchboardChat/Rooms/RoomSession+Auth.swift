@@ -103,8 +103,16 @@ extension RoomSession {
 
     /// Takes `identity` for this socket: its name replaces the nickname; the expiry timers start over.
     private func adopt(_ identity: Identity) {
+        let previous = self.presenceMember
         self.identity = identity
         self.nick = identity.name
+        // A refresh whose token carries a new name: presence follows, as for a nickname change.
+        if previous != self.presenceMember {
+            for room in self.present {
+                self.endpoint.presence.leave(previous, room: room)
+                self.endpoint.presence.enter(self.presenceMember, room: room, promise: nil)
+            }
+        }
         self.authTimer?.cancel()
         self.authTimer = nil
         self.refreshTimer?.cancel()
