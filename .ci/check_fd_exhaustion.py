@@ -8,22 +8,10 @@ happened, and once the connections close the node serves again.
     check_fd_exhaustion.py SWITCHBOARD_BINARY
 """
 import os, resource, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+from wsclient import free_port, wait_for_port as wait_port
 
 BIN = sys.argv[1]
 LIMIT, CONNECTIONS, CPU_BOUND = 256, 300, 0.10
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
-
-
-def wait_port(port):
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"FAIL nothing listens on {port}")
 
 
 def cpu_seconds(pid):

@@ -5,22 +5,10 @@ told (their sockets close with 1013 and they reconnect), and once Redis runs aga
     check_hung_redis.py SWITCHBOARD_BINARY
 """
 import base64, os, signal, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
+from wsclient import free_port, wait_for_port as wait_port
 
 BIN = sys.argv[1]
 BOUND_MIB = 64
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
-
-
-def wait_port(port):
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"FAIL nothing listens on {port}")
 
 
 def rss_mib(pid):

@@ -5,23 +5,11 @@ SWITCHBOARD_SHUTDOWN_TIMEOUT=2 exits 0 within 2 s (plus 1.5 s of slack) of SIGTE
     check_shutdown_deadline.py SWITCHBOARD_BINARY
 """
 import base64, os, signal, socket, subprocess, sys, tempfile, time
+from wsclient import free_port, wait_for_port as wait_port
 
 BIN = sys.argv[1]
 DEADLINE = 2
 SLACK = 1.5
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
-
-
-def wait_port(port):
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"FAIL nothing listens on {port}")
 
 
 port = free_port()

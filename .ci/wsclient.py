@@ -13,7 +13,7 @@ def wait_for_port(port, tries=100):
             socket.create_connection(("127.0.0.1", port), 0.2).close(); return
         except OSError:
             time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
+    raise SystemExit(f"FAIL nothing listens on {port}")
 
 
 class WS:
