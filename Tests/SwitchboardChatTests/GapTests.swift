@@ -119,58 +119,52 @@ struct RedisGapTests {
     func subscriberKills() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let nodeA = try await RedisNode(redis)
-        let nodeB = try await RedisNode(redis)
         let admin = try await RedisConnection.connect(
             to: RedisConfiguration(host: "127.0.0.1", port: redis.port),
             on: MultiThreadedEventLoopGroup.singleton.next(),
             logger: testLogger)
-        try await withServer(nodeA.app()) { _, portA in
-            try await withServer(nodeB.app()) { _, portB in
-                try await RawClient.withConnection(port: portA, deadline: .seconds(50)) { listener in
-                    try await listener.openRooms()
-                    _ = try await listener.join("lobby")
-                    // Posted through node B (as its sockets' `say` would be), at a steady pace, while the listener
-                    // reads and re-syncs as the page does.
-                    let log = RedisRoomLog(client: nodeB.client)
-                    let count = scaled(600, full: 3_000)
-                    let sending = Task {
-                        for n in 0..<count {
-                            // Each message is stored before the next is sent, again if it failed (a loaded machine
-                            // can time out a command), as a client told `unavailable` says it again: a message the
-                            // sender was told failed is not one the listener can miss.
-                            while true {
-                                let stored = nodeB.client.eventLoop.makePromise(of: Void.self)
-                                log.post(room: "lobby", nick: "b", text: "n\(n)", promise: stored)
-                                do {
-                                    try await stored.futureResult.get()
-                                    break
-                                } catch {
-                                    try await Task.sleep(for: .milliseconds(50))
-                                }
+        try await withTwoNodes(on: redis) { _, portA, nodeB, _ in
+            try await RawClient.withConnection(port: portA, deadline: .seconds(50)) { listener in
+                try await listener.openRooms()
+                _ = try await listener.join("lobby")
+                // Posted through node B (as its sockets' `say` would be), at a steady pace, while the listener
+                // reads and re-syncs as the page does.
+                let log = RedisRoomLog(client: nodeB.client)
+                let count = scaled(600, full: 3_000)
+                let sending = Task {
+                    for n in 0..<count {
+                        // Each message is stored before the next is sent, again if it failed (a loaded machine
+                        // can time out a command), as a client told `unavailable` says it again: a message the
+                        // sender was told failed is not one the listener can miss.
+                        while true {
+                            let stored = nodeB.client.eventLoop.makePromise(of: Void.self)
+                            log.post(room: "lobby", nick: "b", text: "n\(n)", promise: stored)
+                            do {
+                                try await stored.futureResult.get()
+                                break
+                            } catch {
+                                try await Task.sleep(for: .milliseconds(50))
                             }
-                            if n % (count / 4) == count / 8 {
-                                // Every node's subscriber connection is dropped: Redis delivers nothing to it until
-                                // it is back, so messages published meanwhile are lost to that node's listeners.
-                                _ = try await admin.send(RESPCommand("CLIENT", "KILL", "TYPE", "pubsub"))
-                            }
-                            try await Task.sleep(for: .microseconds(500))
                         }
+                        if n % (count / 4) == count / 8 {
+                            // Every node's subscriber connection is dropped: Redis delivers nothing to it until
+                            // it is back, so messages published meanwhile are lost to that node's listeners.
+                            _ = try await admin.send(RESPCommand("CLIENT", "KILL", "TYPE", "pubsub"))
+                        }
+                        try await Task.sleep(for: .microseconds(500))
                     }
-                    let (texts, gaps) = try await listener.readRoomMessages(
-                        "lobby", count: count, last: nil, endingWith: "n\(count - 1)")
-                    try await sending.value
-                    // A post retried after a timeout may have been stored twice (Redis ran the first after all): at
-                    // least once, adjacent, since the next is sent only after. Those count once.
-                    let once = texts.enumerated().filter { $0.offset == 0 || texts[$0.offset - 1] != $0.element }
-                    #expect(once.map(\.element) == (0..<count).map { "n\($0)" })
-                    // Kills close together can fall into one reconnection, and so one gap; at least one is announced.
-                    #expect(gaps >= 1, "the loss was announced (\(gaps) gaps)")
                 }
+                let (texts, gaps) = try await listener.readRoomMessages(
+                    "lobby", count: count, last: nil, endingWith: "n\(count - 1)")
+                try await sending.value
+                // A post retried after a timeout may have been stored twice (Redis ran the first after all): at
+                // least once, adjacent, since the next is sent only after. Those count once.
+                let once = texts.enumerated().filter { $0.offset == 0 || texts[$0.offset - 1] != $0.element }
+                #expect(once.map(\.element) == (0..<count).map { "n\($0)" })
+                // Kills close together can fall into one reconnection, and so one gap; at least one is announced.
+                #expect(gaps >= 1, "the loss was announced (\(gaps) gaps)")
             }
         }
         await admin.close()
-        await nodeA.stop()
-        await nodeB.stop()
     }
 }

@@ -122,16 +122,10 @@ struct PresenceStateTests {
     func redis() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let nodeA = try await RedisNode(redis)
-        let nodeB = try await RedisNode(redis)
-        try await withServer(nodeA.app()) { _, portA in
-            try await withServer(nodeB.app()) { _, portB in
-                try await churnAndCompare(ports: [portA, portB], pairs: pairs) {
-                    try await nodeA.presence.members(of: "busy")
-                }
+        try await withTwoNodes(on: redis) { nodeA, portA, _, portB in
+            try await churnAndCompare(ports: [portA, portB], pairs: pairs) {
+                try await nodeA.presence.members(of: "busy")
             }
         }
-        await nodeA.stop()
-        await nodeB.stop()
     }
 }

@@ -305,49 +305,43 @@ struct RoomsOnRedisTests {
     func sharedHistoryAndCatchUp() async throws {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
-        let nodeA = try await RedisNode(redis)
-        let nodeB = try await RedisNode(redis)
-        try await withServer(nodeA.app()) { _, portA in
-            try await withServer(nodeB.app()) { _, portB in
-                try await RawClient.withConnection(port: portA) { alice in
-                    try await alice.openRooms()
-                    _ = try await alice.join("lobby")
-                    try await alice.sendJSON(["type": "say", "room": "lobby", "text": "first, on A"])
-                    #expect(try await alice.readJSON()["text"] as? String == "first, on A")
-                    let lastSeenByBob = try await RawClient.withConnection(port: portB) { bob in
-                        try await bob.openRooms()
-                        let history = try await bob.join("lobby")
-                        #expect(texts(history) == ["first, on A"])
-                        try await bob.sendJSON(["type": "say", "room": "lobby", "text": "reply from B"])
-                        #expect(try await alice.readJSON()["text"] as? String == "reply from B")
-                        let reply = try await bob.readJSON()
-                        #expect(reply["text"] as? String == "reply from B")
-                        return try #require(reply["id"] as? String)
-                    }
-                    for n in 0..<500 { try await alice.sendJSON(["type": "say", "room": "lobby", "text": "n\(n)"]) }
-                    for _ in 0..<500 { _ = try await alice.readJSON() }
-                    try await RawClient.withConnection(port: portB) { bob in
-                        try await bob.openRooms()
-                        let caughtUp = try await bob.join("lobby", since: lastSeenByBob)
-                        #expect(caughtUp["gap"] as? Bool == false)
-                        #expect(texts(caughtUp) == (0..<500).map { "n\($0)" })
-                    }
+        try await withTwoNodes(on: redis) { nodeA, portA, nodeB, portB in
+            try await RawClient.withConnection(port: portA) { alice in
+                try await alice.openRooms()
+                _ = try await alice.join("lobby")
+                try await alice.sendJSON(["type": "say", "room": "lobby", "text": "first, on A"])
+                #expect(try await alice.readJSON()["text"] as? String == "first, on A")
+                let lastSeenByBob = try await RawClient.withConnection(port: portB) { bob in
+                    try await bob.openRooms()
+                    let history = try await bob.join("lobby")
+                    #expect(texts(history) == ["first, on A"])
+                    try await bob.sendJSON(["type": "say", "room": "lobby", "text": "reply from B"])
+                    #expect(try await alice.readJSON()["text"] as? String == "reply from B")
+                    let reply = try await bob.readJSON()
+                    #expect(reply["text"] as? String == "reply from B")
+                    return try #require(reply["id"] as? String)
+                }
+                for n in 0..<500 { try await alice.sendJSON(["type": "say", "room": "lobby", "text": "n\(n)"]) }
+                for _ in 0..<500 { _ = try await alice.readJSON() }
+                try await RawClient.withConnection(port: portB) { bob in
+                    try await bob.openRooms()
+                    let caughtUp = try await bob.join("lobby", since: lastSeenByBob)
+                    #expect(caughtUp["gap"] as? Bool == false)
+                    #expect(texts(caughtUp) == (0..<500).map { "n\($0)" })
+                }
 
-                    // Redis restarts empty: the old id belongs to a past epoch, so the client is told of the gap.
-                    await redis.kill()
-                    try await redis.restart()
-                    #expect(await nodeB.waitUntilServing())
-                    try await RawClient.withConnection(port: portB) { bob in
-                        try await bob.openRooms()
-                        let afterRestart = try await bob.join("lobby", since: lastSeenByBob)
-                        #expect(afterRestart["gap"] as? Bool == true)
-                        #expect(texts(afterRestart).isEmpty)
-                    }
+                // Redis restarts empty: the old id belongs to a past epoch, so the client is told of the gap.
+                await redis.kill()
+                try await redis.restart()
+                #expect(await nodeB.waitUntilServing())
+                try await RawClient.withConnection(port: portB) { bob in
+                    try await bob.openRooms()
+                    let afterRestart = try await bob.join("lobby", since: lastSeenByBob)
+                    #expect(afterRestart["gap"] as? Bool == true)
+                    #expect(texts(afterRestart).isEmpty)
                 }
             }
         }
-        await nodeA.stop()
-        await nodeB.stop()
     }
 
     @Test("Redis: a client away longer than the stream keeps gets the gap signal and the recent history")
