@@ -55,7 +55,8 @@ package enum ChatApplication {
         logger: Logger
     ) -> some Application {
         let sockets = SocketEndpoints(topics: topics, configuration: configuration, counters: counters, logger: logger)
-        let publish = PublishEndpoint(topics: topics, configuration: configuration, logger: logger)
+        let publish = PublishEndpoint(
+            topics: topics, configuration: configuration, counters: counters, logger: logger)
         // The embedded history is told which rooms have members here (it never evicts those); Redis needs no such help.
         let log: any RoomLog
         var history: InMemoryRoomHistory?

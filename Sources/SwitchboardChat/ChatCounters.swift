@@ -39,8 +39,8 @@ package final class ChatCounters: Sendable {
         package var tokenExpiries: Int
         /// Joins of members-only rooms refused (`forbidden`), and subscriptions refused for the same reason.
         package var forbiddenJoins: Int
-        /// Requests refused by a rate limit (`rate_limited`), and sockets closed for going on (4008) or for one user
-        /// too many (4005).
+        /// Requests refused by a rate limit (`rate_limited`, a publish key's `429`, `auth_pending`), and sockets closed
+        /// for going on (4008) or for one user too many (4005).
         package var rateLimitRefusals: Int
         /// The sockets' own counters.
         package var webSockets: WebSocketCounters.Snapshot

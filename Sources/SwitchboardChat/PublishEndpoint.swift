@@ -16,12 +16,14 @@ final class PublishEndpoint: Sendable {
     let topics: Topics
     let configuration: ChatConfiguration
     let logger: Logger
+    private let counters: ChatCounters
     private let keys: [PublishKey]
     /// Each key's request bucket, by index in `keys`.
     private let buckets: Mutex<[TokenBucket]>
 
-    init(topics: Topics, configuration: ChatConfiguration, logger: Logger) {
+    init(topics: Topics, configuration: ChatConfiguration, counters: ChatCounters, logger: Logger) {
         self.topics = topics
+        self.counters = counters
         self.configuration = configuration
         self.logger = logger
         var keys = configuration.publishKeys
@@ -55,6 +57,7 @@ final class PublishEndpoint: Sendable {
         }
         let now = NIODeadline.now().uptimeNanoseconds
         if let wait = self.buckets.withLock({ $0[index].take(now: now) }) {
+            self.counters.count(.rateLimited)
             let seconds = max(1, Int((wait + 999_999_999) / 1_000_000_000))
             throw HTTPError(
                 .tooManyRequests, "the key \(key.name) is over its rate (\(key.rate))",

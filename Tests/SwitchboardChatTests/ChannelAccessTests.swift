@@ -13,7 +13,7 @@ private let secret = "the-channel-tests-hmac-secret-of-32-bytes-or-more"
 private let notifyKey = "notify-key-0123456789"
 private let ordersKey = "orders-key-0123456789"
 
-private func app(anonymous: Bool = true) async throws -> some Application {
+private func app(anonymous: Bool = true, counters: ChatCounters = ChatCounters()) async throws -> some Application {
     let auth = ChatAuthentication(
         verifier: try await TokenVerifier(keys: [try .hmac(secret: secret)]), allowsAnonymous: anonymous)
     let keys = [
@@ -24,7 +24,7 @@ private func app(anonymous: Bool = true) async throws -> some Application {
     ]
     return ChatApplication.make(
         topics: Topics(broker: LocalBroker(), logger: testLogger),
-        configuration: ChatConfiguration(publishKeys: keys, auth: auth), logger: testLogger)
+        configuration: ChatConfiguration(publishKeys: keys, auth: auth), counters: counters, logger: testLogger)
 }
 
 private func token(_ user: String) async throws -> String {
@@ -99,7 +99,8 @@ struct ChannelAccessTests {
 
     @Test("Publish keys: scoped to their patterns, never room channels, 401 for an unknown key, 429 past the rate")
     func publishKeys() async throws {
-        try await withServer(try await app()) { _, port in
+        let counters = ChatCounters()
+        try await withServer(try await app(counters: counters)) { _, port in
             try await RawClient.withConnection(port: port) { api in
                 #expect(try await api.post("x", to: "orders.1042", key: notifyKey).status == 403)
                 #expect(try await api.post("x", to: "room:lobby", key: notifyKey).status == 403)
@@ -109,6 +110,7 @@ struct ChannelAccessTests {
                 let limited = try await api.post("x", to: "orders.1044", key: ordersKey)
                 #expect(limited.status == 429)
                 #expect(Int(limited.header("Retry-After") ?? "") ?? 0 >= 1)
+                #expect(counters.snapshot.rateLimitRefusals == 1, "the 429 is counted")
                 #expect(try await api.post("x", to: "user:42", key: notifyKey).status == 204, "other keys unaffected")
             }
         }

@@ -62,6 +62,7 @@ final class RoomSession {
     func received(_ message: WebSocketMessage) {
         if self.isVerifying, self.identity == nil {
             guard self.heldWhileVerifying.count < 32 else {
+                self.endpoint.sockets.counters.count(.rateLimited)
                 return self.send(ErrorFrame("auth_pending", "wait for the token to be verified"))
             }
             return self.heldWhileVerifying.append(message)
