@@ -145,10 +145,14 @@ struct HungRedisTests {
             try redis.resume()
             #expect(await eventually(timeout: .seconds(10)) { node.client.bytesPending == 0 })
             #expect(await node.waitUntilServing())
+            // Redis runs one connection's commands in order: once a PING is answered, the publishes it had buffered
+            // while stopped have been carried out, which makes late messages on the sockets below rarer.
+            #expect(await eventually { (try? await node.client.send(RESPCommand("PING"))) == .simpleString("PONG") })
             // Chatting again; a socket that meets the gap of the subscriber connection's comeback is closed with
             // 1013, and the client tries again, as clients are told to.
             var answer: TestFrame?
             for _ in 0..<5 where answer?.text != "back" {
+                var late = 0
                 answer = try await RawClient.withConnection(port: port) { client in
                     #expect(try await client.handshake(path: "/chat").status == 101)
                     try await client.send(clientFrame(0x1, text: "back"))
@@ -156,14 +160,20 @@ struct HungRedisTests {
                     // resumed (they were in its socket buffer; a timeout never proves a command was not run), and
                     // reach this socket first: skip them.
                     while let frame = try await client.readFrame() {
-                        if frame.opcode == 0x1, frame.text != "back" { continue }
+                        if frame.opcode == 0x1, frame.text != "back" {
+                            late += 1
+                            continue
+                        }
                         return frame
                     }
                     return nil
                 }
+                // Megabytes of such late 60 KB messages, read by this test's debug-built client, may make it a slow
+                // consumer by the server's rule (1008 after 1 MiB queued); it then tries again, like a page would.
                 #expect(
-                    answer?.text == "back" || answer?.closeCode == 1013,
-                    "opcode \(answer.map { String($0.opcode) } ?? "none (closed)"), \(answer?.text ?? "")")
+                    answer?.text == "back" || answer?.closeCode == 1013 || (answer?.closeCode == 1008 && late > 0),
+                    "opcode \(answer.map { String($0.opcode) } ?? "none (closed)"), code \(answer?.closeCode ?? 0), \(late) late"
+                )
             }
             #expect(answer?.text == "back")
         }
