@@ -31,6 +31,8 @@ let package = Package(
         // 3.x or 4.x: jwt-kit 5.7+ needs 4.1 or later, and the resolver picks one version for all.
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Layer 2: the app interface (Rack's ideas). No NIOPosix: apps are testable without sockets.
@@ -91,6 +93,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -103,6 +106,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -173,12 +177,31 @@ let package = Package(
                 "SwitchboardChat",
                 "SwitchboardChatRedis",
                 "SwitchboardAuth",
+                "SwitchboardMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Operations: the layers' counts and histograms in the Prometheus text format. Above the chat (it reads the
+        // chat's counters); nothing below imports it.
+        .target(
+            name: "SwitchboardMetrics",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardServer",
+                "SwitchboardWebSocket",
+                "SwitchboardTopics",
+                "SwitchboardRedis",
+                "SwitchboardChat",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings
         ),
@@ -264,6 +287,19 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardMetricsTests",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardTesting",
+                "SwitchboardMetrics",
+                "SwitchboardChat",
+                "SwitchboardTopics",
+                "SwitchboardPubSub",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

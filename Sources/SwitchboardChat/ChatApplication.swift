@@ -103,9 +103,24 @@ package enum ChatApplication {
         if configuration.servesEcho {
             router.get("/echo") { request in EchoEndpoint.upgrade(request) }
         }
+        let routes = router
         return Builder {
             ContentLength()
-            router
+            AnyApplication { request in
+                // Counted by the route's pattern, never the path: a path carries channel names.
+                let route = routes.pattern(matching: request) ?? "unmatched"
+                do {
+                    let response = try await routes.respond(to: request)
+                    counters.countRequest(route: route, status: response.status.code)
+                    return response
+                } catch let error as HTTPError {
+                    counters.countRequest(route: route, status: error.status.code)
+                    throw error
+                } catch {
+                    counters.countRequest(route: route, status: 500)
+                    throw error
+                }
+            }
         }
     }
 }

@@ -1,11 +1,25 @@
+import NIOConcurrencyHelpers
 package import SwitchboardWebSocket
 import Synchronization
 
-/// What the chat's limits did since it started, for metrics: each budget or deadline hit is counted here (or, for
-/// the sockets' own limits, in ``webSockets``).
+/// What the chat did since it started, for metrics: each budget or deadline hit is counted here, the sockets by
+/// endpoint (``sockets(_:)``), and HTTP requests by route and status.
 package final class ChatCounters: Sendable {
-    /// The chat's sockets (`/ws`, `/chat`, `/subscribe`): slow consumers, violations, keepalive and idle timeouts.
-    package let webSockets = WebSocketCounters()
+    /// The chat's socket endpoints.
+    package enum Endpoint: String, Sendable, CaseIterable {
+        /// `GET /chat`, the seed's chat.
+        case chat
+        /// `GET /subscribe/{channel}`.
+        case subscribe
+        /// `GET /ws`, the rooms protocol.
+        case rooms = "ws"
+    }
+
+    private let chatSockets = WebSocketCounters()
+    private let subscribeSockets = WebSocketCounters()
+    private let roomSockets = WebSocketCounters()
+    /// Requests by route pattern (not path: no channel names) and status.
+    private let requests = NIOLockedValueBox<[RequestKey: Int]>([:])
     let roomsFullRefusals = Atomic<Int>(0)
     let joinTimeouts = Atomic<Int>(0)
     let joinOverflows = Atomic<Int>(0)
@@ -18,6 +32,30 @@ package final class ChatCounters: Sendable {
     let rateLimitRefusals = Atomic<Int>(0)
 
     package init() {}
+
+    /// The counters of one endpoint's sockets: open now, messages and bytes, closes by code, slow consumers,
+    /// violations, keepalive and idle timeouts.
+    package func sockets(_ endpoint: Endpoint) -> WebSocketCounters {
+        switch endpoint {
+        case .chat: self.chatSockets
+        case .subscribe: self.subscribeSockets
+        case .rooms: self.roomSockets
+        }
+    }
+
+    /// A route pattern (such as `/subscribe/:channel`, or `unmatched`) and a status code.
+    package struct RequestKey: Sendable, Hashable {
+        package var route: String
+        package var status: Int
+    }
+
+    /// Counts a request answered: one lock per request, which HTTP requests (not messages) can afford.
+    package func countRequest(route: String, status: Int) {
+        self.requests.withLockedValue { $0[RequestKey(route: route, status: status), default: 0] += 1 }
+    }
+
+    /// Requests answered, by route and status.
+    package var requestCounts: [RequestKey: Int] { self.requests.withLockedValue { $0 } }
 
     /// What the counters say now.
     package struct Snapshot: Sendable, Hashable {
@@ -42,7 +80,7 @@ package final class ChatCounters: Sendable {
         /// Requests refused by a rate limit (`rate_limited`, a publish key's `429`, `auth_pending`), and sockets closed
         /// for going on (4008) or for one user too many (4005).
         package var rateLimitRefusals: Int
-        /// The sockets' own counters.
+        /// The sockets' own counters, all endpoints together.
         package var webSockets: WebSocketCounters.Snapshot
     }
 
@@ -58,7 +96,7 @@ package final class ChatCounters: Sendable {
             tokenExpiries: self.tokenExpiries.load(ordering: .relaxed),
             forbiddenJoins: self.forbiddenJoins.load(ordering: .relaxed),
             rateLimitRefusals: self.rateLimitRefusals.load(ordering: .relaxed),
-            webSockets: self.webSockets.snapshot
+            webSockets: Endpoint.allCases.map { self.sockets($0).snapshot }.reduce(into: .zero) { $0.add($1) }
         )
     }
 

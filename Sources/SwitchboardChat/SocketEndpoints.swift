@@ -14,14 +14,14 @@ struct SocketEndpoints: Sendable {
     let counters: ChatCounters
     let logger: Logger
 
-    private var socketConfiguration: WebSocketConfiguration {
+    private func socketConfiguration(_ endpoint: ChatCounters.Endpoint) -> WebSocketConfiguration {
         WebSocketConfiguration(
             maxFrameSize: self.configuration.maxMessageSize,
             maxMessageSize: self.configuration.maxMessageSize,
             maxQueuedBytes: self.configuration.maxQueuedBytes,
             // Selected when a browser offers it beside bearer.<token> (ChannelAccess), so the token is not echoed.
             subprotocols: [ChannelAccess.subprotocol],
-            counters: self.counters.webSockets
+            counters: self.counters.sockets(endpoint)
         )
     }
 
@@ -33,7 +33,8 @@ struct SocketEndpoints: Sendable {
         let identity =
             self.configuration.auth.allowsAnonymous ? nil : try await self.access.identity(of: request)
         return try await self.upgrade(
-            request, to: self.configuration.chatChannel, until: identity?.expiresAt, onMessage: self.publishToChat)
+            request, to: self.configuration.chatChannel, until: identity?.expiresAt, endpoint: .chat,
+            onMessage: self.publishToChat)
     }
 
     /// `/chat`'s message callback; made once, not per socket (a closure's captures are a heap object).
@@ -78,7 +79,8 @@ struct SocketEndpoints: Sendable {
         }
         try self.checkOrigin(request)
         let identity = try await self.access.checkRead(channel, request)
-        return try await self.upgrade(request, to: channel, until: identity?.expiresAt, onMessage: Self.refuseMessages)
+        return try await self.upgrade(
+            request, to: channel, until: identity?.expiresAt, endpoint: .subscribe, onMessage: Self.refuseMessages)
     }
 
     /// Upgrades to a socket that receives everything on `channel`, subscribed before the 101 is written (so a
@@ -88,10 +90,11 @@ struct SocketEndpoints: Sendable {
         _ request: Request,
         to channel: String,
         until expiry: Date?,
+        endpoint: ChatCounters.Endpoint,
         onMessage: @escaping @Sendable (WebSocket, WebSocketMessage) -> Void
     ) async throws -> Response {
         let reservation = try await self.reserve(channel, on: request.eventLoop)
-        let response = WebSocket.upgrade(request, configuration: self.socketConfiguration) { socket in
+        let response = WebSocket.upgrade(request, configuration: self.socketConfiguration(endpoint)) { socket in
             // The membership ends when the socket closes. The seed's protocol and /subscribe have no message that
             // could say "you missed something", so after a gap the socket is closed with 1013: the client
             // reconnects (and reloads whatever state it shows) instead of silently missing messages.

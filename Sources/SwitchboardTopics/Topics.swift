@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -34,6 +35,8 @@ public final class Topics: Sendable {
     private let registry = NIOLockedValueBox<[String: Slot]>([:])
     private let loops = NIOLockedValueBox<[ObjectIdentifier: LoopFanOut]>([:])
     let counters = Counters()
+    /// The fan-out lag (broker delivery to socket write, per message and event loop); `nil` records nothing.
+    let lagTimer: CoreMetrics.Timer?
 
     /// Creates an engine on `broker`.
     ///
@@ -42,10 +45,19 @@ public final class Topics: Sendable {
     ///     across nodes.
     ///   - configuration: The backlog cap and the message kind.
     ///   - logger: Where the engine logs (overloaded loops, dropped payloads).
-    public init(broker: any Broker, configuration: Configuration = .init(), logger: Logger) {
+    ///   - metricsFactory: Where the fan-out lag is recorded, as the timer `switchboard_fanout_lag_seconds` (from the
+    ///     broker's delivery to the socket write, per message and event loop); `nil` records nothing and reads no
+    ///     clock. Counts are in ``statistics``.
+    public init(
+        broker: any Broker, configuration: Configuration = .init(), logger: Logger,
+        metricsFactory: (any MetricsFactory)? = MetricsSystem.factory
+    ) {
         self.broker = broker
         self.configuration = configuration
         self.logger = logger
+        self.lagTimer = metricsFactory.map {
+            CoreMetrics.Timer(label: "switchboard_fanout_lag_seconds", dimensions: [], factory: $0)
+        }
     }
 
     // MARK: Publishing
@@ -146,9 +158,13 @@ public final class Topics: Sendable {
     /// What the engine has done since it started.
     public var statistics: Statistics {
         let topics = self.registry.withLockedValue { $0.count }
+        let backlog = self.loops.withLockedValue { $0.values.map(\.backlogBytes) }.reduce(0, +)
         return Statistics(
             topics: topics,
             members: self.counters.members.load(ordering: .relaxed),
+            deliveries: self.counters.deliveries.load(ordering: .relaxed),
+            deliveredBytes: self.counters.deliveredBytes.load(ordering: .relaxed),
+            backlogBytes: backlog,
             droppedForBacklog: self.counters.droppedForBacklog.load(ordering: .relaxed),
             droppedInvalid: self.counters.droppedInvalid.load(ordering: .relaxed),
             droppedBeforeAttach: self.counters.droppedBeforeAttach.load(ordering: .relaxed),
@@ -165,7 +181,7 @@ public final class Topics: Sendable {
             if let fanOut = loops[key] { return fanOut }
             let fanOut = LoopFanOut(
                 eventLoop: eventLoop, maxBacklogBytes: self.configuration.maxBacklogBytes, counters: self.counters,
-                logger: self.logger)
+                lagTimer: self.lagTimer, logger: self.logger)
             loops[key] = fanOut
             return fanOut
         }
@@ -206,6 +222,8 @@ public final class Topics: Sendable {
     /// The engine's counters.
     final class Counters: Sendable {
         let members = Atomic<Int>(0)
+        let deliveries = Atomic<Int>(0)
+        let deliveredBytes = Atomic<Int>(0)
         let droppedForBacklog = Atomic<Int>(0)
         let droppedInvalid = Atomic<Int>(0)
         let gaps = Atomic<Int>(0)

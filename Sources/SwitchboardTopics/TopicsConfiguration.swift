@@ -34,6 +34,12 @@ extension Topics {
         public var topics: Int
         /// Memberships now, over all topics.
         public var members: Int
+        /// Messages handed to members (one per member and message; a room member still joining may hold some back).
+        public var deliveries: Int
+        /// The wire bytes of those deliveries (frames, compressed where the member negotiated it).
+        public var deliveredBytes: Int
+        /// Message bytes waiting in the event loops' mailboxes now (``Configuration/maxBacklogBytes`` per loop).
+        public var backlogBytes: Int
         /// Messages dropped because an event loop's backlog was full.
         public var droppedForBacklog: Int
         /// Broker payloads dropped because a text topic's payload was not UTF-8.

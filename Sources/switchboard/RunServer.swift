@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Switchboard
+import SwitchboardMetrics
 import SwitchboardRedis
 import SwitchboardServer
 import UnixSignals
@@ -15,10 +16,14 @@ import UnixSignals
 
 /// Runs the application `make` returns (with the services it needs, such as a Redis broker) until SIGINT or
 /// SIGTERM, printing where it listens; turns start-up failures into one clear line and exit code 1.
+///
+/// With `metrics` giving a port, a ``MetricsExporter`` is made first (`make` hands it to what records into it) and
+/// served at `/metrics` on that port by a second server.
 func runServer<App: Application>(
     options: ServerOptions,
+    metrics: MetricsOptions? = nil,
     name: String,
-    make: (any EventLoopGroup, Logger) -> (App, [ServiceGroupConfiguration.ServiceConfiguration])
+    make: (any EventLoopGroup, Logger, MetricsExporter?) -> (App, [ServiceGroupConfiguration.ServiceConfiguration])
 ) async throws {
     let level = options.resolvedLogLevel
     let json = options.resolvedLogFormat == "json"
@@ -33,7 +38,9 @@ func runServer<App: Application>(
     // One event loop per core this process may use (affinity-aware, unlike NIO's default count). It lives as long
     // as the process.
     let eventLoopGroup = Server.makeEventLoopGroup()
-    let (application, services) = make(eventLoopGroup, logger)
+    let metricsPort = metrics?.resolvedPort
+    let exporter = metricsPort == nil ? nil : MetricsExporter()
+    let (application, services) = make(eventLoopGroup, logger, exporter)
     let host = options.resolvedHost
     let port = options.resolvedPort
     let server = Server(
@@ -46,8 +53,24 @@ func runServer<App: Application>(
         logger: logger
     )
     let announcer = Announcer(server: server, name: name, logger: logger)
+    var metricsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if let exporter, let metricsPort, let metrics {
+        exporter.observe(server: server)
+        let metricsServer = Server(
+            application: MetricsEndpoint(exporter: exporter),
+            configuration: ServerConfiguration(host: metrics.resolvedHost, port: metricsPort, maxConnections: 64),
+            eventLoopGroup: eventLoopGroup,
+            logger: logger
+        )
+        metricsServices = [
+            .init(service: metricsServer),
+            .init(
+                service: Announcer(server: metricsServer, name: "Metrics", path: "metrics", logger: logger),
+                successTerminationBehavior: .ignore),
+        ]
+    }
     var groupConfiguration = ServiceGroupConfiguration(
-        services: services + [
+        services: services + metricsServices + [
             .init(service: server),
             .init(service: announcer, successTerminationBehavior: .ignore),
         ],
@@ -72,6 +95,7 @@ func runServer<App: Application>(
 struct Announcer: Service {
     let server: Server
     let name: String
+    var path = ""
     let logger: Logger
 
     func run() async throws {
@@ -79,7 +103,7 @@ struct Announcer: Service {
             let host = address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]" : $0 } ?? "?"
             // Written straight to the file descriptor: `print` is block-buffered when standard output is a pipe or a
             // file (systemd, docker logs), so the line would only appear at exit.
-            let line = "\(self.name) listening on http://\(host):\(address.port ?? 0)/\n"
+            let line = "\(self.name) listening on http://\(host):\(address.port ?? 0)/\(self.path)\n"
             _ = line.withCString { write(1, $0, strlen($0)) }
         }
         // Finished only when its turn to shut down comes: ServiceLifecycle fails the whole group when a service ends

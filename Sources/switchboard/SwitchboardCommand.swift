@@ -7,6 +7,7 @@ import SwitchboardAuth
 import SwitchboardChat
 import SwitchboardChatRedis
 import SwitchboardDemos
+import SwitchboardMetrics
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardServer
@@ -447,16 +448,19 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
     @OptionGroup var chat: ChatOptions
     @OptionGroup(title: "Identity") var auth: AuthOptions
+    @OptionGroup(title: "Metrics") var metrics: MetricsOptions
 
     func run() async throws {
-        try await Self.serve(self.options, chat: self.chat, auth: self.auth)
+        try await Self.serve(self.options, chat: self.chat, auth: self.auth, metrics: self.metrics)
     }
 
-    static func serve(_ options: ServerOptions, chat: ChatOptions, auth: AuthOptions) async throws {
+    static func serve(
+        _ options: ServerOptions, chat: ChatOptions, auth: AuthOptions, metrics: MetricsOptions
+    ) async throws {
         try options.checkEnvironment()
         chat.checkEnvironment()
         let authentication = await auth.authentication()
-        try await runServer(options: options, name: "Switchboard chat") { group, logger in
+        try await runServer(options: options, metrics: metrics, name: "Switchboard chat") { group, logger, exporter in
             let origins = chat.resolvedOrigins(host: options.resolvedHost, port: options.resolvedPort)
             if origins.isEmpty {
                 logger.warning(
@@ -484,22 +488,32 @@ struct Serve: AsyncParsableCommand {
                     url, every: auth.resolvedJWKSRefresh, verifier: verifier, logger: logger)
                 services.append(.init(service: reloader))
             }
+            // With metrics off nothing is recorded, not even a clock read per message.
+            let factory = exporter?.factory
+            let counters = ChatCounters()
             guard let redis = chat.redisConfiguration else {
-                let topics = Topics(broker: LocalBroker(), logger: logger)
+                let topics = Topics(broker: LocalBroker(), logger: logger, metricsFactory: factory)
+                exporter?.observe(topics: topics, chat: counters)
                 return (
-                    ChatApplication.make(topics: topics, configuration: configuration, logger: logger), services
+                    ChatApplication.make(
+                        topics: topics, configuration: configuration, counters: counters, logger: logger),
+                    services
                 )
             }
             // Two Redis connections per process: one for commands (PUBLISH, history, presence), one subscriber.
             let client = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
-            let broker = RedisBroker(client: client, eventLoopGroup: group, logger: logger)
+            let broker = RedisBroker(client: client, eventLoopGroup: group, logger: logger, metricsFactory: factory)
             let presence = RedisPresence(client: client, ttl: .seconds(chat.resolvedPresenceTTL), logger: logger)
+            let topics = Topics(broker: broker, logger: logger, metricsFactory: factory)
+            exporter?.observe(topics: topics, chat: counters)
+            exporter?.observe(redis: client, broker: broker)
             let application = ChatApplication.make(
-                topics: Topics(broker: broker, logger: logger),
+                topics: topics,
                 configuration: configuration,
                 health: { BrokerHealth(kind: "redis", unavailable: await broker.unreadiness(timeout: .seconds(1))) },
                 roomLog: RedisRoomLog(client: client, limits: configuration.history),
                 presence: presence,
+                counters: counters,
                 logger: logger
             )
             // Started in this order and shut down in reverse: the server stops first, presence removes this node's
@@ -529,6 +543,8 @@ struct HijackDemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try self.options.checkEnvironment()
-        try await runServer(options: self.options, name: "Hijack demo") { _, _ in (HijackDemo.makeApplication(), []) }
+        try await runServer(options: self.options, name: "Hijack demo") { _, _, _ in
+            (HijackDemo.makeApplication(), [])
+        }
     }
 }

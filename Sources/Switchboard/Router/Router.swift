@@ -15,6 +15,7 @@ public import HTTPTypes
 public struct Router: Application {
     private struct Route: Sendable {
         let method: HTTPRequest.Method
+        let source: String
         let pattern: RoutePattern
         let application: any Application
     }
@@ -31,7 +32,14 @@ public struct Router: Application {
     ///   - pattern: The path pattern, such as `/rooms/:name`.
     ///   - application: What answers matching requests.
     public mutating func add(_ method: HTTPRequest.Method, _ pattern: String, _ application: some Application) {
-        self.routes.append(Route(method: method, pattern: RoutePattern(pattern), application: application))
+        self.routes.append(
+            Route(method: method, source: pattern, pattern: RoutePattern(pattern), application: application))
+    }
+
+    /// The pattern (as it was added, such as `/rooms/:name`) of the first route whose path matches `request`'s,
+    /// whatever its method; `nil` if none does. A label for metrics and logs that never carries a captured value.
+    public func pattern(matching request: Request) -> String? {
+        self.routes.first { $0.pattern.match(request.path) != nil }?.source
     }
 
     /// Adds a route answered by a closure.

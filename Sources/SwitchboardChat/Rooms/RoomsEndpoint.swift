@@ -42,7 +42,7 @@ struct RoomsEndpoint: Sendable {
             maxMessageSize: 64 * 1024,
             maxQueuedBytes: self.sockets.configuration.maxQueuedBytes,
             subprotocols: [ChatProtocol.name],
-            counters: self.sockets.counters.webSockets
+            counters: self.sockets.counters.sockets(.rooms)
         )
         let offered = request.headers[.secWebSocketProtocol] ?? ""
         guard offered.split(separator: ",").contains(where: { $0.trimmingHTTPWhitespace() == ChatProtocol.name }) else {

@@ -130,6 +130,8 @@ public final class RedisClient: Service {
     /// Bytes of commands queued or waiting for replies on the current connection (bounded by
     /// ``RedisConfiguration/maxPendingBytes``).
     public var bytesPending: Int { self.link.withLockedValue { $0.connection }?.bytesPending ?? 0 }
+    /// Commands queued or waiting for replies on the current connection.
+    public var commandsPending: Int { self.link.withLockedValue { $0.connection }?.commandsPending ?? 0 }
 
     /// Stops reconnecting and closes the connection.
     public func shutdown() async {

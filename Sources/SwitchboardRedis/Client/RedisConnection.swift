@@ -25,9 +25,12 @@ public final class RedisConnection: Sendable {
     private let outbox = NIOLockedValueBox(Outbox())
     /// Bytes of commands queued or waiting for their replies, against ``RedisConfiguration/maxPendingBytes``.
     private let pendingBytes = Atomic<Int>(0)
+    private let pendingCommands = Atomic<Int>(0)
 
     /// Bytes of commands queued or waiting for replies on this connection now.
     public var bytesPending: Int { self.pendingBytes.load(ordering: .relaxed) }
+    /// Commands queued or waiting for replies on this connection now.
+    public var commandsPending: Int { self.pendingCommands.load(ordering: .relaxed) }
 
     private struct Outbox {
         var requests: [RedisRequest] = []
@@ -184,7 +187,11 @@ public final class RedisConnection: Sendable {
             self.pendingBytes.wrappingSubtract(bytes, ordering: .relaxed)
             return false
         }
-        reply.whenComplete { _ in self.pendingBytes.wrappingSubtract(bytes, ordering: .relaxed) }
+        self.pendingCommands.wrappingAdd(1, ordering: .relaxed)
+        reply.whenComplete { _ in
+            self.pendingBytes.wrappingSubtract(bytes, ordering: .relaxed)
+            self.pendingCommands.wrappingSubtract(1, ordering: .relaxed)
+        }
         return true
     }
 

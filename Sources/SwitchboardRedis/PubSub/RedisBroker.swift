@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Logging
 public import NIOCore
 public import ServiceLifecycle
@@ -24,6 +25,8 @@ public final class RedisBroker: Broker, Service {
     private let ownsCommands: Bool
     private let subscriber: RedisSubscriber
     private let fanOut = LocalBroker()
+    /// How long `PUBLISH` takes (until Redis answers); `nil` records nothing.
+    private let publishTimer: CoreMetrics.Timer?
 
     /// Creates a broker with connections of its own; call ``start()`` (or ``run()``) to connect.
     ///
@@ -32,16 +35,20 @@ public final class RedisBroker: Broker, Service {
     ///   - eventLoopGroup: Where the two connections run (each on one loop of it).
     ///   - backoff: How quickly to retry a lost connection.
     ///   - logger: Where connection changes are logged (warnings when Redis is lost, info when it is back).
+    ///   - metricsFactory: Where the publish latency is recorded, as the timer `switchboard_broker_publish_seconds`;
+    ///     `nil` records nothing.
     public convenience init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup,
         backoff: RedisClient.Backoff = .init(),
-        logger: Logger
+        logger: Logger,
+        metricsFactory: (any MetricsFactory)? = MetricsSystem.factory
     ) {
         let client = RedisClient(
             configuration: configuration, eventLoop: eventLoopGroup.next(), backoff: backoff, logger: logger)
         self.init(
-            commands: client, ownsCommands: true, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger)
+            commands: client, ownsCommands: true, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger,
+            metricsFactory: metricsFactory)
     }
 
     /// Creates a broker that publishes through `client`, which the process also uses for its other Redis commands
@@ -53,14 +60,18 @@ public final class RedisBroker: Broker, Service {
     ///   - eventLoopGroup: Where the subscriber connection runs (on one loop of it).
     ///   - backoff: How quickly to retry a lost subscriber connection.
     ///   - logger: Where connection changes are logged.
+    ///   - metricsFactory: Where the publish latency is recorded, as the timer `switchboard_broker_publish_seconds`;
+    ///     `nil` records nothing.
     public convenience init(
         client: RedisClient,
         eventLoopGroup: any EventLoopGroup,
         backoff: RedisClient.Backoff = .init(),
-        logger: Logger
+        logger: Logger,
+        metricsFactory: (any MetricsFactory)? = MetricsSystem.factory
     ) {
         self.init(
-            commands: client, ownsCommands: false, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger)
+            commands: client, ownsCommands: false, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger,
+            metricsFactory: metricsFactory)
     }
 
     private init(
@@ -68,10 +79,14 @@ public final class RedisBroker: Broker, Service {
         ownsCommands: Bool,
         eventLoopGroup: any EventLoopGroup,
         backoff: RedisClient.Backoff,
-        logger: Logger
+        logger: Logger,
+        metricsFactory: (any MetricsFactory)?
     ) {
         self.commands = commands
         self.ownsCommands = ownsCommands
+        self.publishTimer = metricsFactory.map {
+            CoreMetrics.Timer(label: "switchboard_broker_publish_seconds", dimensions: [], factory: $0)
+        }
         self.subscriber = RedisSubscriber(
             configuration: commands.configuration,
             eventLoop: eventLoopGroup.next(),
@@ -108,6 +123,11 @@ public final class RedisBroker: Broker, Service {
             let subscriber = await self.subscriber.isConnected
             return commands && subscriber
         }
+    }
+
+    /// Whether the subscriber connection is up right now (for metrics; the command client tells its own).
+    public var subscriberIsConnected: Bool {
+        get async { await self.subscriber.isConnected }
     }
 
     /// Whether the broker works right now: the subscriber connection is up and the command connection answers a
@@ -148,7 +168,13 @@ public final class RedisBroker: Broker, Service {
     /// subscriber connections (processes, not sockets) that received it.
     @discardableResult
     public func publishNow(_ payload: ByteBuffer, to channel: String) -> EventLoopFuture<Int> {
-        self.commands.sendNow(RESPCommand("PUBLISH", [ByteBuffer(string: channel), payload])).flatMapThrowing {
+        let reply = self.commands.sendNow(RESPCommand("PUBLISH", [ByteBuffer(string: channel), payload]))
+        if let timer = self.publishTimer {
+            let start = NIODeadline.now()
+            // Only answered publishes: a refusal at once (Redis down) is not a latency.
+            reply.whenSuccess { _ in timer.recordNanoseconds((NIODeadline.now() - start).nanoseconds) }
+        }
+        return reply.flatMapThrowing {
             guard case .integer(let receivers) = $0 else {
                 throw RedisError(.unexpectedReply, "PUBLISH answered \($0)")
             }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -12,7 +13,8 @@ import Synchronization
 /// one write, so an overloaded loop gets cheaper per message and catches up.
 final class LoopFanOut: Sendable {
     private enum Entry {
-        case message(TopicLoop, PreparedMessage)
+        /// A message, with when it was queued (uptime nanoseconds; 0 when no lag is recorded).
+        case message(TopicLoop, PreparedMessage, UInt64)
         case gap(TopicLoop)
     }
 
@@ -29,22 +31,31 @@ final class LoopFanOut: Sendable {
 
     let eventLoop: any EventLoop
     private let maxBacklogBytes: Int
-    private let counters: Topics.Counters
+    let counters: Topics.Counters
+    private let lagTimer: CoreMetrics.Timer?
     private let logger: Logger
     private let mailbox = NIOLockedValueBox(Mailbox())
 
     /// Holds what it needs of the engine, not the engine: a drain still queued when the engine goes runs safely.
-    init(eventLoop: any EventLoop, maxBacklogBytes: Int, counters: Topics.Counters, logger: Logger) {
+    init(
+        eventLoop: any EventLoop, maxBacklogBytes: Int, counters: Topics.Counters, lagTimer: CoreMetrics.Timer?,
+        logger: Logger
+    ) {
         self.eventLoop = eventLoop
         self.maxBacklogBytes = maxBacklogBytes
         self.counters = counters
+        self.lagTimer = lagTimer
         self.logger = logger
     }
+
+    /// Message bytes waiting now.
+    var backlogBytes: Int { self.mailbox.withLockedValue { $0.bytes } }
 
     /// Queues `message` for `topic`'s members on this loop; any thread.
     func enqueue(_ message: PreparedMessage, for topic: TopicLoop) {
         let size = message.payloadSize
         let limit = self.maxBacklogBytes
+        let queuedAt = self.lagTimer == nil ? 0 : NIODeadline.now().uptimeNanoseconds
         let scheduleDrain = self.mailbox.withLockedValue { mailbox -> Bool in
             guard mailbox.bytes + size <= limit else {
                 mailbox.dropped += 1
@@ -55,7 +66,7 @@ final class LoopFanOut: Sendable {
                 mailbox.gapped.remove(at: index)
                 mailbox.entries.append(.gap(topic))
             }
-            mailbox.entries.append(.message(topic, message))
+            mailbox.entries.append(.message(topic, message, queuedAt))
             mailbox.bytes += size
             defer { mailbox.isDrainScheduled = true }
             return !mailbox.isDrainScheduled
@@ -86,15 +97,18 @@ final class LoopFanOut: Sendable {
                 "Event loop overloaded: dropped messages for its sockets; their members were told of a gap",
                 metadata: ["switchboard.dropped": "\(dropped)", "switchboard.topics": "\(gapped.count)"])
         }
-        if entries.count == 1, case .message(let topic, let message) = entries[0], gapped.isEmpty {
+        if entries.count == 1, case .message(let topic, let message, let queuedAt) = entries[0], gapped.isEmpty {
             // Keeping up: one message, one topic.
             topic.deliver([message])
+            self.recordLag(since: CollectionOfOne(queuedAt))
             return
         }
         for (topic, items) in Self.group(entries) {
             for item in items {
                 switch item {
-                case .messages(let batch): topic.deliver(batch)
+                case .messages(let batch, let queuedAt):
+                    topic.deliver(batch)
+                    self.recordLag(since: queuedAt)
                 case .gap: topic.deliverGap()
                 }
             }
@@ -102,8 +116,16 @@ final class LoopFanOut: Sendable {
         for topic in gapped { topic.deliverGap() }
     }
 
+    /// Records how long messages took from the broker's delivery to their members' sockets (written just now).
+    private func recordLag(since queuedAt: some Collection<UInt64>) {
+        guard let lagTimer = self.lagTimer else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        for time in queuedAt { lagTimer.recordNanoseconds(Int64(truncatingIfNeeded: now &- time)) }
+    }
+
     private enum Item {
-        case messages([PreparedMessage])
+        /// Messages, with when each was queued.
+        case messages([PreparedMessage], [UInt64])
         case gap
     }
 
@@ -114,7 +136,7 @@ final class LoopFanOut: Sendable {
         for entry in entries {
             let topic: TopicLoop
             switch entry {
-            case .message(let loop, _), .gap(let loop): topic = loop
+            case .message(let loop, _, _), .gap(let loop): topic = loop
             }
             let position: Int
             if let known = index[ObjectIdentifier(topic)] {
@@ -125,13 +147,14 @@ final class LoopFanOut: Sendable {
                 groups.append((topic, []))
             }
             switch entry {
-            case .message(_, let message):
-                if case .messages(var batch) = groups[position].1.last {
+            case .message(_, let message, let queuedAt):
+                if case .messages(var batch, var times) = groups[position].1.last {
                     groups[position].1.removeLast()
                     batch.append(message)
-                    groups[position].1.append(.messages(batch))
+                    times.append(queuedAt)
+                    groups[position].1.append(.messages(batch, times))
                 } else {
-                    groups[position].1.append(.messages([message]))
+                    groups[position].1.append(.messages([message], [queuedAt]))
                 }
             case .gap:
                 groups[position].1.append(.gap)

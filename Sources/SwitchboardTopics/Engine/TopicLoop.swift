@@ -1,5 +1,6 @@
 import NIOCore
 import SwitchboardWebSocket
+import Synchronization
 
 /// The members of one topic on one event loop, grouped by frame encoding; touched only on that loop.
 final class TopicLoop: Sendable {
@@ -64,9 +65,18 @@ final class TopicLoop: Sendable {
         // A snapshot: a member that leaves during the pass (its socket closed on a write) does not disturb it.
         let members = self.members.value
         let buckets = members.buckets
+        var deliveries = 0
+        var bytes = 0
         for bucket in buckets where !bucket.members.isEmpty {
             let frames = PreparedFrames(batch, encoding: bucket.encoding)
             for member in bucket.members.values { member.receive(frames) }
+            deliveries += bucket.members.count * frames.count
+            bytes += bucket.members.count * frames.wireSize
+        }
+        if deliveries > 0 {
+            // Once per batch and loop, not per socket: the counters cost nothing a recipient would notice.
+            self.fanOut.counters.deliveries.wrappingAdd(deliveries, ordering: .relaxed)
+            self.fanOut.counters.deliveredBytes.wrappingAdd(bytes, ordering: .relaxed)
         }
         if !members.held.isEmpty {
             for held in members.held.values { held.hold(batch) }

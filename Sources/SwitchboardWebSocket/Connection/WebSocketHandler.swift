@@ -66,6 +66,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.context = context
         self.isWritable = context.channel.isWritable
         self.timers.start(handler: self, context: context)
+        self.configuration.counters?.socketOpened()
         if let socket { self.onOpen?(socket) }
     }
 
@@ -114,6 +115,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     private func finish(code: WebSocketCloseCode, reason: String, eventLoop: any EventLoop) {
         guard !self.isFinished else { return }
         self.isFinished = true
+        self.configuration.counters?.closed(code: code)
         if let context { self.timers.cancel(handler: self, eventLoop: context.eventLoop) }
         self.inflater = nil
         self.deflater = nil
@@ -239,6 +241,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
         }
         // After our close frame the peer's remaining data is read (to reach its close frame) but not delivered.
         guard self.closing.isOpen, let socket else { return }
+        self.configuration.counters?.received(bytes: message.buffer?.readableBytes ?? 0)
         socket.deliver(WebSocketMessage(kind: message.kind, data: message.buffer ?? ByteBuffer()), handler: self)
     }
 
@@ -403,6 +406,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     /// Sends `message`; `written` completes once it is written to the socket (fails if it never will be).
     private func sendNow(_ message: WebSocketMessage, written: EventLoopPromise<Void>? = nil) throws {
         guard self.closing.isOpen, let context else { throw WebSocketError.closed }
+        self.configuration.counters?.sent(bytes: message.data.readableBytes)
         let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
         if let deflate, let bits = deflate.serverWindowBits, message.data.readableBytes >= deflate.minimumSizeToCompress
         {
