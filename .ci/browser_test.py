@@ -35,12 +35,15 @@ def start_server(port, *extra):
     raise SystemExit("the server did not start")
 
 
-def browser(width, height):
+def browser(width, height, home=None):
+    """A headless Chromium; with `home`, one whose HOME (and so its NSS certificate store) is that directory."""
+    import os
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"]:
         options.add_argument(argument)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    env = dict(os.environ, HOME=home) if home else None
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env), options=options)
 
 
 def wait(driver, condition, what, timeout=15):
@@ -154,9 +157,38 @@ def set_nickname(driver, name):
     driver.find_element(By.ID, "message").click()  # leaving the field sends the new nickname
 
 
-port, proxy_port = free_port(), free_port()
+def check_metrics(metrics_port):
+    """What the restarted server did since, in /metrics: three pages in the room, their messages, carol's cut."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    expected_at_least = {
+        'switchboard_connections{endpoint="ws"}': 3,  # alice, bob and carol, all in the room now
+        'switchboard_room_members': 3,
+        'switchboard_handshakes_accepted_total{endpoint="ws"}': 4,  # carol twice
+        'switchboard_messages_received_total{endpoint="ws"}': 8,  # auth/nick/join/say commands
+        'switchboard_fanout_deliveries_total': 7 * 3,  # at least 7 messages to three pages
+        'switchboard_fanout_lag_seconds_count': 7,
+        'switchboard_http_requests_total{route="/",status="200"}': 1,  # carol's page, through the proxy
+        'switchboard_http_requests_total{route="/ws",status="101"}': 4,
+        'process_cpu_seconds_total': 0.001,
+    }
+    wrong = {name: samples.get(name) for name, least in expected_at_least.items() if samples.get(name, 0) < least}
+    assert not wrong, f"/metrics after the browser test: {wrong}"
+    closes = sum(v for k, v in samples.items() if k.startswith('switchboard_websocket_closes_total{endpoint="ws"'))
+    assert closes >= 1, "carol's cut connection is not counted as a close"
+    shown = ", ".join(f"{name} {samples[name]:g}" for name in expected_at_least)
+    print(f"ok   /metrics after the browser test: {shown}, ws closes {closes:g}")
+
+
+port, proxy_port, metrics_port = free_port(), free_port(), free_port()
 # The pages come from the server's own address and from the cuttable proxy's: both are allowed origins.
-origins = ("--allowed-origin", f"http://127.0.0.1:{port}", "--allowed-origin", f"http://127.0.0.1:{proxy_port}")
+origins = ("--allowed-origin", f"http://127.0.0.1:{port}", "--allowed-origin", f"http://127.0.0.1:{proxy_port}",
+           "--metrics-port", str(metrics_port))
 server = start_server(port, *origins)
 alice, bob = browser(1000, 700), browser(390, 760)  # bob's window is phone-sized
 carol = None
@@ -223,6 +255,7 @@ try:
     wait(bob, lambda d: "alice: see you!" in messages(d), "last message")
     bob.save_screenshot(SCREENSHOT)
     print(f"ok   screenshot saved to {SCREENSHOT}")
+    check_metrics(metrics_port)
 finally:
     for driver in (alice, bob, carol):
         if driver: driver.quit()
@@ -274,6 +307,62 @@ try:
     print("ok   anonymous: a look-alike nickname (Cyrillic a in alice) is refused")
 finally:
     for driver in (dave, eve, anon):
+        driver.quit()
+    server.terminate(); server.wait()
+
+# TLS: the chat over https:// and wss:// in Chromium, which trusts a test CA made here (in its NSS store under a
+# HOME of its own, as an operator's CA would be trusted system-wide) and nothing else: no certificate-error flags.
+import os, tempfile
+tls_dir = tempfile.mkdtemp(prefix="switchboard-tls-")
+def run(*command):
+    subprocess.run(command, cwd=tls_dir, check=True, capture_output=True)
+run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+    "-subj", "/CN=Switchboard browser-test CA", "-keyout", "ca.key", "-out", "ca.pem")
+run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
+    "-keyout", "server.key", "-out", "server.csr")
+open(os.path.join(tls_dir, "san.ext"), "w").write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+    "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
+nssdb = os.path.join(tls_dir, ".pki", "nssdb")
+os.makedirs(nssdb)
+run("certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password")
+run("certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "switchboard-test-ca", "-i", "ca.pem")
+port = free_port()
+server = start_server(port, "--tls-cert", os.path.join(tls_dir, "server.pem"),
+                      "--tls-key", os.path.join(tls_dir, "server.key"))
+grace, heidi = browser(1000, 700, home=tls_dir), browser(1000, 700, home=tls_dir)
+try:
+    for driver, name in ((grace, "grace"), (heidi, "heidi")):
+        driver.get(f"https://localhost:{port}/")
+        wait(driver, connected, f"{name}'s page did not connect over wss://")
+        set_nickname(driver, name)
+    assert grace.execute_script("return location.protocol") == "https:"
+    say(grace, "hello over TLS")
+    wait(heidi, lambda d: "grace: hello over TLS" in messages(d), "heidi did not get grace's message over wss://")
+    say(heidi, "and back")
+    wait(grace, lambda d: "heidi: and back" in messages(d), "grace did not get heidi's message over wss://")
+    print("ok   the chat over https:// and wss:// in Chromium, trusting only the test CA")
+    # A renewed certificate, read on SIGHUP: the open pages stay connected, a new page gets the new certificate.
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", "server.key", "-out", "server.csr")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
+    server.send_signal(__import__("signal").SIGHUP)
+    renewed = subprocess.run(["openssl", "x509", "-in", os.path.join(tls_dir, "server.pem"), "-noout", "-serial"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    for _ in range(50):
+        shown = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost"],
+                               input="", capture_output=True, text=True).stdout
+        served = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=shown, capture_output=True,
+                                text=True).stdout.strip()
+        if served == renewed: break
+        time.sleep(0.1)
+    assert served == renewed, f"after SIGHUP the server shows {served}, not the renewed {renewed}"
+    say(grace, "still here after the reload")
+    wait(heidi, lambda d: "grace: still here after the reload" in messages(d), "the open pages lost their sockets")
+    print("ok   SIGHUP: the renewed certificate is served to new connections; open pages keep chatting")
+finally:
+    for driver in (grace, heidi):
         driver.quit()
     server.terminate(); server.wait()
 

@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import NIOCore
 public import NIOPosix
+public import NIOSSL
 import ServiceLifecycleTestKit
 public import Switchboard
 public import SwitchboardServer
@@ -78,16 +79,23 @@ public final class RawClient {
     }
 
     /// Connects to `port`, runs `body`, closes.
+    ///
+    /// - Parameter tls: TLS to speak over the connection (the server's name checked as `localhost`), or `nil`.
     public static func withConnection<T>(
         port: Int,
         deadline: TimeAmount = .seconds(10),
+        tls: NIOSSLContext? = nil,
         _ body: (RawClient) async throws -> T
     ) async throws -> T {
         let asyncChannel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: "localhost"))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(isOutboundHalfClosureEnabled: true)
                     )

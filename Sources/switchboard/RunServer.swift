@@ -40,6 +40,7 @@ func runServer<App: Application>(
     let eventLoopGroup = Server.makeEventLoopGroup()
     let metricsPort = metrics?.resolvedPort
     let exporter = metricsPort == nil ? nil : MetricsExporter()
+    let tls = options.tls.credentials()
     let (application, services) = make(eventLoopGroup, logger, exporter)
     let host = options.resolvedHost
     let port = options.resolvedPort
@@ -48,12 +49,13 @@ func runServer<App: Application>(
         configuration: ServerConfiguration(
             host: host, port: port, maxConnections: options.resolvedMaxConnections,
             maxConnectionsPerAddress: options.resolvedMaxConnectionsPerIP,
-            connectionRatePerAddress: options.resolvedConnectionRatePerIP),
+            connectionRatePerAddress: options.resolvedConnectionRatePerIP, tls: tls),
         eventLoopGroup: eventLoopGroup,
         logger: logger
     )
     let announcer = Announcer(server: server, name: name, logger: logger)
     var metricsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if let tls { metricsServices.append(.init(service: TLSReloader(credentials: tls, logger: logger))) }
     if let exporter, let metricsPort, let metrics {
         exporter.observe(server: server)
         let metricsServer = Server(
@@ -103,7 +105,8 @@ struct Announcer: Service {
             let host = address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]" : $0 } ?? "?"
             // Written straight to the file descriptor: `print` is block-buffered when standard output is a pipe or a
             // file (systemd, docker logs), so the line would only appear at exit.
-            let line = "\(self.name) listening on http://\(host):\(address.port ?? 0)/\(self.path)\n"
+            let scheme = self.server.isTLS ? "https" : "http"
+            let line = "\(self.name) listening on \(scheme)://\(host):\(address.port ?? 0)/\(self.path)\n"
             _ = line.withCString { write(1, $0, strlen($0)) }
         }
         // Finished only when its turn to shut down comes: ServiceLifecycle fails the whole group when a service ends

@@ -37,6 +37,8 @@ struct SwitchboardCommand: AsyncParsableCommand {
 
 /// Options every server subcommand takes. Each flag can also come from an environment variable; the flag wins.
 struct ServerOptions: ParsableArguments {
+    @OptionGroup(title: "TLS") var tls: TLSOptions
+
     @Option(help: "The address to listen on (env SWITCHBOARD_HOST; default 127.0.0.1).")
     var host: String?
 

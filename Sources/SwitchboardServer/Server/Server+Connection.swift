@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Switchboard
 import Synchronization
 
@@ -44,6 +45,13 @@ extension Server {
             )
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = configuration.tls {
+                        // TLS has no half-close: a client's close_notify ends the connection. With half-closure on,
+                        // NIOSSL would report it as end of input and leave its own close waiting for the 5 s timeout.
+                        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
+                        // Below everything, a refusal's 503 included; a hijacker's bytes go through it too.
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
                     let address = channel.remoteAddress
                     switch limiter.admit(address) {
                     case .admitted:

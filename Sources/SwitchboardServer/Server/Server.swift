@@ -63,6 +63,9 @@ public final class Server: Service {
             counters: self.counters, logger: logger)
     }
 
+    /// Whether connections speak TLS (``ServerConfiguration/tls``).
+    public var isTLS: Bool { self.configuration.tls != nil }
+
     /// The address the server listens on, once it does.
     ///
     /// - Returns: The bound address (with the real port when the configuration asked for port 0).

@@ -43,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     /// Whether apps run on the connection's event loop (the default, and the fast path: no thread hop
     /// between socket and app). Turn it off for apps that block the thread, which they should not.
     public var runsApplicationOnEventLoop: Bool
+    /// TLS for every connection (`https`, `wss`), or `nil` for plain TCP.
+    public var tls: TLSCredentials?
 
     /// Creates a configuration; every parameter has a safe default.
     public init(
@@ -60,7 +62,8 @@ public struct ServerConfiguration: Sendable {
         maxConnectionsPerAddress: Int? = nil,
         connectionRatePerAddress: Double? = nil,
         serverName: String? = "switchboard",
-        runsApplicationOnEventLoop: Bool = true
+        runsApplicationOnEventLoop: Bool = true,
+        tls: TLSCredentials? = nil
     ) {
         self.host = host
         self.port = port
@@ -77,5 +80,6 @@ public struct ServerConfiguration: Sendable {
         self.connectionRatePerAddress = connectionRatePerAddress
         self.serverName = serverName
         self.runsApplicationOnEventLoop = runsApplicationOnEventLoop
+        self.tls = tls
     }
 }
