@@ -15,6 +15,20 @@ public final class RedisServerProcess: Sendable {
     public let port: Int
     /// Its working directory.
     public let directory: URL
+    /// TLS on ``port`` instead of plain TCP (and no plain port at all).
+    private let tls: TLS?
+
+    /// What a TLS server uses: its certificate and the CA it checks clients' certificates against.
+    public struct TLS: Sendable {
+        public var certificates: TestCertificates
+        /// Whether a client must present a certificate signed by the CA (`tls-auth-clients yes`).
+        public var requiresClientCertificates: Bool
+
+        public init(certificates: TestCertificates, requiresClientCertificates: Bool) {
+            self.certificates = certificates
+            self.requiresClientCertificates = requiresClientCertificates
+        }
+    }
 
     /// The `redis-server` executable, if installed.
     public static let executable: String? = {
@@ -39,7 +53,10 @@ public final class RedisServerProcess: Sendable {
     ///
     /// Everything here waits by sleeping the task, never by blocking a thread: tests run on the cooperative pool,
     /// which has one thread per core.
-    public init() async throws {
+    ///
+    /// - Parameter tls: Serve TLS only (`rediss://`), with these certificates.
+    public init(tls: TLS? = nil) async throws {
+        self.tls = tls
         guard let executable = Self.executable else {
             throw RedisServerError("redis-server is not installed, and SWITCHBOARD_REQUIRE_REDIS=1 requires it")
         }
@@ -110,11 +127,12 @@ public final class RedisServerProcess: Sendable {
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        let redisArguments = [
-            "--port", String(self.port), "--bind", "127.0.0.1", "--dir", self.directory.path,
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", log.path,
-            "--pidfile", self.directory.appendingPathComponent("redis.pid").path,
-        ]
+        let redisArguments =
+            [
+                "--port", String(self.port), "--bind", "127.0.0.1", "--dir", self.directory.path,
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", log.path,
+                "--pidfile", self.directory.appendingPathComponent("redis.pid").path,
+            ] + self.tlsArguments
         process.arguments = ["-c", watchdog, "sh", String(getpid()), executable] + redisArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -132,6 +150,17 @@ public final class RedisServerProcess: Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         throw RedisServerError("redis-server did not become ready within 5 s on port \(self.port)")
+    }
+
+    /// TLS on the port, and the plain port off (later arguments win).
+    private var tlsArguments: [String] {
+        guard let tls = self.tls else { return [] }
+        return [
+            "--tls-port", String(self.port), "--port", "0",
+            "--tls-cert-file", tls.certificates.certificatePath, "--tls-key-file", tls.certificates.keyPath,
+            "--tls-ca-cert-file", tls.certificates.caPath,
+            "--tls-auth-clients", tls.requiresClientCertificates ? "yes" : "no",
+        ]
     }
 
     /// A port that is free right now, from 20000-31999: below the kernel's ephemeral range (32768 and up), so the

@@ -201,11 +201,30 @@ struct ServerOptions: ParsableArguments {
 struct ChatOptions: ParsableArguments {
     @Option(
         help: """
-            Fan out through Redis, so several nodes chat together: redis://[[user]:password@]host[:port][/db] \
-            (env SWITCHBOARD_REDIS). Without it, the embedded in-process broker.
+            Fan out through Redis, so several nodes chat together: redis://[[user]:password@]host[:port][/db], \
+            or rediss://… for TLS (env SWITCHBOARD_REDIS). Without it, the embedded in-process broker.
             """
     )
     var redis: String?
+
+    @Option(
+        help: """
+            rediss:// only: a PEM file of the CA certificates to trust for Redis (env SWITCHBOARD_REDIS_CA; \
+            default: the system's trust roots).
+            """
+    )
+    var redisCA: String?
+
+    @Option(
+        help: """
+            rediss:// only: a PEM client certificate for Redis servers that require one (tls-auth-clients yes); \
+            needs --redis-key (env SWITCHBOARD_REDIS_CERT).
+            """
+    )
+    var redisCert: String?
+
+    @Option(help: "rediss:// only: the PEM private key of --redis-cert (env SWITCHBOARD_REDIS_KEY).")
+    var redisKey: String?
 
     @Option(
         name: .customLong("allowed-origin"),
@@ -341,7 +360,15 @@ struct ChatOptions: ParsableArguments {
 
     /// The Redis configuration, if any (validated by ``validate()``).
     var redisConfiguration: RedisConfiguration? {
-        (self.redis ?? environment("SWITCHBOARD_REDIS")).flatMap { try? RedisConfiguration(url: $0) }
+        guard
+            var configuration = (self.redis ?? environment("SWITCHBOARD_REDIS")).flatMap({
+                try? RedisConfiguration(url: $0)
+            })
+        else { return nil }
+        configuration.tls?.caFile = self.redisCA ?? environment("SWITCHBOARD_REDIS_CA")
+        configuration.tls?.certificateFile = self.redisCert ?? environment("SWITCHBOARD_REDIS_CERT")
+        configuration.tls?.keyFile = self.redisKey ?? environment("SWITCHBOARD_REDIS_KEY")
+        return configuration
     }
 
     var resolvedAllowedOrigins: [String] {
@@ -375,6 +402,15 @@ struct ChatOptions: ParsableArguments {
             } catch {
                 throw ValidationError("--redis: \(error)")
             }
+        }
+        let tlsFiles = [("--redis-ca", self.redisCA), ("--redis-cert", self.redisCert), ("--redis-key", self.redisKey)]
+        for (flag, value) in tlsFiles where value != nil {
+            guard self.redisConfiguration?.tls != nil else {
+                throw ValidationError("\(flag) needs a rediss:// URL in --redis (TLS to Redis)")
+            }
+        }
+        if (self.redisCert == nil) != (self.redisKey == nil) {
+            throw ValidationError("--redis-cert and --redis-key go together")
         }
         for origin in self.allowedOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
             throw ValidationError("--allowed-origin must look like https://host[:port], not \(origin.debugDescription)")

@@ -17,13 +17,19 @@ struct RedisConfigurationTests {
 
         let ipv6 = try RedisConfiguration(url: "redis://[::1]:6390/1")
         #expect(ipv6.host == "::1" && ipv6.port == 6390 && ipv6.database == 1)
+        #expect(plain.tls == nil)
+
+        let secure = try RedisConfiguration(url: "rediss://:pw@cache.example:6380")
+        #expect(secure.tls == RedisTLS() && secure.host == "cache.example" && secure.port == 6380)
+        #expect(secure.description == "rediss://***@cache.example:6380")
     }
 
     @Test(
         "Bad URLs fail with a reason",
         arguments: [
-            ("http://localhost", "must start with redis://"),
-            ("rediss://localhost", "must start with redis://"),
+            ("http://localhost", "must start with redis:// or rediss://"),
+            ("unix:///tmp/redis.sock", "must start with redis:// or rediss://"),
+            ("rediss://", "host is missing"),
             ("redis://", "host is missing"),
             ("redis://localhost:0", "port must be a number"),
             ("redis://localhost:99999", "port must be a number"),
@@ -49,10 +55,12 @@ struct RedisConfigurationTests {
         #expect(!configuration.description.contains("topsecret"))
         #expect(configuration.description == "redis://alice@localhost:6379/2")
         #expect(throws: (any Error).self) { _ = try RedisConfiguration(url: "redis://alice:topsecret@localhost:0") }
-        do {
-            _ = try RedisConfiguration(url: "redis://alice:topsecret@localhost:0")
-        } catch {
-            #expect(!"\(error)".contains("topsecret"))
+        for url in ["redis://alice:topsecret@localhost:0", "rediss://alice:topsecret@localhost:0"] {
+            do {
+                _ = try RedisConfiguration(url: url)
+            } catch {
+                #expect(!"\(error)".contains("topsecret"))
+            }
         }
     }
 }

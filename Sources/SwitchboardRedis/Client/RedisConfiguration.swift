@@ -1,6 +1,6 @@
 /// Where a Redis server is and how to talk to it.
 ///
-/// Parse one from a URL with ``init(url:)``: `redis://[[user]:password@]host[:port][/db]`.
+/// Parse one from a URL with ``init(url:)``: `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS.
 public struct RedisConfiguration: Sendable, Hashable {
     /// The server's host name or IP address.
     public var host: String
@@ -27,6 +27,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var maxPendingBytes: Int
     /// What the reply decoder accepts.
     public var limits: RESPLimits
+    /// TLS to the server (`rediss://`), or `nil` for plain TCP.
+    public var tls: RedisTLS?
 
     /// Creates a configuration.
     public init(
@@ -40,7 +42,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         healthCheckInterval: Duration = .seconds(10),
         maxPendingCommands: Int = 16_384,
         maxPendingBytes: Int = 16 * 1024 * 1024,
-        limits: RESPLimits = .init()
+        limits: RESPLimits = .init(),
+        tls: RedisTLS? = nil
     ) {
         self.host = host
         self.port = port
@@ -53,17 +56,25 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.maxPendingCommands = maxPendingCommands
         self.maxPendingBytes = maxPendingBytes
         self.limits = limits
+        self.tls = tls
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]`; user and password may be percent-encoded.
+    /// Parses `redis://[[user]:password@]host[:port][/db]`, or the same with `rediss://` for TLS (verified
+    /// against the system's trust roots unless ``tls`` is given a CA file); user and password may be percent-encoded.
     ///
     /// - Throws: ``RedisURLError`` saying what is wrong with the URL.
     public init(url: String) throws(RedisURLError) {
         self.init()
-        guard url.hasPrefix("redis://") else {
-            throw RedisURLError(url, "it must start with redis:// (rediss:// and unix sockets are not supported)")
+        let scheme: String
+        if url.hasPrefix("redis://") {
+            scheme = "redis://"
+        } else if url.hasPrefix("rediss://") {
+            scheme = "rediss://"
+            self.tls = RedisTLS()
+        } else {
+            throw RedisURLError(url, "it must start with redis:// or rediss:// (unix sockets are not supported)")
         }
-        var rest = Substring(url.dropFirst("redis://".count))
+        var rest = Substring(url.dropFirst(scheme.count))
         if let query = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
             throw RedisURLError(url, "query and fragment are not supported (\(rest[query...]))")
         }
@@ -151,7 +162,8 @@ extension RedisConfiguration: CustomStringConvertible {
     public var description: String {
         let user = self.username.map { "\($0)@" } ?? (self.password != nil ? "***@" : "")
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
-        return "redis://\(user)\(host):\(self.port)" + (self.database != 0 ? "/\(self.database)" : "")
+        return "\(self.tls == nil ? "redis" : "rediss")://\(user)\(host):\(self.port)"
+            + (self.database != 0 ? "/\(self.database)" : "")
     }
 }
 
@@ -171,11 +183,38 @@ public struct RedisURLError: Error, Hashable, CustomStringConvertible {
 
     private static func masked(_ url: String) -> String {
         // Only a URL's authority (before the first "/" after the scheme) holds credentials.
-        let schemeEnd = url.hasPrefix("redis://") ? url.index(url.startIndex, offsetBy: 8) : url.startIndex
+        let schemeEnd =
+            url.hasPrefix("redis://")
+            ? url.index(url.startIndex, offsetBy: 8)
+            : url.hasPrefix("rediss://") ? url.index(url.startIndex, offsetBy: 9) : url.startIndex
         let authorityEnd = url[schemeEnd...].firstIndex(of: "/") ?? url.endIndex
         guard let at = url[schemeEnd..<authorityEnd].lastIndex(of: "@") else { return url }
         let userInfo = url[schemeEnd..<at]
         guard let colon = userInfo.firstIndex(of: ":") else { return url[..<schemeEnd] + "***" + url[at...] }
         return url[..<colon] + ":***" + url[at...]
+    }
+}
+
+/// TLS to Redis (`rediss://`): which CA to trust and, for servers that require one (`tls-auth-clients yes`), the
+/// client's certificate.
+public struct RedisTLS: Sendable, Hashable {
+    /// A PEM file of the CA certificates to trust; `nil` trusts the system's roots.
+    public var caFile: String?
+    /// A PEM client certificate chain to present; needs ``keyFile``.
+    public var certificateFile: String?
+    /// The PEM private key of ``certificateFile``.
+    public var keyFile: String?
+    /// The name the server's certificate must carry; `nil` checks the configuration's host (a host name, or an IP
+    /// address in the certificate's subject alternative names).
+    public var serverName: String?
+
+    /// Creates TLS settings; with no arguments, the system's trust roots and no client certificate.
+    public init(
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil
+    ) {
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.serverName = serverName
     }
 }

@@ -76,6 +76,10 @@ public final class RedisConnection: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = configuration.tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try tls.makeHandler(host: configuration.host))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPDecoder(limits: configuration.limits))
                     )
@@ -103,7 +107,9 @@ public final class RedisConnection: Sendable {
         }
     }
 
-    /// `AUTH` and `SELECT`, pipelined.
+    /// `AUTH` and `SELECT`, pipelined; over TLS with neither, a `PING`, so that a TLS connection is handed out only
+    /// once the handshake is done and the server answered (a refused certificate fails the connect, not the first
+    /// command, and the client's reconnection loop sees it).
     private func handshake() -> EventLoopFuture<Void> {
         var commands: [RESPCommand] = []
         if let password = self.configuration.password {
@@ -116,6 +122,7 @@ public final class RedisConnection: Sendable {
         if self.configuration.database != 0 {
             commands.append(RESPCommand("SELECT", String(self.configuration.database)))
         }
+        if commands.isEmpty && self.configuration.tls != nil { commands.append(RESPCommand("PING")) }
         guard !commands.isEmpty else { return self.eventLoop.makeSucceededVoidFuture() }
         let replies = self.sendPipelined(commands)
         return EventLoopFuture.andAllSucceed(replies, on: self.eventLoop)
