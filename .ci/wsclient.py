@@ -16,18 +16,31 @@ def wait_for_port(port, tries=100):
     raise SystemExit(f"FAIL nothing listens on {port}")
 
 
+class HandshakeRefused(Exception):
+    def __init__(self, status, head):
+        super().__init__(f"handshake answered {status}: {head[:200]}")
+        self.status = status
+
+
 class WS:
-    def __init__(self, port, path="/ws", protocol="switchboard.chat.v1"):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, path="/ws", protocol="switchboard.chat.v1", headers=(), source=None):
+        """Opens a WebSocket; `headers` are extra header lines, `source` a local address to connect from."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=(source, 0) if source else None)
         key = base64.b64encode(os.urandom(16)).decode()
         extra = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
+        extra += "".join(f"{line}\r\n" for line in headers)
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
                            f"{extra}\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)
-        assert head.startswith(b"HTTP/1.1 101"), head
+            byte = self.sock.recv(1)
+            if not byte: break
+            head += byte
+        self.status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else 0
+        if self.status != 101:
+            raise HandshakeRefused(self.status, head.decode(errors="replace"))
 
     def send(self, message):
         """Sends a text frame: a string as it is, anything else as JSON."""

@@ -49,7 +49,8 @@ func runServer<App: Application>(
         configuration: ServerConfiguration(
             host: host, port: port, maxConnections: options.resolvedMaxConnections,
             maxConnectionsPerAddress: options.resolvedMaxConnectionsPerIP,
-            connectionRatePerAddress: options.resolvedConnectionRatePerIP, tls: tls),
+            connectionRatePerAddress: options.resolvedConnectionRatePerIP, tls: tls,
+            trustedProxies: options.resolvedTrustedProxies),
         eventLoopGroup: eventLoopGroup,
         logger: logger
     )

@@ -100,6 +100,33 @@ struct ServerOptions: ParsableArguments {
     )
     var connectionRatePerIP: Double?
 
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: """
+            An address or CIDR range (10.0.0.0/8, ::1) of a proxy in front of the server; repeatable (env \
+            SWITCHBOARD_TRUSTED_PROXIES, comma-separated). Its X-Forwarded-For and X-Forwarded-Proto are believed: \
+            logs and --connection-rate-per-ip see the client. Default: none, the headers are ignored.
+            """
+    )
+    var trustedProxies: [String] = []
+
+    /// The trusted proxies from the flags or the environment (validated).
+    var resolvedTrustedProxies: [IPAddressRange] {
+        let texts =
+            self.trustedProxies.isEmpty
+            ? (environment("SWITCHBOARD_TRUSTED_PROXIES") ?? "").split(separator: ",").map {
+                String($0.filter { $0 != " " })
+            }.filter { !$0.isEmpty }
+            : self.trustedProxies
+        return texts.map { text in
+            guard let range = IPAddressRange(text) else {
+                exitWithUsageError(
+                    "a trusted proxy must be an IP address or a CIDR range, not \(text.debugDescription)")
+            }
+            return range
+        }
+    }
+
     /// The per-address connection rate from the flag or the environment; `nil` for none (validated).
     var resolvedConnectionRatePerIP: Double? {
         let text = environment("SWITCHBOARD_CONNECTION_RATE_PER_IP")
@@ -151,6 +178,10 @@ struct ServerOptions: ParsableArguments {
         }
         if let port = self.port, !(0...65535).contains(port) {
             throw ValidationError("--port must be between 0 and 65535, not \(port)")
+        }
+        for text in self.trustedProxies where IPAddressRange(text) == nil {
+            throw ValidationError(
+                "--trusted-proxy must be an IP address or a CIDR range (10.0.0.0/8), not \(text.debugDescription)")
         }
         if let seconds = self.shutdownTimeout, !(1...3600).contains(seconds) {
             throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds, not \(seconds)")

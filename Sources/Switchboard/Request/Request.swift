@@ -29,8 +29,11 @@ public struct Request: Sendable {
     public var version: HTTPVersion
     /// The header fields, in the order the client sent them.
     public var headers: HTTPFields
-    /// The address of the peer, when the request came over a socket.
+    /// The client's address: the peer of the socket, or, when the peer is a trusted proxy (a server's
+    /// `trustedProxies`), the client it forwarded for (`X-Forwarded-For`).
     public var remoteAddress: SocketAddress?
+    /// `http` or `https` as the client used it: the connection's own, or a trusted proxy's `X-Forwarded-Proto`.
+    public var scheme: String = "http"
     /// The request body: a stream of bytes, read at most once.
     public var body: RequestBody
     /// Parameters captured by a ``Router`` pattern such as `/rooms/:name`.

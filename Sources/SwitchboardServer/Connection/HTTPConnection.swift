@@ -24,6 +24,8 @@ final class HTTPConnection: Sendable {
     let httpHandlers: NIOLoopBoundBox<HTTPHandlers?>
     private let headParser: RequestHeadParser
     private let remoteAddress: SocketAddress?
+    /// Rates the requests of clients behind a trusted proxy; `nil` in tests of the connection alone.
+    private let limiter: ConnectionLimiter?
 
     init(
         channel: any Channel,
@@ -31,10 +33,12 @@ final class HTTPConnection: Sendable {
         httpHandlers: NIOLoopBoundBox<HTTPHandlers?>,
         configuration: ServerConfiguration,
         counters: ServerCounters = ServerCounters(),
+        limiter: ConnectionLimiter? = nil,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool
     ) {
         self.counters = counters
+        self.limiter = limiter
         self.channel = channel
         self.outbound = io
         self.reader = InboundReader(io)
@@ -113,6 +117,18 @@ final class HTTPConnection: Sendable {
             return .close
         }
 
+        let forwarded = ForwardedHeaders(
+            peer: self.remoteAddress, headers: parsed.headers, trusted: self.configuration.trustedProxies,
+            isTLS: self.configuration.tls != nil)
+        var logger = self.logger
+        if forwarded.isProxied {
+            // Logs and limits see the client, not the proxy.
+            logger[metadataKey: "switchboard.client"] = "\(forwarded.client?.ipAddress ?? "?")"
+            if let limiter = self.limiter, !limiter.admitForwarded(forwarded.client) {
+                try await self.refuse(.serviceUnavailable, reason: ConnectionLimiter.Refusal.addressRate.message)
+                return .close
+            }
+        }
         let isUpgradeOrConnect = head.isUpgradeOrConnect
         let serial = self.phase.withLock { phase in
             phase.serial += 1
@@ -121,17 +137,18 @@ final class HTTPConnection: Sendable {
             phase.expectation = parsed.expectsContinue && (parsed.contentLength ?? 1) > 0 ? .pending : .notExpected
             return phase.serial
         }
-        let request = Request(
+        var request = Request(
             method: parsed.method,
             target: head.uri,
             version: parsed.version,
             headers: parsed.headers,
             body: RequestBody(
                 source: RequestBodyReader(connection: self, serial: serial), expectedLength: parsed.contentLength),
-            remoteAddress: self.remoteAddress,
-            logger: self.logger,
+            remoteAddress: forwarded.client,
+            logger: logger,
             hijacker: ConnectionHijacker(connection: self, serial: serial)
         )
+        request.scheme = forwarded.scheme
 
         let response = await self.respond(to: request, with: application)
         let hijacked = self.phase.withLock { phase in

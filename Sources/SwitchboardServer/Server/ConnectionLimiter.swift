@@ -54,6 +54,8 @@ final class ConnectionLimiter: Sendable {
     let maxPerAddress: Int?
     /// New connections per second from one address, after a burst of twice as many; `nil` for no limit.
     let ratePerAddress: Double?
+    /// Peers that are proxies: no per-address cap or rate at accept (their clients' requests are rated instead).
+    let trustedProxies: [IPAddressRange]
     /// The most addresses whose rate is tracked; past it, full buckets (which say nothing) are dropped first.
     static let maxTrackedAddresses = 100_000
     private let logger: Logger
@@ -65,9 +67,10 @@ final class ConnectionLimiter: Sendable {
     static let maxLingering = 32
 
     init(
-        maxConnections: Int?, maxPerAddress: Int?, ratePerAddress: Double? = nil, counters: ServerCounters,
-        logger: Logger
+        maxConnections: Int?, maxPerAddress: Int?, ratePerAddress: Double? = nil,
+        trustedProxies: [IPAddressRange] = [], counters: ServerCounters, logger: Logger
     ) {
+        self.trustedProxies = trustedProxies
         self.maxConnections = maxConnections ?? Self.defaultMaxConnections
         self.maxPerAddress = maxPerAddress
         self.ratePerAddress = ratePerAddress
@@ -90,8 +93,10 @@ final class ConnectionLimiter: Sendable {
 
     /// Counts the connection in, or says why not; an admitted one must be ``release(_:)``d when it closes.
     func admit(_ address: SocketAddress?) -> Decision {
-        // The address's text only when a per-address cap or rate needs it.
-        let key = self.maxPerAddress == nil && self.ratePerAddress == nil ? nil : AddressKey(address)
+        // The address's text only when a per-address cap or rate needs it; none for a trusted proxy.
+        let key =
+            self.maxPerAddress == nil && self.ratePerAddress == nil || self.isTrustedProxy(address)
+            ? nil : AddressKey(address)
         let now = self.ratePerAddress == nil ? 0 : NIODeadline.now().uptimeNanoseconds
         let decision = self.state.withLock { state -> Decision in
             if state.open >= self.maxConnections {
@@ -152,9 +157,27 @@ final class ConnectionLimiter: Sendable {
         return true
     }
 
+    /// Whether `address` is a trusted proxy's.
+    func isTrustedProxy(_ address: SocketAddress?) -> Bool {
+        guard let address, !self.trustedProxies.isEmpty else { return false }
+        return self.trustedProxies.contains { $0.contains(address) }
+    }
+
+    /// Takes a token from the forwarded client's bucket for one request that came through a trusted proxy;
+    /// `false` (counted and logged as a rate refusal) when it has none.
+    func admitForwarded(_ client: SocketAddress?) -> Bool {
+        guard let rate = self.ratePerAddress, let key = AddressKey(client) else { return true }
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard self.state.withLock({ Self.takeToken(&$0, key, rate: rate, now: now) }) else {
+            self.refused(.addressRate, address: client)
+            return false
+        }
+        return true
+    }
+
     /// Counts a closed connection out.
     func release(_ address: SocketAddress?) {
-        let key = self.maxPerAddress == nil ? nil : AddressKey(address)
+        let key = self.maxPerAddress == nil || self.isTrustedProxy(address) ? nil : AddressKey(address)
         self.state.withLock { state in
             state.open -= 1
             if let key, self.maxPerAddress != nil, let count = state.perAddress[key] {

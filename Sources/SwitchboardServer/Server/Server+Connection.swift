@@ -129,6 +129,7 @@ extension Server {
             httpHandlers: accepted.httpHandlers,
             configuration: self.configuration,
             counters: self.counters,
+            limiter: self.limiter,
             logger: logger,
             isShuttingDown: { self.isShuttingDown }
         )

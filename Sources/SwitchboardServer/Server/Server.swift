@@ -59,7 +59,7 @@ public final class Server: Service {
         self.logger = logger
         self.limiter = ConnectionLimiter(
             maxConnections: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress,
-            ratePerAddress: configuration.connectionRatePerAddress,
+            ratePerAddress: configuration.connectionRatePerAddress, trustedProxies: configuration.trustedProxies,
             counters: self.counters, logger: logger)
     }
 

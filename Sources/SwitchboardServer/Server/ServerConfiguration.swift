@@ -45,6 +45,12 @@ public struct ServerConfiguration: Sendable {
     public var runsApplicationOnEventLoop: Bool
     /// TLS for every connection (`https`, `wss`), or `nil` for plain TCP.
     public var tls: TLSCredentials?
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed: a request from one of them gets the
+    /// forwarded client as its ``Switchboard/Request/remoteAddress`` and the forwarded ``Switchboard/Request/scheme``,
+    /// and ``connectionRatePerAddress`` counts that client's requests instead of the proxy's connections (the
+    /// per-address connection cap does not apply to a proxy, which carries many clients). Empty by default: headers
+    /// anyone can write are ignored.
+    public var trustedProxies: [IPAddressRange] = []
 
     /// Creates a configuration; every parameter has a safe default.
     public init(
@@ -63,8 +69,10 @@ public struct ServerConfiguration: Sendable {
         connectionRatePerAddress: Double? = nil,
         serverName: String? = "switchboard",
         runsApplicationOnEventLoop: Bool = true,
-        tls: TLSCredentials? = nil
+        tls: TLSCredentials? = nil,
+        trustedProxies: [IPAddressRange] = []
     ) {
+        self.trustedProxies = trustedProxies
         self.host = host
         self.port = port
         self.backlog = backlog
