@@ -353,3 +353,31 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets for the parsers that face peers (Fuzz/README.md). Declared only when SWITCHBOARD_FUZZ=1, since
+// they link only with `-sanitize=fuzzer` (libFuzzer supplies `main`): `Fuzz/run.sh` builds and runs them.
+if Context.environment["SWITCHBOARD_FUZZ"] == "1" {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        (
+            "FuzzWebSocketFrames",
+            [
+                "SwitchboardWebSocket", .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        (
+            "FuzzHTTPRequestHead",
+            [
+                "Switchboard", "SwitchboardServer", "SwitchboardWebSocket",
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        ("FuzzRESPDecoder", ["SwitchboardRedis", .product(name: "NIOCore", package: "swift-nio")]),
+        ("FuzzRedisURL", ["SwitchboardRedis"]),
+        ("FuzzRoomsCommands", ["SwitchboardChat", "SwitchboardAuth"]),
+    ]
+    package.targets += fuzzTargets.map { name, dependencies in
+        .executableTarget(name: name, dependencies: dependencies, path: "Fuzz/\(name)")
+    }
+}
