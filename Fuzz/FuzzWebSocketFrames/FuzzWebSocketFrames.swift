@@ -29,9 +29,11 @@ public func fuzzWebSocketFrames(_ start: UnsafePointer<UInt8>, _ count: Int) -> 
     handler.socket = socket
     socket.onMessage { socket, message in try? socket.send(message) }
     do {
+        // Active, as a hijacked connection is: the handler stops reading once the channel is not.
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.pipeline.syncOperations.addHandler(handler)
     } catch {
-        fatalError("cannot add the handler: \(error)")
+        fatalError("cannot set up the channel: \(error)")
     }
     var offset = 2
     while offset < input.count, channel.isActive {

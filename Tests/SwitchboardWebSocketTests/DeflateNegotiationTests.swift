@@ -73,6 +73,26 @@ struct DeflateNegotiationTests {
         #expect(nine.serverWindowBits == 9)
     }
 
+    @Test("A message that ends its deflate stream (BFINAL) inflates, and the next message starts a new stream")
+    func finalBlock() throws {
+        // Found by FuzzWebSocketFrames: the 00 00 FF FF tail after a final block made `inflate` loop forever.
+        let inflater = try Inflater()
+        var first = ByteBuffer()
+        let final: [UInt8] = [203, 72, 205, 201, 201, 7, 0]  // "hello", zlib's Z_FINISH (raw deflate)
+        #expect(try inflater.inflate(ByteBuffer(bytes: final), into: &first, limit: 1024))
+        #expect(try inflater.inflate(ByteBuffer(bytes: [0x00, 0x00, 0xFF, 0xFF]), into: &first, limit: 1024))
+        #expect(String(buffer: first) == "hello")
+        inflater.endMessage()
+        var second = ByteBuffer()
+        let synced: [UInt8] = [202, 72, 205, 201, 201, 7, 0, 0, 0, 255, 255]  // "hello", Z_SYNC_FLUSH
+        #expect(try inflater.inflate(ByteBuffer(bytes: synced), into: &second, limit: 1024))
+        #expect(String(buffer: second) == "hello")
+        // Anything after a final block in the same message is ignored, not looped on.
+        var trailing = ByteBuffer()
+        #expect(try Inflater().inflate(ByteBuffer(bytes: final + [0xFF, 0xFF, 0xFF]), into: &trailing, limit: 1024))
+        #expect(String(buffer: trailing) == "hello")
+    }
+
     @Test("Compress then inflate round-trips; inflation stops at the limit (zip bomb)")
     func roundTripAndBomb() throws {
         let deflater = try Deflater(windowBits: 15, level: 6)

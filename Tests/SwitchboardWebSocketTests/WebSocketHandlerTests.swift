@@ -93,6 +93,33 @@ struct WebSocketHandlerTests {
         #expect(record.closes == [1006], "no close handshake")
     }
 
+    @Test("A compressed message that ends its deflate stream (BFINAL) is delivered; the connection goes on")
+    func finalDeflateBlock() throws {
+        // Found by FuzzWebSocketFrames: such a message hung the event loop in `inflate` (a denial of service).
+        let channel = EmbeddedChannel()
+        let deflate = NegotiatedDeflate(
+            serverNoContextTakeover: false, clientNoContextTakeover: false, serverWindowBits: 15,
+            minimumSizeToCompress: 1024, compressionLevel: 6, responseHeader: "permessage-deflate")
+        let handler = WebSocketHandler(
+            configuration: .init(pingInterval: nil), deflate: deflate, logger: Logger(label: "test"))
+        let socket = WebSocket(
+            handler: handler, eventLoop: channel.eventLoop, subprotocol: nil, logger: handler.logger, withInbox: false)
+        handler.socket = socket
+        let record = Record()
+        socket.onMessage { _, message in record.messages.append(String(buffer: message.data)) }
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let final: [UInt8] = [203, 72, 205, 201, 201, 7, 0]  // "hello" with BFINAL (zlib's Z_FINISH)
+        var frame = clientFrame(0x1, final)
+        frame.setInteger(frame.getInteger(at: 0, as: UInt8.self)! | 0x40, at: 0)  // RSV1: compressed
+        try channel.writeInbound(frame)
+        var next = clientFrame(0x1, [202, 72, 205, 201, 201, 7, 0])  // "hello", sync-flushed, tail removed
+        next.setInteger(next.getInteger(at: 0, as: UInt8.self)! | 0x40, at: 0)
+        try channel.writeInbound(next)
+        #expect(record.messages == ["hello", "hello"])
+        #expect(channel.isActive)
+    }
+
     @Test("A send whose write ends the connection returns before onClose runs: callbacks are never re-entrant")
     func noReentrantClose() throws {
         let channel = EmbeddedChannel()

@@ -11,6 +11,12 @@ struct ZlibError: Error, CustomStringConvertible {
 /// A raw-deflate decompressor (RFC 1951 without zlib framing) whose output is capped.
 final class Inflater {
     private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    /// The current message ended its deflate stream with a final block: the rest of it (the `00 00 FF FF` tail the
+    /// receiver appends) is ignored until ``endMessage()``.
+    private var streamEnded = false
+    /// `inflate` calls in a row that neither consumed input nor produced output. zlib may still be working on bits it
+    /// already holds (a block header), so a few are normal; many mean the data cannot go on.
+    private var idleCalls = 0
 
     init() throws {
         self.stream.initialize(to: z_stream())
@@ -30,13 +36,26 @@ final class Inflater {
     /// Forgets the window (no context takeover).
     func reset() {
         inflateReset(self.stream)
+        self.streamEnded = false
+    }
+
+    /// Marks the end of a message: after a message that ended its stream, the next one starts a new stream.
+    func endMessage() {
+        self.streamEnded = false
     }
 
     /// Decompresses all of `input` into `output`, refusing to let `output` grow past `limit` bytes.
     ///
+    /// A block with BFINAL set ends zlib's stream (RFC 7692 §7.2.3.3 lets a sender end a message that way): the rest of
+    /// the message, the `00 00 FF FF` tail included, is ignored, as zlib-based receivers do, and the next message
+    /// starts a new stream. Every pass of the loop consumes input or produces output, or the data is refused: a peer's
+    /// bytes can never make it spin.
+    ///
     /// - Returns: `false` when the output would pass the limit (the caller closes with 1009).
     /// - Throws: ``ZlibError`` for data that is not valid deflate.
     func inflate(_ input: ByteBuffer, into output: inout ByteBuffer, limit: Int) throws -> Bool {
+        if self.streamEnded { return true }
+        self.idleCalls = 0
         var input = input
         return try input.withUnsafeMutableReadableBytes { inBytes -> Bool in
             self.stream.pointee.next_in = inBytes.baseAddress?.assumingMemoryBound(to: Bytef.self)
@@ -51,11 +70,12 @@ final class Inflater {
                     // Full: any further output means the message is too big.
                     if self.stream.pointee.avail_in == 0 { return true }
                     var probe: UInt8 = 0
+                    let pending = self.stream.pointee.avail_in
                     let produced = try withUnsafeMutablePointer(to: &probe) { pointer -> Int in
                         self.stream.pointee.next_out = pointer
                         self.stream.pointee.avail_out = 1
                         let result = CSwitchboardZlib.inflate(self.stream, Z_SYNC_FLUSH)
-                        try Self.check(result)
+                        try self.settle(result, consumed: pending != self.stream.pointee.avail_in, produced: false)
                         return 1 - Int(self.stream.pointee.avail_out)
                     }
                     if produced > 0 { return false }
@@ -64,6 +84,7 @@ final class Inflater {
                 }
                 let chunk = min(room, 16 * 1024)
                 output.reserveCapacity(minimumWritableBytes: chunk)
+                let pending = self.stream.pointee.avail_in
                 let (written, result) = output.withUnsafeMutableWritableBytes { outBytes -> (Int, Int32) in
                     self.stream.pointee.next_out = outBytes.baseAddress?.assumingMemoryBound(to: Bytef.self)
                     self.stream.pointee.avail_out = uInt(chunk)
@@ -71,17 +92,28 @@ final class Inflater {
                     return (chunk - Int(self.stream.pointee.avail_out), result)
                 }
                 output.moveWriterIndex(forwardBy: written)
-                try Self.check(result)
-                if self.stream.pointee.avail_in == 0 && written < chunk { return true }
                 if result == Z_BUF_ERROR && written == 0 { return true }
+                try self.settle(result, consumed: pending != self.stream.pointee.avail_in, produced: written > 0)
+                if self.stream.pointee.avail_in == 0 && written < chunk { return true }
             }
         }
     }
 
-    private static func check(_ result: Int32) throws {
+    /// Checks one `inflate` call: an error throws; the end of a stream starts a new one; a call that neither
+    /// consumed nor produced anything means the data cannot go on, and throws rather than loop.
+    private func settle(_ result: Int32, consumed: Bool, produced: Bool) throws {
         switch result {
-        case Z_OK, Z_STREAM_END, Z_BUF_ERROR: return
-        default: throw ZlibError(code: result, message: "invalid deflate data")
+        case Z_STREAM_END:
+            inflateReset(self.stream)
+            self.streamEnded = true
+            self.stream.pointee.avail_in = 0
+        case Z_OK, Z_BUF_ERROR:
+            self.idleCalls = consumed || produced ? 0 : self.idleCalls + 1
+            guard self.idleCalls < 64 else {
+                throw ZlibError(code: result, message: "deflate data that makes no progress")
+            }
+        default:
+            throw ZlibError(code: result, message: "invalid deflate data")
         }
     }
 }
