@@ -82,15 +82,21 @@ struct DeflateNegotiationTests {
         #expect(try inflater.inflate(ByteBuffer(bytes: final), into: &first, limit: 1024))
         #expect(try inflater.inflate(ByteBuffer(bytes: [0x00, 0x00, 0xFF, 0xFF]), into: &first, limit: 1024))
         #expect(String(buffer: first) == "hello")
-        inflater.endMessage()
         var second = ByteBuffer()
         let synced: [UInt8] = [202, 72, 205, 201, 201, 7, 0, 0, 0, 255, 255]  // "hello", Z_SYNC_FLUSH
         #expect(try inflater.inflate(ByteBuffer(bytes: synced), into: &second, limit: 1024))
         #expect(String(buffer: second) == "hello")
-        // Anything after a final block in the same message is ignored, not looped on.
-        var trailing = ByteBuffer()
-        #expect(try Inflater().inflate(ByteBuffer(bytes: final + [0xFF, 0xFF, 0xFF]), into: &trailing, limit: 1024))
-        #expect(String(buffer: trailing) == "hello")
+        // A new stream after a final block in the same message (a sender flushing with BFINAL) is inflated too.
+        var joined = ByteBuffer()
+        let world: [UInt8] = [43, 207, 47, 202, 73, 1, 0]  // "world" with BFINAL
+        #expect(
+            try Inflater().inflate(ByteBuffer(bytes: final + world + [0, 0, 255, 255]), into: &joined, limit: 1024))
+        #expect(String(buffer: joined) == "helloworld")
+        // Garbage after a final block is refused (1007 on a socket), not looped on.
+        #expect(throws: ZlibError.self) {
+            var output = ByteBuffer()
+            _ = try Inflater().inflate(ByteBuffer(bytes: final + [0xFF, 0xFF, 0xFF]), into: &output, limit: 1024)
+        }
     }
 
     @Test("Compress then inflate round-trips; inflation stops at the limit (zip bomb)")

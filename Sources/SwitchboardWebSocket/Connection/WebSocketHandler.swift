@@ -275,7 +275,6 @@ final class WebSocketHandler: ChannelDuplexHandler {
         }
         message.size = output.readableBytes
         message.buffer = output
-        if final { inflater.endMessage() }
         if final, self.deflate?.clientNoContextTakeover == true { inflater.reset() }
     }
 

@@ -11,8 +11,8 @@ struct ZlibError: Error, CustomStringConvertible {
 /// A raw-deflate decompressor (RFC 1951 without zlib framing) whose output is capped.
 final class Inflater {
     private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-    /// The current message ended its deflate stream with a final block: the rest of it (the `00 00 FF FF` tail the
-    /// receiver appends) is ignored until ``endMessage()``.
+    /// The last block inflated had BFINAL set, so zlib's stream ended: more compressed data starts a new stream,
+    /// and the `00 00 FF FF` tail the receiver appends to the message is not data (it is skipped).
     private var streamEnded = false
     /// `inflate` calls in a row that neither consumed input nor produced output. zlib may still be working on bits it
     /// already holds (a block header), so a few are normal; many mean the data cannot go on.
@@ -39,22 +39,25 @@ final class Inflater {
         self.streamEnded = false
     }
 
-    /// Marks the end of a message: after a message that ended its stream, the next one starts a new stream.
-    func endMessage() {
-        self.streamEnded = false
+    /// Skips the input left if it is only the end-of-message tail and the stream just ended: after a final block the
+    /// tail is no deflate data (alone, it is not a valid stream).
+    private func skipTailAfterStreamEnd() {
+        guard self.streamEnded, self.stream.pointee.avail_in == 4, let next = self.stream.pointee.next_in,
+            next[0] == 0x00, next[1] == 0x00, next[2] == 0xFF, next[3] == 0xFF
+        else { return }
+        self.stream.pointee.avail_in = 0
     }
 
     /// Decompresses all of `input` into `output`, refusing to let `output` grow past `limit` bytes.
     ///
-    /// A block with BFINAL set ends zlib's stream (RFC 7692 §7.2.3.3 lets a sender end a message that way): the rest of
-    /// the message, the `00 00 FF FF` tail included, is ignored, as zlib-based receivers do, and the next message
-    /// starts a new stream. Every pass of the loop consumes input or produces output, or the data is refused: a peer's
-    /// bytes can never make it spin.
+    /// A block with BFINAL set ends zlib's stream (RFC 7692 lets a sender flush that way): compressed data after it,
+    /// in this message or the next, starts a new stream, and the `00 00 FF FF` tail appended after it is skipped.
+    /// A pass of the loop that neither consumes input nor produces output is counted, and too many in a row refuse
+    /// the data: a peer's bytes can never make it spin.
     ///
     /// - Returns: `false` when the output would pass the limit (the caller closes with 1009).
     /// - Throws: ``ZlibError`` for data that is not valid deflate.
     func inflate(_ input: ByteBuffer, into output: inout ByteBuffer, limit: Int) throws -> Bool {
-        if self.streamEnded { return true }
         self.idleCalls = 0
         var input = input
         return try input.withUnsafeMutableReadableBytes { inBytes -> Bool in
@@ -65,6 +68,7 @@ final class Inflater {
                 self.stream.pointee.avail_in = 0
             }
             while true {
+                self.skipTailAfterStreamEnd()
                 let room = limit - output.readableBytes
                 if room <= 0 {
                     // Full: any further output means the message is too big.
@@ -106,8 +110,8 @@ final class Inflater {
         case Z_STREAM_END:
             inflateReset(self.stream)
             self.streamEnded = true
-            self.stream.pointee.avail_in = 0
         case Z_OK, Z_BUF_ERROR:
+            if consumed { self.streamEnded = false }
             self.idleCalls = consumed || produced ? 0 : self.idleCalls + 1
             guard self.idleCalls < 64 else {
                 throw ZlibError(code: result, message: "deflate data that makes no progress")
