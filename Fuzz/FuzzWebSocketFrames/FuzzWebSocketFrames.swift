@@ -6,7 +6,8 @@ import NIOEmbedded
 
 /// A client's bytes after the handshake, through the real handler: frames, fragments, control frames, masks, close
 /// codes and reasons, UTF-8 across fragments, and permessage-deflate payloads (negotiated when the first byte is
-/// odd), delivered in reads of the sizes the second byte picks. Every message is echoed, so compression runs too.
+/// odd), delivered in reads of the sizes the second byte picks. Messages are echoed when bit 3 of the first byte is set,
+/// so compression runs too.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWebSocketFrames(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let input = UnsafeBufferPointer(start: start, count: count)
@@ -27,7 +28,9 @@ public func fuzzWebSocketFrames(_ start: UnsafePointer<UInt8>, _ count: Int) -> 
     let socket = WebSocket(
         handler: handler, eventLoop: channel.eventLoop, subprotocol: nil, logger: logger, withInbox: false)
     handler.socket = socket
-    socket.onMessage { socket, message in try? socket.send(message) }
+    // Echoing (compression and framing on the way out) costs a compressor per input: one input in eight does it, so
+    // the parser, the fuzzer's real target, gets most of the executions.
+    if input[0] & 8 == 8 { socket.onMessage { socket, message in try? socket.send(message) } }
     do {
         // Active, as a hijacked connection is: the handler stops reading once the channel is not.
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
