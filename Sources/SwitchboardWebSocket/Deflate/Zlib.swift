@@ -103,8 +103,9 @@ final class Inflater {
         }
     }
 
-    /// Checks one `inflate` call: an error throws; the end of a stream starts a new one; a call that neither
-    /// consumed nor produced anything means the data cannot go on, and throws rather than loop.
+    /// Checks one `inflate` call: an error throws; the end of a stream starts a new one (a reset clears zlib's bit
+    /// buffer, so the next end needs new input); calls that neither consume nor produce are counted, and 64 in a row
+    /// throw rather than loop.
     private func settle(_ result: Int32, consumed: Bool, produced: Bool) throws {
         switch result {
         case Z_STREAM_END:
