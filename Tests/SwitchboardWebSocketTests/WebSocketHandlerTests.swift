@@ -18,10 +18,12 @@ private final class Record: WebSocketCloseObserver {
 /// The handler on an `EmbeddedChannel`: exact bytes in and out, no sockets, no threads.
 @Suite("WebSocket handler on EmbeddedChannel")
 struct WebSocketHandlerTests {
-    private func makeSocket(_ record: Record) throws -> (EmbeddedChannel, WebSocket) {
+    private func makeSocket(
+        _ record: Record, deflate: NegotiatedDeflate? = nil
+    ) throws -> (EmbeddedChannel, WebSocket) {
         let channel = EmbeddedChannel()
         let configuration = WebSocketConfiguration(pingInterval: nil)
-        let handler = WebSocketHandler(configuration: configuration, deflate: nil, logger: Logger(label: "test"))
+        let handler = WebSocketHandler(configuration: configuration, deflate: deflate, logger: Logger(label: "test"))
         let socket = WebSocket(
             handler: handler, eventLoop: channel.eventLoop, subprotocol: nil, logger: handler.logger, withInbox: false)
         handler.socket = socket
@@ -96,19 +98,12 @@ struct WebSocketHandlerTests {
     @Test("A compressed message that ends its deflate stream (BFINAL) is delivered; the connection goes on")
     func finalDeflateBlock() throws {
         // Found by FuzzWebSocketFrames: such a message hung the event loop in `inflate` (a denial of service).
-        let channel = EmbeddedChannel()
         let deflate = NegotiatedDeflate(
             serverNoContextTakeover: false, clientNoContextTakeover: false, serverWindowBits: 15,
             minimumSizeToCompress: 1024, compressionLevel: 6, responseHeader: "permessage-deflate")
-        let handler = WebSocketHandler(
-            configuration: .init(pingInterval: nil), deflate: deflate, logger: Logger(label: "test"))
-        let socket = WebSocket(
-            handler: handler, eventLoop: channel.eventLoop, subprotocol: nil, logger: handler.logger, withInbox: false)
-        handler.socket = socket
         let record = Record()
-        socket.onMessage { _, message in record.messages.append(String(buffer: message.data)) }
+        let (channel, _) = try self.makeSocket(record, deflate: deflate)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.pipeline.syncOperations.addHandler(handler)
         let final: [UInt8] = [203, 72, 205, 201, 201, 7, 0]  // "hello" with BFINAL (zlib's Z_FINISH)
         var frame = clientFrame(0x1, final)
         frame.setInteger(frame.getInteger(at: 0, as: UInt8.self)! | 0x40, at: 0)  // RSV1: compressed
