@@ -1,13 +1,17 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// `SWITCHBOARD_TSAN=1 swift test --sanitize=thread …` (README "Thread Sanitizer"): `Locked` becomes a lock TSan sees.
+let threadSanitizerBuild = Context.environment["SWITCHBOARD_TSAN"] == "1"
+
 // Strict settings shared by every target: Swift 6 language mode (complete concurrency checking is
 // implied), explicit `any`, and imports that are internal unless we write `public import`.
-let strictSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
-    .enableUpcomingFeature("MemberImportVisibility"),
-    .enableUpcomingFeature("InternalImportsByDefault"),
-]
+let strictSettings: [SwiftSetting] =
+    [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ] + (threadSanitizerBuild ? [.define("SWITCHBOARD_TSAN")] : [])
 
 let package = Package(
     name: "Switchboard",
@@ -34,6 +38,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // The config file: swift-configuration layers it under the environment; Yams (which its YAML trait uses)
+        // gives `check-config` the line of each setting.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["YAML"]),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Layer 2: the app interface (Rack's ideas). No NIOPosix: apps are testable without sockets.
@@ -50,6 +58,7 @@ let package = Package(
         .target(
             name: "SwitchboardServer",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -66,6 +75,7 @@ let package = Package(
         .target(
             name: "SwitchboardWebSocket",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "CSwitchboardZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -80,6 +90,7 @@ let package = Package(
         .target(
             name: "SwitchboardPubSub",
             dependencies: [
+                "SwitchboardLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -119,7 +130,8 @@ let package = Package(
         .target(
             name: "SwitchboardAuth",
             dependencies: [
-                .product(name: "JWTKit", package: "jwt-kit")
+                "SwitchboardLocks",
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: strictSettings
         ),
@@ -142,6 +154,7 @@ let package = Package(
         .target(
             name: "SwitchboardChat",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardWebSocket",
                 "SwitchboardPubSub",
@@ -172,6 +185,7 @@ let package = Package(
         .executableTarget(
             name: "switchboard",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
                 "SwitchboardDemos",
@@ -182,6 +196,7 @@ let package = Package(
                 "SwitchboardChatRedis",
                 "SwitchboardAuth",
                 "SwitchboardMetrics",
+                "SwitchboardConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -196,6 +211,7 @@ let package = Package(
         .target(
             name: "SwitchboardMetrics",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
                 "SwitchboardWebSocket",
@@ -209,10 +225,56 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The lock every module uses for state shared across threads: `Mutex`, or in Thread Sanitizer builds NIO's
+        // pthread box (TSan does not see `Mutex`'s futex on Linux).
+        .target(
+            name: "SwitchboardLocks",
+            dependencies: threadSanitizerBuild
+                ? [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")] : [],
+            swiftSettings: strictSettings
+        ),
+        // Operations: the settings the executable takes (flag, environment variable, config-file key), the config
+        // file's checks with line numbers, and the layering file < environment. Above everything it validates.
+        .target(
+            name: "SwitchboardConfig",
+            dependencies: [
+                "SwitchboardServer",
+                "SwitchboardRedis",
+                "SwitchboardChat",
+                "SwitchboardAuth",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardConfigTests",
+            dependencies: ["SwitchboardConfig"],
+            swiftSettings: strictSettings
+        ),
+        // The executable's subcommands and their options, parsed as the command line would be and run as processes.
+        .testTarget(
+            name: "switchboardTests",
+            dependencies: [
+                "SwitchboardLocks",
+                "switchboard",
+                "SwitchboardConfig",
+                "SwitchboardTesting",
+                "SwitchboardServer",
+                "SwitchboardRedis",
+                "SwitchboardChat",
+                "SwitchboardAuth",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Test helpers shared by the test targets: a live server on port 0 and a raw TCP client.
         .target(
             name: "SwitchboardTesting",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -226,6 +288,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardAuthTests",
             dependencies: [
+                "SwitchboardLocks",
                 "SwitchboardAuth",
                 "SwitchboardTesting",
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -245,6 +308,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardWebSocketTests",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardTesting",
                 "SwitchboardDemos",
@@ -278,6 +342,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardChatTests",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
                 "SwitchboardTesting",
@@ -313,6 +378,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardPubSubTests",
             dependencies: [
+                "SwitchboardLocks",
                 "SwitchboardPubSub",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -322,6 +388,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardRedisTests",
             dependencies: [
+                "SwitchboardLocks",
                 "SwitchboardRedis",
                 "SwitchboardTesting",
                 "SwitchboardPubSub",
@@ -335,6 +402,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardServerTests",
             dependencies: [
+                "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardTesting",
                 "SwitchboardServer",
@@ -376,6 +444,7 @@ if Context.environment["SWITCHBOARD_FUZZ"] == "1" {
         ("FuzzRESPDecoder", ["SwitchboardRedis", .product(name: "NIOCore", package: "swift-nio")]),
         ("FuzzRedisURL", ["SwitchboardRedis"]),
         ("FuzzRoomsCommands", ["SwitchboardChat", "SwitchboardAuth"]),
+        ("FuzzConfigFile", ["SwitchboardConfig"]),
     ]
     package.targets += fuzzTargets.map { name, dependencies in
         .executableTarget(name: name, dependencies: dependencies, path: "Fuzz/\(name)")

@@ -1,6 +1,6 @@
 public import FoundationEssentials
 import JWTKit
-import Synchronization
+import SwitchboardLocks
 
 /// Verifies connection tokens (JWT) into an ``Identity``.
 ///
@@ -38,7 +38,7 @@ public final class TokenVerifier: Sendable {
 
     public let policy: Policy
     private let clock: @Sendable () -> Date
-    private let table: Mutex<KeyTable>
+    private let table: Locked<KeyTable>
 
     /// A verifier for tokens signed with one of `keys`.
     ///
@@ -50,7 +50,7 @@ public final class TokenVerifier: Sendable {
     ) async throws {
         self.policy = policy
         self.clock = clock
-        self.table = Mutex(try await Self.table(of: keys))
+        self.table = Locked(try await Self.table(of: keys))
     }
 
     /// Replaces the keys (a reloaded JWKS document); verifications in flight finish with the keys they started with.

@@ -3,9 +3,9 @@ import Logging
 import NIOCore
 import Switchboard
 import SwitchboardAuth
+import SwitchboardLocks
 import SwitchboardTopics
 import SwitchboardWebSocket
-import Synchronization
 
 /// `POST /publish/{channel}`: server-side notifications to every subscriber of a channel on every node.
 ///
@@ -19,7 +19,7 @@ final class PublishEndpoint: Sendable {
     private let counters: ChatCounters
     private let keys: [PublishKey]
     /// Each key's request bucket, by index in `keys`.
-    private let buckets: Mutex<[TokenBucket]>
+    private let buckets: Locked<[TokenBucket]>
 
     init(topics: Topics, configuration: ChatConfiguration, counters: ChatCounters, logger: Logger) {
         self.topics = topics
@@ -32,7 +32,7 @@ final class PublishEndpoint: Sendable {
         }
         self.keys = keys
         let now = NIODeadline.now().uptimeNanoseconds
-        self.buckets = Mutex(keys.map { TokenBucket($0.rate, now: now) })
+        self.buckets = Locked(keys.map { TokenBucket($0.rate, now: now) })
     }
 
     func respond(to request: Request) async throws -> Response {

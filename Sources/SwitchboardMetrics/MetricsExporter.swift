@@ -1,11 +1,11 @@
 import CoreMetrics
 package import Prometheus
 package import SwitchboardChat
+import SwitchboardLocks
 package import SwitchboardRedis
 package import SwitchboardServer
 package import SwitchboardTopics
 import SwitchboardWebSocket
-import Synchronization
 
 /// The process's numbers in the Prometheus text format: what the layers count (``Server/statistics``,
 /// ``Topics/statistics``, the chat's counters, ``RedisClient/statistics``), read when scraped, and the histograms
@@ -17,9 +17,9 @@ import Synchronization
 package final class MetricsExporter: Sendable {
     /// Where every metric lives; scraped by ``render()``.
     package let registry = PrometheusCollectorRegistry()
-    private let sources = Mutex(Sources())
+    private let sources = Locked(Sources())
     /// What each counter showed at the last scrape, by name and labels: a scrape adds what grew since.
-    private let shown = Mutex<[String: Int]>([:])
+    private let shown = Locked<[String: Int]>([:])
 
     private struct Sources {
         var server: Server?

@@ -1,12 +1,12 @@
-import Synchronization
+import SwitchboardLocks
 
 /// An active subscription. It ends when ``cancel()`` is called or when it is released.
 public final class Subscription: Sendable {
-    private let onCancel: Mutex<(@Sendable () -> Void)?>
+    private let onCancel: Locked<(@Sendable () -> Void)?>
 
     /// Creates a subscription that runs `onCancel` once when it ends; used by brokers.
     public init(onCancel: @escaping @Sendable () -> Void) {
-        self.onCancel = Mutex(onCancel)
+        self.onCancel = Locked(onCancel)
     }
 
     /// Ends the subscription; later calls do nothing.

@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import SwitchboardLocks
 
 #if canImport(Glibc)
     import Glibc
@@ -10,7 +10,7 @@ import Synchronization
 /// Tests that need Redis use ``RedisServerProcess/testTrait``'s condition: they are skipped with a printed reason
 /// when `redis-server` is not installed, unless `SWITCHBOARD_REQUIRE_REDIS=1` (as in CI) makes that a failure.
 public final class RedisServerProcess: Sendable {
-    private let process = Mutex<Process?>(nil)
+    private let process = Locked<Process?>(nil)
     /// The port it listens on (kept across restarts).
     public let port: Int
     /// Its working directory.

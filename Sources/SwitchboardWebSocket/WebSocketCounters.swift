@@ -1,3 +1,4 @@
+import SwitchboardLocks
 import Synchronization
 
 /// Counts what the sockets that share it did: messages and bytes each way, closes by code, and what their limits and
@@ -18,7 +19,7 @@ public final class WebSocketCounters: Sendable {
     /// Closes by code: one slot per code in ``countedCloseCodes``, then one for every other code. A peer chooses its
     /// close code, so the codes counted one by one are a fixed set and a metric never gets a label per peer's whim.
     /// A lock, not atomics: a close happens once per socket, not per message.
-    private let closes: Mutex<[Int]>
+    private let closes: Locked<[Int]>
 
     /// The close codes counted one by one (RFC 6455's 1000–1015, and 4000–4015 for applications); any other code is
     /// counted under `nil` in ``Snapshot/closesByCode``.
@@ -26,7 +27,7 @@ public final class WebSocketCounters: Sendable {
 
     /// Creates counters at zero.
     public init() {
-        self.closes = Mutex(Array(repeating: 0, count: Self.countedCloseCodes.count + 1))
+        self.closes = Locked(Array(repeating: 0, count: Self.countedCloseCodes.count + 1))
     }
 
     /// What the counters say now.

@@ -50,7 +50,7 @@ struct AuthOptions: ParsableArguments {
     var jwksRefresh: Int?
 
     var resolvedJWKSRefresh: Duration {
-        let seconds = self.jwksRefresh ?? environment("SWITCHBOARD_JWKS_REFRESH").flatMap { Int($0) } ?? 300
+        let seconds = self.jwksRefresh ?? configured("SWITCHBOARD_JWKS_REFRESH").flatMap { Int($0) } ?? 300
         guard (1...86_400).contains(seconds) else { exitWithUsageError("--jwks-refresh must be 1 to 86400 seconds") }
         return .seconds(seconds)
     }
@@ -89,7 +89,7 @@ struct AuthOptions: ParsableArguments {
     /// The rate limits, from the flag or the environment (validated).
     var rateLimits: ChatRateLimits {
         var limits = ChatRateLimits()
-        let text = environment("SWITCHBOARD_SAY_RATE")
+        let text = configured("SWITCHBOARD_SAY_RATE")
         guard let rate = self.sayRate ?? text.flatMap(Double.init) else {
             if let text { exitWithUsageError("SWITCHBOARD_SAY_RATE must be a number, not \(text.debugDescription)") }
             return limits
@@ -100,7 +100,15 @@ struct AuthOptions: ParsableArguments {
         return limits
     }
 
-    private func value(_ flag: String?, _ variable: String) -> String? { flag ?? environment(variable) }
+    private func value(_ flag: String?, _ variable: String) -> String? { flag ?? configured(variable) }
+
+    func validate() throws {
+        try checkFlag("jwt-algorithm", self.jwtAlgorithm)
+        try checkFlag("jwks-url", self.jwksURL)
+        try checkFlag("jwks-refresh", self.jwksRefresh)
+        try checkFlag("say-rate", self.sayRate)
+        for room in self.privateRooms { try checkFlag("private-room", room) }
+    }
 
     var resolvedJWKSFile: String? { self.value(self.jwksFile, "SWITCHBOARD_JWKS_FILE") }
 
@@ -135,7 +143,7 @@ struct AuthOptions: ParsableArguments {
         var patterns: [ChannelPattern] = []
         let rooms =
             self.privateRooms.isEmpty
-            ? (environment("SWITCHBOARD_PRIVATE_ROOMS") ?? "").split(separator: ",").map {
+            ? (configured("SWITCHBOARD_PRIVATE_ROOMS") ?? "").split(separator: ",").map {
                 $0.trimmingCharacters(in: .whitespaces)
             }
             : self.privateRooms
@@ -157,7 +165,7 @@ struct AuthOptions: ParsableArguments {
             issuer: self.value(self.jwtIssuer, "SWITCHBOARD_JWT_ISSUER"))
         do {
             let verifier = try await TokenVerifier(keys: keys, policy: policy)
-            let anonymous = self.allowAnonymous || environment("SWITCHBOARD_ALLOW_ANONYMOUS") == "1"
+            let anonymous = self.allowAnonymous || configured("SWITCHBOARD_ALLOW_ANONYMOUS") == "1"
             return ChatAuthentication(verifier: verifier, allowsAnonymous: anonymous, privateRooms: patterns)
         } catch {
             exitWithUsageError("token keys: \(error)")

@@ -12,7 +12,7 @@ struct IntegerSetting {
 
     /// The value from the flag, else the environment, else the default (both checked before use).
     func resolve(_ flagValue: Int?) -> Int {
-        flagValue ?? environment(self.variable).flatMap { Int($0) } ?? self.defaultValue
+        flagValue ?? configured(self.variable).flatMap { Int($0) } ?? self.defaultValue
     }
 
     func validate(_ flagValue: Int?) throws {
@@ -22,7 +22,7 @@ struct IntegerSetting {
     }
 
     func checkEnvironment(_ flagValue: Int?) {
-        guard flagValue == nil, let text = environment(self.variable) else { return }
+        guard flagValue == nil, let text = configured(self.variable) else { return }
         if !(Int(text).map { self.range.contains($0) } ?? false) {
             exitWithUsageError("\(self.variable) must be \(self.rangeText), not \(text.debugDescription)")
         }

@@ -16,7 +16,7 @@ struct MetricsOptions: ParsableArguments {
     /// The metrics port from the flag or the environment; `nil` for no metrics.
     var resolvedPort: Int? {
         if let port = self.metricsPort { return port }
-        guard let text = environment("SWITCHBOARD_METRICS_PORT") else { return nil }
+        guard let text = configured("SWITCHBOARD_METRICS_PORT") else { return nil }
         guard let port = Int(text), (0...65535).contains(port) else {
             exitWithUsageError("SWITCHBOARD_METRICS_PORT must be a port number, not \(text.debugDescription)")
         }
@@ -24,7 +24,7 @@ struct MetricsOptions: ParsableArguments {
     }
 
     /// The metrics address, from the flag, the environment or the default.
-    var resolvedHost: String { self.metricsHost ?? environment("SWITCHBOARD_METRICS_HOST") ?? "127.0.0.1" }
+    var resolvedHost: String { self.metricsHost ?? configured("SWITCHBOARD_METRICS_HOST") ?? "127.0.0.1" }
 
     func validate() throws {
         if let port = self.metricsPort, !(0...65535).contains(port) {

@@ -6,6 +6,7 @@ import Switchboard
 import SwitchboardAuth
 import SwitchboardChat
 import SwitchboardChatRedis
+import SwitchboardConfig
 import SwitchboardDemos
 import SwitchboardMetrics
 import SwitchboardPubSub
@@ -30,13 +31,24 @@ struct SwitchboardCommand: AsyncParsableCommand {
         commandName: "switchboard",
         abstract: "Real-time messaging for Swift servers.",
         discussion: "Without a subcommand, serves: `switchboard serve --help` lists the server's flags.",
-        subcommands: [Serve.self, HijackDemoCommand.self, BenchCommand.self, TokenCommand.self],
+        subcommands: [
+            Serve.self, CheckConfigCommand.self, HijackDemoCommand.self, BenchCommand.self, TokenCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }
 
 /// Options every server subcommand takes. Each flag can also come from an environment variable; the flag wins.
 struct ServerOptions: ParsableArguments {
+    @Option(
+        help: """
+            A YAML file of settings, one `key: value` per line, keys as these flags without their dashes \
+            (deploy/switchboard.yaml shows them all); the environment and flags override it (env SWITCHBOARD_CONFIG). \
+            `switchboard check-config FILE` checks one.
+            """
+    )
+    var config: String?
+
     @OptionGroup(title: "TLS") var tls: TLSOptions
 
     @Option(help: "The address to listen on (env SWITCHBOARD_HOST; default 127.0.0.1).")
@@ -62,7 +74,7 @@ struct ServerOptions: ParsableArguments {
     var logFormat: String?
 
     /// The log format, from the flag, the environment or the default (validated by ``validate()``).
-    var resolvedLogFormat: String { (self.logFormat ?? environment("SWITCHBOARD_LOG_FORMAT") ?? "text").lowercased() }
+    var resolvedLogFormat: String { (self.logFormat ?? configured("SWITCHBOARD_LOG_FORMAT") ?? "text").lowercased() }
 
     @Option(
         help: """
@@ -114,7 +126,7 @@ struct ServerOptions: ParsableArguments {
     var resolvedTrustedProxies: [IPAddressRange] {
         let texts =
             self.trustedProxies.isEmpty
-            ? (environment("SWITCHBOARD_TRUSTED_PROXIES") ?? "").split(separator: ",").map {
+            ? (configured("SWITCHBOARD_TRUSTED_PROXIES") ?? "").split(separator: ",").map {
                 String($0.filter { $0 != " " })
             }.filter { !$0.isEmpty }
             : self.trustedProxies
@@ -129,7 +141,7 @@ struct ServerOptions: ParsableArguments {
 
     /// The per-address connection rate from the flag or the environment; `nil` for none (validated).
     var resolvedConnectionRatePerIP: Double? {
-        let text = environment("SWITCHBOARD_CONNECTION_RATE_PER_IP")
+        let text = configured("SWITCHBOARD_CONNECTION_RATE_PER_IP")
         guard let rate = self.connectionRatePerIP ?? text.flatMap(Double.init) else {
             if let text {
                 exitWithUsageError("SWITCHBOARD_CONNECTION_RATE_PER_IP must be a number, not \(text.debugDescription)")
@@ -142,28 +154,28 @@ struct ServerOptions: ParsableArguments {
 
     /// The connection cap from the flag or the environment; `nil` for the server's default (validated).
     var resolvedMaxConnections: Int? {
-        self.maxConnections ?? environment("SWITCHBOARD_MAX_CONNECTIONS").flatMap { Int($0) }
+        self.maxConnections ?? configured("SWITCHBOARD_MAX_CONNECTIONS").flatMap { Int($0) }
     }
 
     /// The per-address cap from the flag or the environment; `nil` for none (validated).
     var resolvedMaxConnectionsPerIP: Int? {
-        self.maxConnectionsPerIP ?? environment("SWITCHBOARD_MAX_CONNECTIONS_PER_IP").flatMap { Int($0) }
+        self.maxConnectionsPerIP ?? configured("SWITCHBOARD_MAX_CONNECTIONS_PER_IP").flatMap { Int($0) }
     }
 
     /// The shutdown deadline, from the flag, the environment or the default (validated by ``validate()``).
     var resolvedShutdownTimeout: Int {
-        self.shutdownTimeout ?? environment("SWITCHBOARD_SHUTDOWN_TIMEOUT").flatMap { Int($0) } ?? 10
+        self.shutdownTimeout ?? configured("SWITCHBOARD_SHUTDOWN_TIMEOUT").flatMap { Int($0) } ?? 10
     }
 
     /// The address, from the flag, the environment or the default.
-    var resolvedHost: String { self.host ?? environment("SWITCHBOARD_HOST") ?? "127.0.0.1" }
+    var resolvedHost: String { self.host ?? configured("SWITCHBOARD_HOST") ?? "127.0.0.1" }
 
     /// The port, from the flag, the environment or the default (validated by ``validate()``).
-    var resolvedPort: Int { self.port ?? environment("SWITCHBOARD_PORT").flatMap { Int($0) } ?? 8080 }
+    var resolvedPort: Int { self.port ?? configured("SWITCHBOARD_PORT").flatMap { Int($0) } ?? 8080 }
 
     /// The log level, from the flag, the environment or the default (validated by ``validate()``).
     var resolvedLogLevel: Logger.Level {
-        (self.logLevel ?? environment("SWITCHBOARD_LOG_LEVEL")).flatMap { Logger.Level(rawValue: $0.lowercased()) }
+        (self.logLevel ?? configured("SWITCHBOARD_LOG_LEVEL")).flatMap { Logger.Level(rawValue: $0.lowercased()) }
             ?? .info
     }
 
@@ -183,6 +195,7 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError(
                 "--trusted-proxy must be an IP address or a CIDR range (10.0.0.0/8), not \(text.debugDescription)")
         }
+        try checkFlag("connection-rate-per-ip", self.connectionRatePerIP)
         if let seconds = self.shutdownTimeout, !(1...3600).contains(seconds) {
             throw ValidationError("--shutdown-timeout must be 1 to 3600 seconds, not \(seconds)")
         }
@@ -197,15 +210,26 @@ struct ServerOptions: ParsableArguments {
     /// What a connection cap may be.
     static let connectionCounts = 1...10_000_000
 
+    /// Reads `--config` (or `SWITCHBOARD_CONFIG`) into the layers beneath the flags; a file with problems is one
+    /// line each (`FILE: line 3: …`) and exit code 64, before anything starts.
+    func loadConfigFile() async {
+        guard let path = self.config ?? environment("SWITCHBOARD_CONFIG") else { return }
+        let problems = ConfigFile.problems(atPath: path)
+        guard problems.isEmpty else {
+            exitWithUsageError(problems.map { "\(path): \($0)" }.joined(separator: "\nswitchboard: "))
+        }
+        await loadSettingsLayers(configFile: path)
+    }
+
     /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
     func checkEnvironment() throws {
-        if self.port == nil, let text = environment("SWITCHBOARD_PORT"), Int(text) == nil {
+        if self.port == nil, let text = configured("SWITCHBOARD_PORT"), Int(text) == nil {
             exitWithUsageError("SWITCHBOARD_PORT must be a number, not \(text.debugDescription)")
         }
         guard (0...65535).contains(self.resolvedPort) else {
             exitWithUsageError("SWITCHBOARD_PORT must be between 0 and 65535, not \(self.resolvedPort)")
         }
-        if self.shutdownTimeout == nil, let text = environment("SWITCHBOARD_SHUTDOWN_TIMEOUT"),
+        if self.shutdownTimeout == nil, let text = configured("SWITCHBOARD_SHUTDOWN_TIMEOUT"),
             !(Int(text).map { (1...3600).contains($0) } ?? false)
         {
             exitWithUsageError("SWITCHBOARD_SHUTDOWN_TIMEOUT must be 1 to 3600 seconds, not \(text.debugDescription)")
@@ -214,11 +238,11 @@ struct ServerOptions: ParsableArguments {
             (self.maxConnections, "SWITCHBOARD_MAX_CONNECTIONS"),
             (self.maxConnectionsPerIP, "SWITCHBOARD_MAX_CONNECTIONS_PER_IP"),
         ] where flag == nil {
-            if let text = environment(variable), !(Int(text).map { Self.connectionCounts.contains($0) } ?? false) {
+            if let text = configured(variable), !(Int(text).map { Self.connectionCounts.contains($0) } ?? false) {
                 exitWithUsageError("\(variable) must be 1 to 10000000, not \(text.debugDescription)")
             }
         }
-        if self.logLevel == nil, let level = environment("SWITCHBOARD_LOG_LEVEL"),
+        if self.logLevel == nil, let level = configured("SWITCHBOARD_LOG_LEVEL"),
             Logger.Level(rawValue: level.lowercased()) == nil
         {
             exitWithUsageError(
@@ -313,7 +337,7 @@ struct ChatOptions: ParsableArguments {
     var resolvedPublishKeys: [PublishKey] {
         let texts =
             self.publishKeys.isEmpty
-            ? (environment("SWITCHBOARD_PUBLISH_KEYS") ?? "").split(separator: ";").map(String.init)
+            ? (configured("SWITCHBOARD_PUBLISH_KEYS") ?? "").split(separator: ";").map(String.init)
             : self.publishKeys
         return texts.compactMap { text in
             switch PublishKey.parse(text) {
@@ -332,7 +356,7 @@ struct ChatOptions: ParsableArguments {
     var presenceTTL: Int?
 
     var resolvedPresenceTTL: Int {
-        self.presenceTTL ?? environment("SWITCHBOARD_PRESENCE_TTL").flatMap { Int($0) } ?? 30
+        self.presenceTTL ?? configured("SWITCHBOARD_PRESENCE_TTL").flatMap { Int($0) } ?? 30
     }
 
     @Option(
@@ -392,28 +416,28 @@ struct ChatOptions: ParsableArguments {
     /// The Redis configuration, if any (validated by ``validate()``).
     var redisConfiguration: RedisConfiguration? {
         guard
-            var configuration = (self.redis ?? environment("SWITCHBOARD_REDIS")).flatMap({
+            var configuration = (self.redis ?? configured("SWITCHBOARD_REDIS")).flatMap({
                 try? RedisConfiguration(url: $0)
             })
         else { return nil }
-        configuration.tls?.caFile = self.redisCA ?? environment("SWITCHBOARD_REDIS_CA")
-        configuration.tls?.certificateFile = self.redisCert ?? environment("SWITCHBOARD_REDIS_CERT")
-        configuration.tls?.keyFile = self.redisKey ?? environment("SWITCHBOARD_REDIS_KEY")
+        configuration.tls?.caFile = self.redisCA ?? configured("SWITCHBOARD_REDIS_CA")
+        configuration.tls?.certificateFile = self.redisCert ?? configured("SWITCHBOARD_REDIS_CERT")
+        configuration.tls?.keyFile = self.redisKey ?? configured("SWITCHBOARD_REDIS_KEY")
         return configuration
     }
 
     var resolvedAllowedOrigins: [String] {
         if !self.allowedOrigins.isEmpty { return self.allowedOrigins }
-        return (environment("SWITCHBOARD_ALLOWED_ORIGINS") ?? "").split(separator: ",").map {
+        return (configured("SWITCHBOARD_ALLOWED_ORIGINS") ?? "").split(separator: ",").map {
             String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
         }.filter { !$0.isEmpty }
     }
 
-    var resolvedPublicURL: String? { self.publicURL ?? environment("SWITCHBOARD_PUBLIC_URL") }
+    var resolvedPublicURL: String? { self.publicURL ?? configured("SWITCHBOARD_PUBLIC_URL") }
 
-    var resolvedRequireOrigin: Bool { self.requireOrigin || environment("SWITCHBOARD_REQUIRE_ORIGIN") == "1" }
+    var resolvedRequireOrigin: Bool { self.requireOrigin || configured("SWITCHBOARD_REQUIRE_ORIGIN") == "1" }
 
-    var resolvedEcho: Bool { self.echo || environment("SWITCHBOARD_ECHO") == "1" }
+    var resolvedEcho: Bool { self.echo || configured("SWITCHBOARD_ECHO") == "1" }
 
     /// The browser origins allowed: the configured list, else the public URL's origin, else the listening address's.
     func resolvedOrigins(host: String, port: Int) -> [String] {
@@ -423,7 +447,7 @@ struct ChatOptions: ParsableArguments {
     }
 
     var resolvedPublishToken: String? {
-        (self.publishToken ?? environment("SWITCHBOARD_PUBLISH_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
+        (self.publishToken ?? configured("SWITCHBOARD_PUBLISH_TOKEN")).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func validate() throws {
@@ -463,7 +487,7 @@ struct ChatOptions: ParsableArguments {
 
     /// Checks the environment variables the flags did not override; a bad one is one line and exit code 64.
     func checkEnvironment() {
-        if self.redis == nil, let url = environment("SWITCHBOARD_REDIS") {
+        if self.redis == nil, let url = configured("SWITCHBOARD_REDIS") {
             do {
                 _ = try RedisConfiguration(url: url)
             } catch {
@@ -474,7 +498,7 @@ struct ChatOptions: ParsableArguments {
             exitWithUsageError(
                 "SWITCHBOARD_ALLOWED_ORIGINS: each must look like https://host[:port], not \(origin.debugDescription)")
         }
-        if self.publicURL == nil, let url = environment("SWITCHBOARD_PUBLIC_URL"),
+        if self.publicURL == nil, let url = configured("SWITCHBOARD_PUBLIC_URL"),
             ChatOrigins.origin(ofPublicURL: url) == nil
         {
             exitWithUsageError(
@@ -483,7 +507,7 @@ struct ChatOptions: ParsableArguments {
         if self.publishToken == nil, let token = self.resolvedPublishToken, token.count < 16 {
             exitWithUsageError("SWITCHBOARD_PUBLISH_TOKEN must have at least 16 characters")
         }
-        if self.presenceTTL == nil, let text = environment("SWITCHBOARD_PRESENCE_TTL"),
+        if self.presenceTTL == nil, let text = configured("SWITCHBOARD_PRESENCE_TTL"),
             !(Int(text).map { (1...3600).contains($0) } ?? false)
         {
             exitWithUsageError("SWITCHBOARD_PRESENCE_TTL must be 1 to 3600 seconds, not \(text.debugDescription)")
@@ -501,7 +525,7 @@ func exitWithUsageError(_ message: String) -> Never {
     exit(64)
 }
 
-/// A non-empty environment variable.
+/// A non-empty environment variable, read directly: for what is not a setting (``configured(_:)`` for settings).
 func environment(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }
     let text = String(cString: value)
@@ -526,6 +550,7 @@ struct Serve: AsyncParsableCommand {
     static func serve(
         _ options: ServerOptions, chat: ChatOptions, auth: AuthOptions, metrics: MetricsOptions
     ) async throws {
+        await options.loadConfigFile()
         try options.checkEnvironment()
         chat.checkEnvironment()
         let authentication = await auth.authentication()
@@ -611,6 +636,7 @@ struct HijackDemoCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
+        await self.options.loadConfigFile()
         try self.options.checkEnvironment()
         try await runServer(options: self.options, name: "Hijack demo") { _, _, _ in
             (HijackDemo.makeApplication(), [])

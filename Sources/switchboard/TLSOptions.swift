@@ -21,8 +21,8 @@ struct TLSOptions: ParsableArguments {
     /// The credentials, read now; `nil` without a certificate. A missing half or an unreadable file is one line and
     /// exit code 64, before anything listens.
     func credentials() -> TLSCredentials? {
-        let certificate = self.tlsCert ?? environment("SWITCHBOARD_TLS_CERT")
-        let key = self.tlsKey ?? environment("SWITCHBOARD_TLS_KEY")
+        let certificate = self.tlsCert ?? configured("SWITCHBOARD_TLS_CERT")
+        let key = self.tlsKey ?? configured("SWITCHBOARD_TLS_KEY")
         switch (certificate, key) {
         case (nil, nil):
             return nil

@@ -51,8 +51,8 @@ struct TokenCommand: AsyncParsableCommand {
         let key: TokenIssuer.SigningKey
         if let path = self.privateKey {
             key = .privateKey(pem: try AuthOptions.read(path))
-        } else if let secret = self.secret ?? environment("SWITCHBOARD_JWT_SECRET") {
-            let name = (self.algorithm ?? environment("SWITCHBOARD_JWT_ALGORITHM") ?? "HS256").uppercased()
+        } else if let secret = self.secret ?? configured("SWITCHBOARD_JWT_SECRET") {
+            let name = (self.algorithm ?? configured("SWITCHBOARD_JWT_ALGORITHM") ?? "HS256").uppercased()
             guard let algorithm = VerificationKey.Algorithm(rawValue: name) else {
                 exitWithUsageError("--algorithm must be HS256, HS384 or HS512")
             }

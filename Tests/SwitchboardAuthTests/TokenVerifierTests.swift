@@ -1,8 +1,8 @@
 import Foundation
 import JWTKit
 import SwitchboardAuth
+import SwitchboardLocks
 import SwitchboardTesting
-import Synchronization
 import Testing
 
 private let secret = "a-test-secret-long-enough-for-HS512-which-needs-sixty-four-bytes!"
@@ -206,8 +206,8 @@ struct TokenVerifierTests {
 
 /// A clock a test moves.
 private final class MutableClock: Sendable {
-    private let seconds: Mutex<TimeInterval>
-    init(_ start: Date) { self.seconds = Mutex(start.timeIntervalSince1970) }
+    private let seconds: Locked<TimeInterval>
+    init(_ start: Date) { self.seconds = Locked(start.timeIntervalSince1970) }
     var now: Date { Date(timeIntervalSince1970: self.seconds.withLock { $0 }) }
     func advance(by interval: TimeInterval) { self.seconds.withLock { $0 += interval } }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import Switchboard
 import SwitchboardChat
 import SwitchboardChatRedis
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
@@ -48,7 +49,7 @@ private final class WatchedPresence: PresenceStore {
         self.base = base
     }
 
-    let calls = Mutex<[String]>([])
+    let calls = Locked<[String]>([])
 
     func enter(_ member: PresenceMember, room: String, promise: EventLoopPromise<Void>?) {
         self.calls.withLock { $0.append("enter \(member.id) \(member.nick)") }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Switchboard
 import SwitchboardChatRedis
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
@@ -13,7 +14,7 @@ import Testing
 
 /// What the listeners saw when the sentinel joined, and when they may leave.
 private final class Board: Sendable {
-    let seen = Mutex<[Set<String>]>([])
+    let seen = Locked<[Set<String>]>([])
     let done = Atomic<Bool>(false)
 }
 

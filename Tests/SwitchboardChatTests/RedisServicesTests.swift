@@ -4,10 +4,10 @@ import NIOPosix
 import ServiceLifecycle
 import SwitchboardChat
 import SwitchboardChatRedis
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
-import Synchronization
 import Testing
 
 @Suite(
@@ -30,7 +30,7 @@ struct RedisServicesTests {
         let running = Task { try await services.run() }
 
         let admin = try await RedisConnection.connect(to: configuration, on: group.next(), logger: testLogger)
-        let announcements = Mutex<[String]>([])
+        let announcements = Locked<[String]>([])
         let listener = RedisBroker(configuration: configuration, eventLoopGroup: group, logger: testLogger)
         listener.start()
         let subscription = try await listener.subscribeDirect(to: RoomChannel.name(of: "lobby")) { event in

@@ -2,11 +2,11 @@ import NIOCore
 import NIOSSL
 import Switchboard
 import SwitchboardChat
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardServer
 import SwitchboardTesting
 import SwitchboardTopics
-import Synchronization
 import Testing
 
 @Suite("The chat over TLS (wss://)", .timeLimit(.minutes(1)))
@@ -22,7 +22,7 @@ struct SecureChatTests {
         let app = ChatApplication.make(
             topics: Topics(broker: LocalBroker(), logger: testLogger),
             configuration: ChatConfiguration(allowedOrigins: ["https://localhost"]), logger: testLogger)
-        let bodyEnded = Mutex(ContinuousClock.now)
+        let bodyEnded = Locked(ContinuousClock.now)
         try await withServer(app, configuration: configuration) { _, port in
             defer { bodyEnded.withLock { $0 = .now } }
             try await RawClient.withConnection(port: port, tls: context) { alice in

@@ -1,12 +1,12 @@
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardPubSub
-import Synchronization
 import Testing
 
 /// Counts deliveries per subscriber and checks their order.
 private final class Recorder: Sendable {
-    let received = Mutex<[Int: [String]]>([:])
+    let received = Locked<[Int: [String]]>([:])
 
     func handler(_ id: Int) -> @Sendable (BrokerEvent) -> Void {
         { event in
@@ -99,8 +99,8 @@ struct LocalBrokerTests {
         let broker = LocalBroker()
         let recorder = Recorder()
         let publisher = self.group.next()
-        let onPublisherThread = Mutex(true)
-        let gaps = Mutex(0)
+        let onPublisherThread = Locked(true)
+        let gaps = Locked(0)
         let subscription = try await broker.subscribeDirect(to: "t") { event in
             if case .gap = event { gaps.withLock { $0 += 1 } }
             if !publisher.inEventLoop { onPublisherThread.withLock { $0 = false } }

@@ -1,15 +1,15 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
-import Synchronization
 import Testing
 
 /// Records what subscribers receive.
 private final class Inbox: Sendable {
-    private let events = Mutex<[Int: [BrokerEvent]]>([:])
+    private let events = Locked<[Int: [BrokerEvent]]>([:])
 
     func handler(_ id: Int = 0) -> @Sendable (BrokerEvent) -> Void {
         { event in self.events.withLock { $0[id, default: []].append(event) } }
@@ -234,7 +234,7 @@ private func runRedisCLI(port: Int, _ arguments: [String]) async throws -> Strin
 /// `redis-cli SUBSCRIBE channel` running in the background, its output collected.
 private final class RedisCLISubscriber: Sendable {
     private final class Output: Sendable {
-        let text = Mutex("")
+        let text = Locked("")
     }
 
     private let process: Process

@@ -1,9 +1,9 @@
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
-import Synchronization
 import Testing
 
 @Suite("rediss:// against a redis-server serving TLS", requiresRedis, .timeLimit(.minutes(1)))
@@ -43,7 +43,7 @@ struct RedisTLSTests {
             logger: redisTestLogger)
         broker.start()
         #expect(await broker.waitUntilConnected(timeout: .seconds(5)))
-        let received = Mutex<[String]>([])
+        let received = Locked<[String]>([])
         let subscription = try await broker.subscribe(
             to: "secure", on: MultiThreadedEventLoopGroup.singleton.next()
         ) { event in

@@ -3,8 +3,8 @@ import NIOCore
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Switchboard
+import SwitchboardLocks
 import SwitchboardTesting
-import Synchronization
 import Testing
 
 @testable import SwitchboardServer
@@ -133,7 +133,7 @@ struct HijackTests {
 
     @Test("Once the hijacker returns, its relay and the bridge leave the pipeline; the installed protocol goes on")
     func relayRetiredAfterHandOver() async throws {
-        let hijacked = Mutex<(any Channel)?>(nil)
+        let hijacked = Locked<(any Channel)?>(nil)
         let app = AnyApplication { _ in
             Response(status: .switchingProtocols, headers: [.upgrade: "shout", .connection: "Upgrade"]) { io in
                 try await io.installHandlers { [UppercaseEchoHandler()] }

@@ -3,6 +3,7 @@ import NIOCore
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Switchboard
+import SwitchboardLocks
 import SwitchboardServer
 import SwitchboardTesting
 import Synchronization
@@ -12,7 +13,7 @@ import Testing
 
 /// Records close codes seen by server-side sockets.
 private final class CloseLog: Sendable {
-    private let codes = Mutex<[UInt16]>([])
+    private let codes = Locked<[UInt16]>([])
     private let stream = AsyncStream<UInt16>.makeStream()
 
     func record(_ code: WebSocketCloseCode) {
@@ -37,7 +38,7 @@ private func echoing(_ configuration: WebSocketConfiguration) -> AnyApplication 
 
 /// Collects the server-side sockets as they open, and lets a test wait for them.
 private final class OpenedSockets: Sendable {
-    private let sockets = Mutex<[WebSocket]>([])
+    private let sockets = Locked<[WebSocket]>([])
     private let opened = AsyncStream<Void>.makeStream()
 
     /// An app that upgrades every request and records the socket.
@@ -183,7 +184,7 @@ struct WebSocketLifecycleTests {
     @Test("Graceful shutdown closes every socket with 1001; sending after close fails clearly")
     func shutdownClosesWith1001() async throws {
         let opened = OpenedSockets()
-        let closedSocket = Mutex<WebSocket?>(nil)
+        let closedSocket = Locked<WebSocket?>(nil)
         try await withGracefulShutdownServer(opened.app) { port, triggerShutdown in
             try await RawClient.withConnection(port: port) { client in
                 _ = try await client.handshake()

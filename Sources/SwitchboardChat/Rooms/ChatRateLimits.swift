@@ -1,5 +1,5 @@
 package import SwitchboardAuth
-import Synchronization
+import SwitchboardLocks
 
 /// How fast one socket, and one user over all their sockets on this node, may act (token buckets: a burst, then a
 /// rate). At a limit the request is refused with `rate_limited` and `retryAfter`; a socket that keeps going past
@@ -57,7 +57,7 @@ package final class UserLimits: Sendable {
     }
 
     private let limits: ChatRateLimits
-    private let users = Mutex<[String: User]>([:])
+    private let users = Locked<[String: User]>([:])
 
     package init(limits: ChatRateLimits) {
         self.limits = limits

@@ -2,7 +2,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import Switchboard
-import Synchronization
+import SwitchboardLocks
 
 extension HTTPConnection {
     /// Bodies up to this size are copied behind the head so a response leaves in one write.
@@ -90,7 +90,7 @@ extension HTTPConnection {
 final class BodyWriter: ResponseBodyWriter {
     private let outbound: ConnectionIO
     private let framing: BodyFraming
-    private let written = Mutex(0)
+    private let written = Locked(0)
 
     init(outbound: ConnectionIO, framing: BodyFraming) {
         self.outbound = outbound

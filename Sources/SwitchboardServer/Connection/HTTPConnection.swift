@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Switchboard
+import SwitchboardLocks
 import Synchronization
 
 /// One accepted connection: reads requests in order, runs the app for each, writes the responses in the
@@ -14,7 +15,7 @@ final class HTTPConnection: Sendable {
     let channel: any Channel
     let outbound: ConnectionIO
     let reader: InboundReader
-    let phase = Mutex(ConnectionPhase())
+    let phase = Locked(ConnectionPhase())
     let configuration: ServerConfiguration
     /// Where limits hit are counted (the server's).
     let counters: ServerCounters

@@ -1,5 +1,6 @@
 import NIOCore
 import Switchboard
+import SwitchboardLocks
 import Synchronization
 
 /// Streams the body of request `serial` from the connection to the app, enforcing the body limit and

@@ -2,6 +2,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import Switchboard
+import SwitchboardLocks
 import Synchronization
 
 /// The hijack capability of request `serial`: valid while the app is answering that request.

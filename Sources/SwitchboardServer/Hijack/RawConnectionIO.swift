@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
 import Switchboard
-import Synchronization
+import SwitchboardLocks
 
 /// The byte view and channel view of a hijacked connection.
 final class RawConnectionIO: HijackedIO {
@@ -16,14 +16,14 @@ final class RawConnectionIO: HijackedIO {
 
     private let connection: HTTPConnection
     private let relay: NIOLoopBound<HijackRelayHandler>
-    private let mode: Mutex<Mode>
+    private let mode: Locked<Mode>
     private let initialBodyComplete: Bool
 
     init(connection: HTTPConnection, relay: NIOLoopBound<HijackRelayHandler>, currentBodyComplete: Bool) {
         self.connection = connection
         self.relay = relay
         self.initialBodyComplete = currentBodyComplete
-        self.mode = Mutex(.fresh)
+        self.mode = Locked(.fresh)
     }
 
     func read() async throws -> ByteBuffer? {

@@ -1,4 +1,4 @@
-import Synchronization
+import SwitchboardLocks
 
 #if canImport(Glibc)
     import Glibc
@@ -10,7 +10,7 @@ import Synchronization
 
 /// The `Date` header value (RFC 9110 §5.6.7 IMF-fixdate), formatted once per second and shared.
 enum HTTPDate {
-    private static let cache = Mutex<(second: Int, value: String)>((-1, ""))
+    private static let cache = Locked<(second: Int, value: String)>((-1, ""))
 
     /// The current time as `Sun, 06 Nov 1994 08:49:37 GMT`.
     static func now() -> String {

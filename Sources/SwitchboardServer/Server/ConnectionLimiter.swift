@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import SwitchboardLocks
 import Synchronization
 
 #if canImport(Glibc)
@@ -59,7 +60,7 @@ final class ConnectionLimiter: Sendable {
     /// The most addresses whose rate is tracked; past it, full buckets (which say nothing) are dropped first.
     static let maxTrackedAddresses = 100_000
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let counters: ServerCounters
     /// Refused connections waiting for their client to close (each holds a descriptor).
     private let lingering = Atomic<Int>(0)

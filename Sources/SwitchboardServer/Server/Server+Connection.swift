@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Switchboard
+import SwitchboardLocks
 import Synchronization
 
 /// The HTTP handlers that a hijack takes out of a connection's pipeline.

@@ -4,6 +4,7 @@ import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
 public import Switchboard
+import SwitchboardLocks
 import Synchronization
 
 /// The HTTP/1.1 server: serves an ``Switchboard/Application`` on a TCP port, with keep-alive,
@@ -26,7 +27,7 @@ public final class Server: Service {
     let configuration: ServerConfiguration
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    let state = Mutex(State())
+    let state = Locked(State())
     private let nextConnectionID = Atomic<Int>(0)
     /// Open connections against ``ServerConfiguration/maxConnections`` and its per-address limit.
     let limiter: ConnectionLimiter
