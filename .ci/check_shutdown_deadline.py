@@ -18,10 +18,13 @@ env = dict(os.environ, SWITCHBOARD_SHUTDOWN_TIMEOUT=str(DEADLINE))
 node = subprocess.Popen([BIN, "--port", str(port), "--log-level", "info"], stdout=log, stderr=log, env=env)
 try:
     wait_port(port)
-    # A client that asks for the page 2,000 times in one go and reads nothing: the node's writes park.
+    # A client that asks for the page 20,000 times in one go and reads nothing: the node's writes park. (2,000 were
+    # too few: about 3 MB of responses, which the kernel's send buffer, up to 4 MB here, could take whole; the
+    # connection was then idle at SIGTERM and closed at once, and the WebSocket alone could close by itself as the
+    # deadline came, leaving no line to check.)
     reader = socket.create_connection(("127.0.0.1", port))
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    reader.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * 2000)
+    reader.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * 20000)
     # A WebSocket client that completes the handshake, then never reads again (so never answers a close).
     ws = socket.create_connection(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
