@@ -73,7 +73,9 @@ struct WebSocketLifecycleTests {
 
     @Test("A peer that never answers pings is closed after the pong timeout; one that answers stays")
     func keepalive() async throws {
-        let configuration = WebSocketConfiguration(pingInterval: .milliseconds(100), pongTimeout: .milliseconds(500))
+        // A pong timeout of seconds, not milliseconds: the answering client below must not be closed because a loaded
+        // machine (the whole suite in parallel on two cores) kept it from answering for half a second.
+        let configuration = WebSocketConfiguration(pingInterval: .milliseconds(200), pongTimeout: .seconds(2))
         let app = echoing(configuration)
         try await withServer(app) { _, port in
             try await RawClient.withConnection(port: port) { client in
@@ -92,7 +94,7 @@ struct WebSocketLifecycleTests {
             }
             try await RawClient.withConnection(port: port) { client in
                 _ = try await client.handshake()
-                let until = ContinuousClock.now + .milliseconds(800)
+                let until = ContinuousClock.now + .milliseconds(1200)
                 while ContinuousClock.now < until {
                     let frame = try #require(try await client.readFrame())
                     #expect(frame.opcode == 0x9, "only pings while we answer them")
