@@ -216,24 +216,28 @@ private struct Checker {
             return "; that is the environment variable, the file's key is \(setting.key)"
         }
         let lowered = key.lowercased().replacing("_", with: "-")
-        let nearest = Settings.all.map { ($0.key, editDistance(lowered, $0.key)) }.min { $0.1 < $1.1 }
+        // Lengths more than 2 apart are more than 2 edits apart: no need to count them.
+        let nearest = Settings.all.lazy.filter { abs($0.key.utf8.count - lowered.utf8.count) <= 2 }
+            .map { ($0.key, editDistance(lowered, $0.key)) }.min { $0.1 < $1.1 }
         if let nearest, nearest.1 <= 2 { return "; did you mean \(nearest.0)?" }
         return " (switchboard serve --help lists them, without the dashes)"
     }
 }
 
-/// The Levenshtein distance, for "did you mean"; keys are short, and longer ones are cut first.
+/// The Levenshtein distance, for "did you mean": keys are short, longer ones are cut first, and two rows are reused
+/// (a file of many unknown keys costs a check per key against every setting).
 func editDistance(_ first: String, _ second: String) -> Int {
     let a = Array(first.utf8.prefix(64))
     let b = Array(second.utf8.prefix(64))
     guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
     var previous = Array(0...b.count)
+    var current = previous
     for i in 1...a.count {
-        var current = [i] + Array(repeating: 0, count: b.count)
+        current[0] = i
         for j in 1...b.count {
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
         }
-        previous = current
+        swap(&previous, &current)
     }
     return previous[b.count]
 }

@@ -47,6 +47,19 @@ struct ConfigFileTests {
             ])
     }
 
+    @Test("hints for unknown keys: the nearest setting within 2 edits, else where the names are")
+    func hints() {
+        let text = "max-roms: 5\nHISTORY_SIZE: 5\nlog_format: json\nsomething-else-entirely: 1\n"
+        #expect(
+            ConfigFile.problems(in: text).map(\.description) == [
+                #"line 1: unknown setting "max-roms"; did you mean max-rooms?"#,
+                #"line 2: unknown setting "HISTORY_SIZE"; did you mean history-size?"#,
+                #"line 3: unknown setting "log_format"; did you mean log-format?"#,
+                #"line 4: unknown setting "something-else-entirely" (switchboard serve --help lists them, "#
+                    + "without the dashes)",
+            ])
+    }
+
     @Test("a file that is not settings: duplicates, bad YAML, a list, too large, not UTF-8, missing")
     func filesThatAreNotSettings() throws {
         #expect(
