@@ -1,4 +1,5 @@
 import ArgumentParser
+import SwitchboardConfig
 
 /// A whole-number setting: its flag, its environment variable, the range it must fall in and its default. The flag
 /// wins over the variable; a bad flag is a usage error, a bad variable one line on stderr and exit code 64.
@@ -8,7 +9,19 @@ struct IntegerSetting {
     let range: ClosedRange<Int>
     let defaultValue: Int
     /// Said after the range in errors (" seconds", " MiB").
-    var unit = ""
+    let unit: String
+
+    /// The catalog's integer setting with this key (its flag, variable, range and unit), with its default.
+    init(_ key: String, defaultValue: Int) {
+        guard let setting = Settings.named(key), case .integer(let range, let unit) = setting.kind else {
+            preconditionFailure("\(key) is not an integer setting of the catalog")
+        }
+        self.flag = setting.flag
+        self.variable = setting.variable
+        self.range = range
+        self.unit = unit
+        self.defaultValue = defaultValue
+    }
 
     /// The value from the flag, else the environment, else the default (both checked before use).
     func resolve(_ flagValue: Int?) -> Int {

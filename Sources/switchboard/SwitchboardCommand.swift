@@ -391,16 +391,10 @@ struct ChatOptions: ParsableArguments {
     )
     var historyMemory: Int?
 
-    static let maxRoomsSetting = IntegerSetting(
-        flag: "--max-rooms", variable: "SWITCHBOARD_MAX_ROOMS", range: 1...1_000_000, defaultValue: 10_000)
-    static let historySizeSetting = IntegerSetting(
-        flag: "--history-size", variable: "SWITCHBOARD_HISTORY_SIZE", range: 1...100_000, defaultValue: 1000)
-    static let historyTTLSetting = IntegerSetting(
-        flag: "--history-ttl", variable: "SWITCHBOARD_HISTORY_TTL", range: 1...31_536_000, defaultValue: 86_400,
-        unit: " seconds")
-    static let historyMemorySetting = IntegerSetting(
-        flag: "--history-memory", variable: "SWITCHBOARD_HISTORY_MEMORY", range: 1...1_048_576, defaultValue: 256,
-        unit: " MiB")
+    static let maxRoomsSetting = IntegerSetting("max-rooms", defaultValue: 10_000)
+    static let historySizeSetting = IntegerSetting("history-size", defaultValue: 1000)
+    static let historyTTLSetting = IntegerSetting("history-ttl", defaultValue: 86_400)
+    static let historyMemorySetting = IntegerSetting("history-memory", defaultValue: 256)
 
     /// The history limits from the flags and the environment (validated).
     var resolvedHistory: RoomHistoryLimits {
