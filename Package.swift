@@ -101,6 +101,7 @@ let package = Package(
             name: "SwitchboardRedis",
             dependencies: [
                 "SwitchboardPubSub",
+                "SwitchboardLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -117,6 +118,7 @@ let package = Package(
             name: "SwitchboardTopics",
             dependencies: [
                 "SwitchboardWebSocket",
+                "SwitchboardLocks",
                 "SwitchboardPubSub",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -173,6 +175,7 @@ let package = Package(
             name: "SwitchboardChatRedis",
             dependencies: [
                 "SwitchboardChat",
+                "SwitchboardLocks",
                 "SwitchboardRedis",
                 "SwitchboardPubSub",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -226,11 +229,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The lock every module uses for state shared across threads: `Mutex`, or in Thread Sanitizer builds NIO's
-        // pthread box (TSan does not see `Mutex`'s futex on Linux).
+        // pthread box (TSan does not see `Mutex`'s futex on Linux); and `future.value()`, an awaited future's value
+        // handed over so that TSan sees it.
         .target(
             name: "SwitchboardLocks",
-            dependencies: threadSanitizerBuild
-                ? [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")] : [],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         // Operations: the settings the executable takes (flag, environment variable, config-file key), the config
@@ -327,6 +333,7 @@ let package = Package(
             dependencies: [
                 "Switchboard",
                 "SwitchboardTesting",
+                "SwitchboardLocks",
                 "SwitchboardTopics",
                 "SwitchboardPubSub",
                 "SwitchboardRedis",

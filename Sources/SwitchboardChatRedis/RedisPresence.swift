@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 package import NIOCore
 import ServiceLifecycle
 package import SwitchboardChat
+import SwitchboardLocks
 package import SwitchboardRedis
 
 /// Presence in Redis, correct across nodes: a sorted set per room (`switchboard:presence:<room>`) of members scored
@@ -140,7 +141,7 @@ package final class RedisPresence: PresenceStore, Service {
         }
         for (room, refreshed) in refreshes {
             do {
-                _ = try await refreshed.get()
+                _ = try await refreshed.value()
                 try await self.sweep(room)
             } catch {
                 self.logger.debug("Presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
@@ -157,7 +158,7 @@ package final class RedisPresence: PresenceStore, Service {
             guard let bytes = value.bytes,
                 let member = try? JSONDecoder().decode(PresenceMember.self, from: Data(bytes.readableBytesView))
             else { continue }
-            _ = try await self.queueLeave(member, stored: bytes, room: room).get()
+            _ = try await self.queueLeave(member, stored: bytes, room: room).value()
         }
     }
 
@@ -167,6 +168,6 @@ package final class RedisPresence: PresenceStore, Service {
             defer { local = [:] }
             return local.flatMap { room, members in members.values.map { self.queueLeave($0, room: room) } }
         }
-        for removal in removals { _ = try? await removal.get() }
+        for removal in removals { _ = try? await removal.value() }
     }
 }

@@ -2,6 +2,7 @@ public import CoreMetrics
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
+import SwitchboardLocks
 public import SwitchboardPubSub
 public import SwitchboardWebSocket
 import Synchronization
@@ -112,7 +113,7 @@ public final class Topics: Sendable {
                     let messages = HeldMessages(maxBytes: maxBytes, counters: counters)
                     loop.addHeld(messages)
                     return NIOLoopBound(messages, eventLoop: eventLoop)
-                }.get()
+                }.value()
                 held = .init(loop: loop, messages: messages)
             } catch {
                 self.release(state)
@@ -139,7 +140,7 @@ public final class Topics: Sendable {
         _ socket: WebSocket, to topic: String, onGap: TopicGapPolicy = .ignore
     ) async throws -> TopicMembership {
         let reservation = try await self.reserve(topic, on: socket.eventLoop)
-        return try await socket.eventLoop.submit { reservation.attach(socket, onGap: onGap) }.get()
+        return try await socket.eventLoop.submit { reservation.attach(socket, onGap: onGap) }.value()
     }
 
     // MARK: Counts

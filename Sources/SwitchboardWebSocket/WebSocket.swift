@@ -1,6 +1,7 @@
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
+import SwitchboardLocks
 import Synchronization
 
 /// One WebSocket connection: the seed's Tubesock, complete.
@@ -126,7 +127,7 @@ public final class WebSocket: Sendable {
             }
         }
         do {
-            try await written.futureResult.get()
+            try await written.futureResult.value()
         } catch let error as WebSocketError {
             throw error
         } catch {

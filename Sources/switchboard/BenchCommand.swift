@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import Synchronization
@@ -96,7 +97,7 @@ struct BrokerBench: AsyncParsableCommand {
                 var last: EventLoopFuture<Void>? = nil
                 for n in first..<(first + batch) { last = publish(n) ?? last }
                 return last ?? publisher.makeSucceededVoidFuture()
-            }.get()
+            }.value()
             sent += batch
         }
         let published = clock.now - start

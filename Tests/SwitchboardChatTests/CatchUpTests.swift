@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Switchboard
 import SwitchboardChatRedis
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
@@ -18,7 +19,7 @@ private func bigText(_ n: Int) -> String { "\(n) " + String(repeating: "\u{20AC}
 private func post(_ log: any RoomLog, _ text: String, room: String = "full") async throws {
     let stored = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
     log.post(room: room, nick: "n", text: text, promise: stored)
-    try await stored.futureResult.get()
+    try await stored.futureResult.value()
 }
 
 /// Messages of 12 KB in the room: 1,000 (12 MB) at full scale, 150 (1.8 MB, still over the 1 MiB a socket may

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Switchboard
 import SwitchboardChatRedis
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
@@ -140,7 +141,7 @@ struct RedisGapTests {
                             let stored = nodeB.client.eventLoop.makePromise(of: Void.self)
                             log.post(room: "lobby", nick: "b", text: "n\(n)", promise: stored)
                             do {
-                                try await stored.futureResult.get()
+                                try await stored.futureResult.value()
                                 break
                             } catch {
                                 try await Task.sleep(for: .milliseconds(50))

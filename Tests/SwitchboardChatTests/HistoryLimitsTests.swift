@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SwitchboardChatRedis
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
@@ -149,7 +150,7 @@ struct RedisHistoryLimitsTests {
             clock: { now.load(ordering: .relaxed) })
         let stored = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
         log.post(room: "r", nick: "n", text: "old", promise: stored)
-        try await stored.futureResult.get()
+        try await stored.futureResult.value()
         let old = try #require(try await log.history(of: "r", since: nil, limit: 10).messages.first)
         // This node's clock moves on two minutes: the message (timed by Redis) is now past the limit.
         now.wrappingAdd(120_000, ordering: .relaxed)

@@ -49,7 +49,7 @@ struct RedisServicesTests {
 
         let entered = group.next().makePromise(of: Void.self)
         presence.enter(PresenceMember(id: "n1-1", nick: "alice"), room: "lobby", promise: entered)
-        try await entered.futureResult.get()
+        try await entered.futureResult.value()
         #expect(try await presence.members(of: "lobby").map(\.nick) == ["alice"])
 
         await services.triggerGracefulShutdown()

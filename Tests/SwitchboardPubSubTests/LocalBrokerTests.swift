@@ -111,7 +111,7 @@ struct LocalBrokerTests {
             // Delivered already: no task, no hop.
             #expect(recorder.received.withLock { $0[0]?.count } == 100)
             broker.broadcastToAll(.gap)
-        }.get()
+        }.value()
         #expect(recorder.received.withLock { $0[0] } == (0..<100).map { "m\($0)" })
         #expect(onPublisherThread.withLock { $0 } && gaps.withLock { $0 } == 1)
         subscription.cancel()

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardRedis
 import SwitchboardTesting
 import Testing
@@ -27,7 +28,7 @@ struct RedisBudgetTests {
         var refused = 0
         for reply in replies.suffix(100) {
             do {
-                _ = try await reply.get()
+                _ = try await reply.value()
             } catch let error as RedisError where error.kind == .tooManyPendingCommands {
                 refused += 1
             }
@@ -35,11 +36,11 @@ struct RedisBudgetTests {
         #expect(refused == 100)
         #expect(ContinuousClock.now - start < .seconds(15), "not the 30 s command timeout")
         try redis.resume()
-        for reply in replies.prefix(60) { #expect(try await reply.get() == .integer(0)) }
+        for reply in replies.prefix(60) { #expect(try await reply.value() == .integer(0)) }
         var refusedInAll = 0
         for reply in replies {
             do {
-                _ = try await reply.get()
+                _ = try await reply.value()
             } catch let error as RedisError where error.kind == .tooManyPendingCommands {
                 refusedInAll += 1
             }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardRedis
 import SwitchboardTesting
 import Synchronization
@@ -19,7 +20,7 @@ struct RedisConnectionTests {
         let replies = connection.sendPipelined((0..<1000).map { _ in RESPCommand("INCR", "counter") })
         var values: [Int64] = []
         for reply in replies {
-            guard case .integer(let value) = try await reply.get() else { Issue.record("not an integer"); return }
+            guard case .integer(let value) = try await reply.value() else { Issue.record("not an integer"); return }
             values.append(value)
         }
         #expect(values == Array(1...1000))
@@ -129,7 +130,7 @@ struct RedisBrokenServerTests {
         } throws: { error in
             (error as? RedisError)?.kind == .timeout
         }
-        try await connection.closeFuture.get()
+        try await connection.closeFuture.value()
         await fake.stop()
     }
 
@@ -172,7 +173,7 @@ struct RedisBrokenServerTests {
         } throws: { error in
             (error as? RedisError)?.kind == .protocolError && "\(error)".contains(message)
         }
-        try await connection.closeFuture.get()
+        try await connection.closeFuture.value()
         // Later commands fail at once instead of queueing on a dead connection.
         await #expect(throws: RedisError.self) { try await connection.send(RESPCommand("PING")) }
         await fake.stop()
@@ -183,7 +184,7 @@ struct RedisBrokenServerTests {
         let fake = try await FakeRedisServer(reply: ByteBuffer(string: "+PONG\r\n+EXTRA\r\n"))
         let connection = try await self.connect(to: fake)
         #expect(try await connection.send(RESPCommand("PING")) == .simpleString("PONG"))
-        try await connection.closeFuture.get()
+        try await connection.closeFuture.value()
         await fake.stop()
     }
 }

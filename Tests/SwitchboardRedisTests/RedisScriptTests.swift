@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardRedis
 import SwitchboardTesting
 import Testing
@@ -40,7 +41,7 @@ struct RedisScriptTests {
         let replies = (0..<100).map { _ in
             client.evaluateNow(self.bump, keys: [ByteBuffer(string: "n")], arguments: [ByteBuffer(string: "2")])
         }
-        for (n, reply) in replies.enumerated() { #expect(try await reply.get() == .integer(Int64(2 * (n + 1)))) }
+        for (n, reply) in replies.enumerated() { #expect(try await reply.value() == .integer(Int64(2 * (n + 1)))) }
         let stats = try await calls(client)
         #expect(stats["evalsha"] == 100)
         #expect(stats["script|load"] == 1)

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardRedis
 import SwitchboardTesting
 import Testing
@@ -51,7 +52,7 @@ final class FakeRedisServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(Responder(reply: reply))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: 0).value()
     }
 
     func stop() async {

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import Switchboard
+import SwitchboardLocks
 import SwitchboardServer
 import SwitchboardTesting
 import Testing
@@ -12,7 +13,7 @@ struct ConnectionLimitTests {
     /// A connection that only holds its place (never sends a byte).
     private func openIdle(port: Int) async throws -> any Channel {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port).get()
+            .connect(host: "127.0.0.1", port: port).value()
     }
 
     private func get(port: Int) async throws -> TestResponse {
@@ -66,7 +67,7 @@ struct ConnectionLimitTests {
                 let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: 16 * 1024 * 1024)
                 try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.readableBytes)\r\n\r\n")
                 // Waits until the kernel took every byte, as a blocking client's sendall does (Python's urllib).
-                try await client.channel.writeAndFlush(body).get()
+                try await client.channel.writeAndFlush(body).value()
                 let status = try await client.readResponse().status
                 #expect(status == 503)
             }

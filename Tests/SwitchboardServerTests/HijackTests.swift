@@ -157,7 +157,7 @@ struct HijackTests {
                             (try? pipeline.handler(type: ConnectionBridgeHandler.self)).map { _ in "bridge" },
                             (try? pipeline.handler(type: HalfCloseGate.self)).map { _ in "gate" },
                         ].compactMap { $0 }
-                    }.get()
+                    }.value()
                     if left.isEmpty { break }
                     try await Task.sleep(for: .milliseconds(5))
                 }

@@ -1,5 +1,6 @@
 import NIOCore
 import Switchboard
+import SwitchboardLocks
 import SwitchboardServer
 import SwitchboardTesting
 import Testing
@@ -24,7 +25,7 @@ struct SlowAndOversizedRequestTests {
                 try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.readableBytes)\r\n\r\n")
                 // Waits until the kernel took every byte, as a blocking client's sendall does: far more than the
                 // socket buffers, so the server has answered and is closing while the upload goes on.
-                try await client.channel.writeAndFlush(body).get()
+                try await client.channel.writeAndFlush(body).value()
                 let response = try await client.readResponse()
                 #expect(response.status == 413)
             }

@@ -2,13 +2,14 @@ import Foundation
 import NIOCore
 import NIOSSL
 import Switchboard
+import SwitchboardLocks
 import SwitchboardServer
 import SwitchboardTesting
 import Testing
 
 /// The certificate the server showed on `client`'s connection.
 private func peerCertificate(_ client: RawClient) async throws -> NIOSSLCertificate? {
-    try await client.channel.nioSSL_peerCertificate().get()
+    try await client.channel.nioSSL_peerCertificate().value()
 }
 
 @Suite("TLS", .timeLimit(.minutes(1)))

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardTopics
 import SwitchboardWebSocket
@@ -50,7 +51,7 @@ extension Topics {
     /// Reserves `topic` and attaches `sink` on its loop.
     func attach(_ sink: ProbeSink, to topic: String) async throws -> TopicMembership {
         let reservation = try await self.reserve(topic, on: sink.eventLoop)
-        return try await sink.eventLoop.submit { reservation.attach(sink) }.get()
+        return try await sink.eventLoop.submit { reservation.attach(sink) }.value()
     }
 }
 

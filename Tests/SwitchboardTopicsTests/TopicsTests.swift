@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardTesting
 import SwitchboardTopics
@@ -52,7 +53,7 @@ struct TopicsTests {
         // From an event loop (as a socket's handler publishes) and from a task.
         try await group.next().submit {
             for n in 0..<500 { broker.publishNow(payload("L\(n)"), to: "t") }
-        }.get()
+        }.value()
         for n in 0..<500 { try await topics.publish(payload("T\(n)"), to: "t") }
         let expected = (0..<500).map { "L\($0)" } + (0..<500).map { "T\($0)" }
         for sink in sinks {
@@ -173,9 +174,9 @@ struct TopicsTests {
         #expect(membership.isActive && membership.topic == "t")
         membership.cancel()
         #expect(!membership.isActive)
-        try await loop.submit {}.get()  // the detach ran
+        try await loop.submit {}.value()  // the detach ran
         broker.publishNow(payload("two"), to: "t")
-        try await loop.submit {}.get()
+        try await loop.submit {}.value()
         #expect(sink.texts == ["one"])
         #expect(topics.memberCount(of: "t") == 0)
     }
@@ -208,7 +209,7 @@ struct TopicsTests {
         gate.lock()
         gate.unlock(withValue: 1)
         #expect(await eventually { released.isEmpty }, "freed with its last member")
-        try await loop.next().submit {}.get()
+        try await loop.next().submit {}.value()
         #expect(sink.texts == ["one"], "cancelled before the message came")
         #expect(broker.subscribedChannels.isEmpty)
         try await loop.shutdownGracefully()
@@ -230,7 +231,7 @@ struct TopicsTests {
         broker.publishNow(payload("two"), to: "t")
         #expect(await eventually { early.texts == ["one", "two"] })
         let late = ProbeSink(on: loop)
-        _ = try await loop.submit { reservation.attach(late) }.get()
+        _ = try await loop.submit { reservation.attach(late) }.value()
         broker.publishNow(payload("three"), to: "t")
         #expect(await eventually { late.texts.count == 3 })
         #expect(late.events == [.batch(["one"]), .gap, .batch(["two"]), .batch(["three"])])
@@ -240,7 +241,7 @@ struct TopicsTests {
         broker.publishNow(payload("four"), to: "t")
         #expect(await eventually { late.texts.count == 4 })
         let third = ProbeSink(on: loop)
-        _ = try await loop.submit { unheld.attach(third) }.get()
+        _ = try await loop.submit { unheld.attach(third) }.value()
         broker.publishNow(payload("five"), to: "t")
         #expect(await eventually { third.texts == ["five"] })
         try await group.shutdownGracefully()
@@ -256,18 +257,18 @@ struct TopicsTests {
         // 25 messages of 100 bytes, each drained on its own: 20 fit, the 21st overflows.
         for n in 0..<25 {
             broker.publishNow(payload(String(format: "%03d", n) + String(repeating: ".", count: 97)), to: "t")
-            try await loop.submit {}.get()
+            try await loop.submit {}.value()
         }
         #expect(topics.statistics.droppedBeforeAttach == 21, "what was held and the message that did not fit")
         let sink = ProbeSink(on: loop)
-        _ = try await loop.submit { reservation.attach(sink) }.get()
+        _ = try await loop.submit { reservation.attach(sink) }.value()
         #expect(sink.events.first == .gap)
         #expect(sink.texts.map { $0.prefix(3) } == (21..<25).map { String(format: "%03d", $0)[...] })
 
         let released = try await topics.reserve("u", on: loop)
         released.release()
         broker.publishNow(payload("x"), to: "u")
-        try await loop.submit {}.get()
+        try await loop.submit {}.value()
         #expect(topics.memberCounts()["u"] == nil, "released: the topic is gone")
         try await group.shutdownGracefully()
     }

@@ -141,7 +141,7 @@ struct WebSocketLifecycleTests {
                     let text = String(repeating: "fan-out ", count: 64)
                     let prepared = PreparedMessage(.text(text))
                     for socket in sockets {
-                        try await socket.eventLoop.submit { try socket.send(prepared) }.get()
+                        try await socket.eventLoop.submit { try socket.send(prepared) }.value()
                     }
                     let plainFrame = try #require(try await plain.readFrame())
                     #expect(!plainFrame.rsv1)
@@ -172,7 +172,7 @@ struct WebSocketLifecycleTests {
                 _ = try await client.handshake()
                 let socket = try #require(await opened.wait(for: 1).first)
                 let batch = (0..<50).map { PreparedMessage(.text("message \($0)")) }
-                try await socket.eventLoop.submit { try socket.send(batch) }.get()
+                try await socket.eventLoop.submit { try socket.send(batch) }.value()
                 for i in 0..<50 {
                     #expect(try await client.readFrame()?.text == "message \(i)")
                 }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import NIOCore
+import SwitchboardLocks
 import SwitchboardWebSocket
 
 /// Catching a joining (or re-syncing) socket up: the history in bounded frames, each sent once the previous one was
@@ -30,7 +31,7 @@ extension RoomSession {
     ) async throws {
         let (endpoint, socket) = try await session.eventLoop.submit {
             (session.value.endpoint, session.value.socket)
-        }.get()
+        }.value()
         var page = try await endpoint.log.history(of: room, since: since, limit: Self.historyPageSize)
         let members = try await endpoint.presence.members(of: room)
         let gap = page.gap
@@ -46,7 +47,7 @@ extension RoomSession {
                 guard
                     let you = try await session.eventLoop.submit({
                         session.value.current(member.value, attempt: attempt)
-                    }).get()
+                    }).value()
                 else { return }
                 let data =
                     first

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Logging
 import NIOCore
 import SwitchboardAuth
+import SwitchboardLocks
 import SwitchboardTopics
 import SwitchboardWebSocket
 
@@ -186,9 +187,9 @@ final class RoomSession {
                 // and the hand-over sends anything in both exactly once.
                 let entered = try await eventLoop.submit {
                     session.value.admitted(joining.value, reservation: reservation)
-                }.get()
+                }.value()
                 guard let entered else { return }  // closed or left meanwhile
-                try await entered.get()
+                try await entered.value()
                 try await RoomSession.catchUp(session, joining, attempt: attempt, room: room, since: since, ref: ref)
             } catch {
                 eventLoop.execute { session.value.joinFailed(joining.value, error: error, ref: ref) }

@@ -2,6 +2,7 @@ public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 public import ServiceLifecycle
+import SwitchboardLocks
 import Synchronization
 
 /// Keeps one ``RedisConnection`` open, reconnecting forever with exponential backoff and jitter.
@@ -143,7 +144,7 @@ public final class RedisClient: Service {
                 defer { link.connection = nil }
                 return link.connection
             }
-        }.get()
+        }.value()
         await connection?.close()
     }
 
@@ -152,7 +153,7 @@ public final class RedisClient: Service {
     /// - Throws: ``RedisError``; ``RedisError/Kind/connectionUnavailable`` at once while disconnected.
     @discardableResult
     public func send(_ command: RESPCommand) async throws -> RESPValue {
-        try await self.sendNow(command).get()
+        try await self.sendNow(command).value()
     }
 
     /// Sends a command without waiting; fails at once while disconnected.
@@ -189,7 +190,7 @@ public final class RedisClient: Service {
             timer.cancel()
             complete(result.map { _ in })
         }
-        try await answered.futureResult.get()
+        try await answered.futureResult.value()
     }
 
     /// Runs `script` with `EVALSHA` on the current connection (loading it there first, pipelined, if this
@@ -202,7 +203,7 @@ public final class RedisClient: Service {
     ) async throws -> RESPValue {
         try await self.evaluateNow(
             script, keys: keys.map { ByteBuffer(string: $0) }, arguments: arguments.map { ByteBuffer(string: $0) }
-        ).get()
+        ).value()
     }
 
     /// ``evaluate(_:keys:arguments:)`` without waiting: commands from one thread keep their order.

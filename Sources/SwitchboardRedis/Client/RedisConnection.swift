@@ -2,6 +2,7 @@ public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
+import SwitchboardLocks
 import Synchronization
 
 /// One connection to Redis with pipelining: any number of commands may be in flight; replies match them in order.
@@ -61,7 +62,7 @@ public final class RedisConnection: Sendable {
         logger: Logger,
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) async throws -> RedisConnection {
-        try await self.makeConnection(to: configuration, on: eventLoop, logger: logger, onPush: onPush).get()
+        try await self.makeConnection(to: configuration, on: eventLoop, logger: logger, onPush: onPush).value()
     }
 
     static func makeConnection(
@@ -133,7 +134,7 @@ public final class RedisConnection: Sendable {
     /// - Throws: ``RedisError``: the server's error reply, a timeout, or a lost connection.
     @discardableResult
     public func send(_ command: RESPCommand) async throws -> RESPValue {
-        try await self.sendNow(command).get()
+        try await self.sendNow(command).value()
     }
 
     /// Sends a command without waiting; the future completes with its reply.

@@ -2,6 +2,7 @@ public import CoreMetrics
 public import Logging
 public import NIOCore
 public import ServiceLifecycle
+import SwitchboardLocks
 public import SwitchboardPubSub
 
 /// A ``Broker`` that fans out through Redis pub/sub, so every process pointed at the same Redis sees every message.
@@ -156,7 +157,7 @@ public final class RedisBroker: Broker, Service {
     /// - Throws: ``RedisError``: at once while Redis is unreachable, after the command timeout if it stops
     ///   answering.
     public func publish(_ payload: ByteBuffer, to channel: String) async throws {
-        _ = try await self.publishNow(payload, to: channel).get()
+        _ = try await self.publishNow(payload, to: channel).value()
     }
 
     public func publish(_ payload: ByteBuffer, to channel: String, promise: EventLoopPromise<Void>?) {
@@ -187,7 +188,7 @@ public final class RedisBroker: Broker, Service {
         on eventLoop: any EventLoop,
         handler: @escaping @Sendable (BrokerEvent) -> Void
     ) async throws -> Subscription {
-        try await self.subscribeNow(to: channel, on: eventLoop, handler: handler).get()
+        try await self.subscribeNow(to: channel, on: eventLoop, handler: handler).value()
     }
 
     /// Subscribes without suspending; the future completes when Redis confirmed the subscription (or at once
@@ -208,7 +209,7 @@ public final class RedisBroker: Broker, Service {
         to channel: String,
         handler: @escaping @Sendable (BrokerEvent) -> Void
     ) async throws -> Subscription {
-        try await self.retaining(channel, self.fanOut.subscribeDirectNow(to: channel, handler: handler)).get()
+        try await self.retaining(channel, self.fanOut.subscribeDirectNow(to: channel, handler: handler)).value()
     }
 
     /// Takes a reference to `channel` on the subscriber connection for `local`, released with it.

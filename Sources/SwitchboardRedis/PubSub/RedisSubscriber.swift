@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import SwitchboardLocks
 import SwitchboardPubSub
 
 /// The process's one subscriber connection: every channel any local subscriber wants, multiplexed and
@@ -103,7 +104,7 @@ final class RedisSubscriber: Sendable {
 
     /// The channels subscribed in Redis on behalf of local subscribers.
     var channels: [String] {
-        get async throws { try await self.eventLoop.submit { Array(self.state.value.counts.keys) }.get() }
+        get async throws { try await self.eventLoop.submit { Array(self.state.value.counts.keys) }.value() }
     }
 
     // MARK: Connection events (on the subscriber's loop)

@@ -1,5 +1,6 @@
 import NIOCore
 import Switchboard
+import SwitchboardLocks
 
 /// The last handler of a connection's pipeline: where the connection's async code meets the channel.
 ///
@@ -87,6 +88,7 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
         if let reader = self.reader {
             self.reader = nil
             if self.readDeadline != nil { self.cancelReadDeadline() }
+            HandOver.release()
             reader.resume(returning: part)
         } else {
             self.buffer.append(part)
@@ -149,7 +151,9 @@ final class ConnectionBridgeHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// With a `timeout`, a reader still parked when it passes gets `RequestBodyError.timedOut`.
     func waitForPart(_ reader: CheckedContinuation<ConnectionInbound?, any Error>, timeout: TimeAmount? = nil) {
         switch self.poll() {
-        case .part(let part): reader.resume(returning: part)
+        case .part(let part):
+            HandOver.release()
+            reader.resume(returning: part)
         case .end: reader.resume(returning: nil)
         case .failed(let error): reader.resume(throwing: error)
         case .empty:

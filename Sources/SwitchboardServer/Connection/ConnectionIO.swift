@@ -1,4 +1,5 @@
 import NIOCore
+import SwitchboardLocks
 
 /// The connection task's handle on its ``ConnectionBridgeHandler``: read parts, write bytes.
 ///
@@ -24,13 +25,15 @@ struct ConnectionIO: Sendable {
         }
         let bridge = self.bridge
         let eventLoop = self.eventLoop
-        return try await withCheckedThrowingContinuation { continuation in
+        let part = try await withCheckedThrowingContinuation { continuation in
             if eventLoop.inEventLoop {
                 bridge.value.waitForPart(continuation, timeout: timeout)
             } else {
                 eventLoop.execute { bridge.value.waitForPart(continuation, timeout: timeout) }
             }
         }
+        HandOver.acquire()
+        return part
     }
 
     /// Writes and flushes `part`, first waiting while the socket is not writable (backpressure).
@@ -67,7 +70,7 @@ struct ConnectionIO: Sendable {
                 guard bridge.value.isWritable else { return false }
                 try bridge.value.writeAndFlush(parts)
                 return true
-            }.get()
+            }.value()
             if written { return }
         }
     }

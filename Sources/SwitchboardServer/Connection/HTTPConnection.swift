@@ -241,7 +241,7 @@ final class HTTPConnection: Sendable {
 
     /// Waits until every byte written so far has gone to the socket, so closing loses none of it.
     func flushThenFinish() async throws {
-        try await self.channel.writeAndFlush(ConnectionOutbound.bytes(ByteBuffer())).get()
+        try await self.channel.writeAndFlush(ConnectionOutbound.bytes(ByteBuffer())).value()
     }
 
 }

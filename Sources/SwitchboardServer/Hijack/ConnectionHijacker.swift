@@ -66,7 +66,7 @@ extension HTTPConnection {
                 if let context = gate.context { gate.release(context: context) }
             }
             return NIOLoopBound(relay, eventLoop: channel.eventLoop)
-        }.get()
+        }.value()
     }
 
     /// After a hijacker installed its protocol handlers and its code returned, takes the relay and the bridge to

@@ -42,7 +42,7 @@ final class RawConnectionIO: HijackedIO {
             let relay = self.relay
             try await self.connection.channel.eventLoop.submit {
                 if let context = relay.value.context { relay.value.attachReader(context: context) }
-            }.get()
+            }.value()
         }
         var inBody = !bodyComplete
         while true {
@@ -90,7 +90,7 @@ final class RawConnectionIO: HijackedIO {
         try await self.connection.channel.eventLoop.submit {
             guard let context = relay.value.context else { throw HijackError.connectionClosed }
             try relay.value.install(try makeHandlers(), context: context)
-        }.get()
+        }.value()
         self.connection.phase.withLock { $0.handlersInstalled = true }
     }
 }

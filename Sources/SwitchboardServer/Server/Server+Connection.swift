@@ -176,8 +176,8 @@ extension Server {
                 LingeringCloseHandler(lingerTime: lingerTime), position: .first)
         }
         do {
-            try await added.get()
-            try? await channel.closeFuture.get()
+            try await added.value()
+            try? await channel.closeFuture.value()
         } catch {
             try? await channel.close()
         }

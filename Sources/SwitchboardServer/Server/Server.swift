@@ -72,7 +72,7 @@ public final class Server: Service {
     /// - Returns: The bound address (with the real port when the configuration asked for port 0).
     /// - Throws: The error that stopped the server from listening.
     public func listeningAddress() async throws -> SocketAddress {
-        try await withCheckedThrowingContinuation { continuation in
+        let address = try await withCheckedThrowingContinuation { continuation in
             self.state.withLock { state in
                 if let address = state.address {
                     continuation.resume(returning: address)
@@ -83,6 +83,8 @@ public final class Server: Service {
                 }
             }
         }
+        HandOver.acquire()
+        return address
     }
 
     /// Binds, then serves until graceful shutdown or cancellation.
@@ -103,6 +105,7 @@ public final class Server: Service {
             defer { state.addressWaiters = [] }
             return state.addressWaiters
         }
+        HandOver.release()
         for waiter in waiters { waiter.resume(returning: address) }
 
         try await withTaskCancellationHandler {
@@ -147,7 +150,7 @@ public final class Server: Service {
                 let open = self.state.withLock { Array($0.connections.values) }
                 guard let next = open.first else { return }
                 if Task.isCancelled { return }
-                try? await next.closeFuture.get()
+                try? await next.closeFuture.value()
                 // The close callbacks unregister it; make sure before looking again.
                 self.unregister(next)
             }
