@@ -168,6 +168,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The server API's OpenAPI document, served at /api/v1/openapi.json (docs/openapi.json links to it).
+            resources: [.embedInCode("Api/openapi.json")],
             swiftSettings: strictSettings
         ),
         // The chat's stores in Redis: room history in streams and presence in sorted sets, on a RedisClient.

@@ -6,6 +6,7 @@ import SwitchboardAuth
 ///
 /// - `room:<name>` channels are never readable here: rooms are read through `/ws`, where members see who is in
 ///   the room (reading them here would be invisible).
+/// - `switchboard:…` channels are the nodes' own (the server API's requests between nodes): never readable.
 /// - `user:<id>` channels are readable only by that user, with a token: `POST /publish/user:42` reaches every
 ///   socket of user 42 on every node.
 /// - Other channels are public, unless tokens are required (no anonymous access): then any valid token will do.
@@ -25,6 +26,10 @@ struct ChannelAccess: Sendable {
     /// - Returns: The identity its token proved, if it needed one.
     @discardableResult
     func checkRead(_ channel: String, _ request: Request) async throws -> Identity? {
+        if ChannelName.isReserved(channel) {
+            self.counters.count(.joinForbidden)
+            throw HTTPError(.forbidden, "switchboard: channels are the nodes' own")
+        }
         if channel.hasPrefix("room:") {
             self.counters.count(.joinForbidden)
             throw HTTPError(.forbidden, "room channels are read through /ws, where the room's members see who is in it")

@@ -31,6 +31,7 @@ package struct BrokerHealth: Sendable, Hashable {
 /// | `GET /ws` | WebSocket, subprotocol `switchboard.chat.v1`: rooms, nicknames, history, catch-up (docs/PROTOCOL.md) |
 /// | `GET /subscribe/{channel}` | WebSocket, receive-only: every message published to `channel` |
 /// | `POST /publish/{channel}` | `Authorization: Bearer <token>`; the body (UTF-8 text or JSON) to `channel` |
+/// | `/api/v1/…` | the server API (docs/openapi.json): publish, batch, history, presence, channels, info, disconnect, unsubscribe |
 /// | `GET /healthz` | liveness: 200 while the process serves |
 /// | `GET /readyz` | readiness: 200 when the broker answers a round trip, else 503 with the reason |
 /// | `GET /echo` | WebSocket echo (conformance and benchmarks), only with ``ChatConfiguration/servesEcho`` |
@@ -67,15 +68,30 @@ package enum ChatApplication {
             history = embedded
             log = InMemoryRoomLog(history: embedded, broker: topics.broker)
         }
+        let userSockets = UserSockets()
+        let members = MemberIDs()
+        let directory = RoomDirectory(maxRooms: configuration.maxRooms, observer: history)
+        let presence = presence ?? InMemoryPresence(broker: topics.broker)
         let rooms = RoomsEndpoint(
             sockets: sockets, topics: topics,
             log: log,
-            presence: presence ?? InMemoryPresence(broker: topics.broker),
-            members: MemberIDs(),
-            directory: RoomDirectory(maxRooms: configuration.maxRooms, observer: history),
+            presence: presence,
+            members: members,
+            directory: directory,
             limits: RoomsLimits(history: configuration.history.shownOnJoin, joinTimeout: configuration.joinTimeout),
             users: UserLimits(limits: configuration.rateLimits),
+            userSockets: userSockets,
             logger: logger)
+        let answers = NodeAnswers(
+            node: members.node, started: .now, topics: topics, userSockets: userSockets, directory: directory,
+            counters: counters)
+        let control = ClusterControl(
+            node: members.node, broker: topics.broker, deadline: configuration.clusterDeadline, logger: logger,
+            answer: answers.answer)
+        control.start()
+        let api = ApiEndpoint(
+            topics: topics, log: log, presence: presence, control: control, configuration: configuration,
+            counters: counters, logger: logger)
         var router = Router()
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }
         router.get("/app.js") { _ in ChatPage.response(ChatPage.script, type: "text/javascript; charset=utf-8") }
@@ -84,6 +100,7 @@ package enum ChatApplication {
         router.get("/subscribe/:channel") { request in try await sockets.subscribe(request) }
         router.get("/ws") { request in try await rooms.upgrade(request) }
         router.post("/publish/:channel") { request in try await publish.respond(to: request) }
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] { router.add(method, "/api/v1/*", api) }
         router.get("/healthz") { _ in
             Response(
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
@@ -108,7 +125,8 @@ package enum ChatApplication {
             ContentLength()
             AnyApplication { request in
                 // Counted by the route's pattern, never the path: a path carries channel names.
-                let route = routes.pattern(matching: request) ?? "unmatched"
+                var route = routes.pattern(matching: request) ?? "unmatched"
+                if route == "/api/v1/*" { route = api.pattern(matching: request) ?? route }
                 do {
                     let response = try await routes.respond(to: request)
                     counters.countRequest(route: route, status: response.status.code)

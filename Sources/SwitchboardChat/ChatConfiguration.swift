@@ -15,6 +15,11 @@ package struct ChatConfiguration: Sendable {
     package var publishToken: String?
     /// Publish API keys scoped to channel patterns.
     package var publishKeys: [PublishKey]
+    /// Server API keys (`/api/v1`), scoped to operations and channel patterns.
+    package var apiKeys: [ApiKey]
+    /// How long the server API waits for every node's answer (`info`, `channels`, `disconnect`,
+    /// `unsubscribe`); past it the answer is `partial`.
+    package var clusterDeadline: TimeAmount
     /// The largest body `POST /publish/{channel}` accepts (413 beyond).
     package var maxPublishSize: Int
     /// The largest message a `/chat` client may send (closed with 1009 beyond).
@@ -41,6 +46,8 @@ package struct ChatConfiguration: Sendable {
         servesEcho: Bool = false,
         publishToken: String? = nil,
         publishKeys: [PublishKey] = [],
+        apiKeys: [ApiKey] = [],
+        clusterDeadline: TimeAmount = .seconds(1),
         maxPublishSize: Int = 64 * 1024,
         maxMessageSize: Int = 64 * 1024,
         maxQueuedBytes: Int = 1024 * 1024,
@@ -56,6 +63,8 @@ package struct ChatConfiguration: Sendable {
         self.servesEcho = servesEcho
         self.publishToken = publishToken
         self.publishKeys = publishKeys
+        self.apiKeys = apiKeys
+        self.clusterDeadline = clusterDeadline
         self.maxPublishSize = maxPublishSize
         self.maxMessageSize = maxMessageSize
         self.maxQueuedBytes = maxQueuedBytes
@@ -73,6 +82,11 @@ package struct ChatConfiguration: Sendable {
 enum ChannelName {
     static func isValid(_ name: String) -> Bool {
         isName(name, maxLength: 128, alsoAllowing: UInt8(ascii: ":"))
+    }
+
+    /// `switchboard:…`: the nodes' own channels (``ClusterControl``), which clients neither read nor publish to.
+    static func isReserved(_ name: String) -> Bool {
+        name.hasPrefix("switchboard:")
     }
 }
 

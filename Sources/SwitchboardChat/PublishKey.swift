@@ -31,14 +31,11 @@ package struct PublishKey: Sendable {
         guard parts[1].count >= 16 else {
             return .failure(KeyError("a publish key's secret has 16 characters or more"))
         }
-        var patterns: [ChannelPattern] = []
-        for pattern in parts[2].split(separator: ",") {
-            guard let parsed = ChannelPattern(String(pattern)) else {
-                return .failure(KeyError("a channel pattern is 1 to 128 bytes"))
-            }
-            patterns.append(parsed)
+        let patterns: [ChannelPattern]
+        switch ChannelPattern.list(parts[2], of: "a publish key") {
+        case .success(let parsed): patterns = parsed
+        case .failure(let error): return .failure(error)
         }
-        guard !patterns.isEmpty else { return .failure(KeyError("a publish key names at least one channel pattern")) }
         return .success(PublishKey(name: String(parts[0]), secret: String(parts[1]), channels: patterns))
     }
 }

@@ -71,6 +71,13 @@ public enum Settings {
             case .failure(let error): return "\(error)"
             }
         },
+        Setting("api-key", .list(separator: ";"), variable: "SWITCHBOARD_API_KEYS", secret: true) { value in
+            switch ApiKey.parse(value) {
+            case .success: return nil
+            case .failure(let error): return "\(error)"
+            }
+        },
+        Setting("api-deadline", .integer(1...60_000, unit: " ms")),
         Setting("presence-ttl", .integer(1...3600, unit: " seconds")),
         Setting("max-rooms", .integer(1...1_000_000, unit: "")),
         Setting("history-size", .integer(1...100_000, unit: "")),

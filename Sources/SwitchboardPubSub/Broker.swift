@@ -19,6 +19,14 @@ public protocol Broker: Sendable {
     ///   or the broker's own error; `nil` to not be told.
     func publish(_ payload: ByteBuffer, to channel: String, promise: EventLoopPromise<Void>?)
 
+    /// Publishes `payload` and tells how many receivers got it: subscriber connections (one per process) with
+    /// Redis, subscriptions in process. A node that asks every node something (the server API's `info`, say) learns
+    /// from it how many answers to wait for.
+    ///
+    /// - Returns: The count, or `nil` when the broker cannot tell (the default implementation).
+    /// - Throws: As ``publish(_:to:)``.
+    func publishCountingReceivers(_ payload: ByteBuffer, to channel: String) async throws -> Int?
+
     /// Subscribes to `channel`; `handler` runs on `eventLoop` for every event, until the subscription ends.
     ///
     /// - Returns: The subscription, once established: messages published after this returns are delivered.
@@ -43,6 +51,14 @@ public protocol Broker: Sendable {
         to channel: String,
         handler: @escaping @Sendable (BrokerEvent) -> Void
     ) async throws -> Subscription
+}
+
+extension Broker {
+    /// Publishes, and cannot tell how many receivers got it.
+    public func publishCountingReceivers(_ payload: ByteBuffer, to channel: String) async throws -> Int? {
+        try await self.publish(payload, to: channel)
+        return nil
+    }
 }
 
 /// What a subscriber receives.

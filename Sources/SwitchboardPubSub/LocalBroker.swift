@@ -50,11 +50,19 @@ public final class LocalBroker: Broker {
         promise?.succeed()
     }
 
+    public func publishCountingReceivers(_ payload: ByteBuffer, to channel: String) async throws -> Int? {
+        self.publishNow(payload, to: channel)
+    }
+
     /// Publishes without suspending (the local broker never waits). Direct subscribers are called before this
     /// returns, on this thread.
-    public func publishNow(_ payload: ByteBuffer, to channel: String) {
-        guard let subscribers = self.channels.withLockedValue({ $0[channel] }) else { return }
+    ///
+    /// - Returns: How many subscriptions the message reached.
+    @discardableResult
+    public func publishNow(_ payload: ByteBuffer, to channel: String) -> Int {
+        guard let subscribers = self.channels.withLockedValue({ $0[channel] }) else { return 0 }
         self.deliver(.message(BrokerMessage(channel: channel, payload: payload)), to: subscribers)
+        return subscribers.direct.count + subscribers.loops.reduce(0) { $0 + $1.count }
     }
 
     /// Sends `event` (a gap, say) to every subscriber of every channel; for brokers built on this one.

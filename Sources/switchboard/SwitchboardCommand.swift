@@ -335,14 +335,20 @@ struct ChatOptions: ParsableArguments {
 
     /// The publish keys from the flags or the environment (validated).
     var resolvedPublishKeys: [PublishKey] {
-        let texts =
-            self.publishKeys.isEmpty
-            ? (configured("SWITCHBOARD_PUBLISH_KEYS") ?? "").split(separator: ";").map(String.init)
-            : self.publishKeys
-        return texts.compactMap { text in
-            switch PublishKey.parse(text) {
+        Self.keys(
+            self.publishKeys, variable: "SWITCHBOARD_PUBLISH_KEYS", flag: "--publish-key", parse: PublishKey.parse)
+    }
+
+    /// Keys from their repeatable flag, else the environment variable (separated by `;`); a bad one ends the process
+    /// with a usage error.
+    private static func keys<Key>(
+        _ flags: [String], variable: String, flag: String, parse: (String) -> Result<Key, KeyError>
+    ) -> [Key] {
+        let texts = flags.isEmpty ? (configured(variable) ?? "").split(separator: ";").map(String.init) : flags
+        return texts.map { text in
+            switch parse(text) {
             case .success(let key): return key
-            case .failure(let error): exitWithUsageError("--publish-key: \(error)")
+            case .failure(let error): exitWithUsageError("\(flag): \(error)")
             }
         }
     }
@@ -358,6 +364,32 @@ struct ChatOptions: ParsableArguments {
     var resolvedPresenceTTL: Int {
         self.presenceTTL ?? configured("SWITCHBOARD_PRESENCE_TTL").flatMap { Int($0) } ?? 30
     }
+
+    @Option(
+        name: .customLong("api-key"),
+        help: """
+            A server API key (/api/v1), name:secret:operations:patterns: operations * or some of publish,history,\
+            presence,channels,info,disconnect,unsubscribe; patterns the channels it may act on (rooms as room:NAME), \
+            e.g. backend:8c1f...e2:*:* ; repeatable (env SWITCHBOARD_API_KEYS, separated by ;). Publish keys and \
+            the publish token also publish through the API.
+            """
+    )
+    var apiKeys: [String] = []
+
+    /// The server API keys from the flags or the environment (validated).
+    var resolvedApiKeys: [ApiKey] {
+        Self.keys(self.apiKeys, variable: "SWITCHBOARD_API_KEYS", flag: "--api-key", parse: ApiKey.parse)
+    }
+
+    @Option(
+        help: """
+            How long the server API waits for every node's answer to info, channels, disconnect and unsubscribe, \
+            in milliseconds; past it the answer says partial (env SWITCHBOARD_API_DEADLINE; default 1000).
+            """
+    )
+    var apiDeadline: Int?
+
+    static let apiDeadlineSetting = IntegerSetting("api-deadline", defaultValue: 1000)
 
     @Option(
         help: """
@@ -474,6 +506,7 @@ struct ChatOptions: ParsableArguments {
             throw ValidationError("--presence-ttl must be 1 to 3600 seconds, not \(ttl)")
         }
         try Self.maxRoomsSetting.validate(self.maxRooms)
+        try Self.apiDeadlineSetting.validate(self.apiDeadline)
         try Self.historySizeSetting.validate(self.historySize)
         try Self.historyTTLSetting.validate(self.historyTTL)
         try Self.historyMemorySetting.validate(self.historyMemory)
@@ -507,6 +540,12 @@ struct ChatOptions: ParsableArguments {
             exitWithUsageError("SWITCHBOARD_PRESENCE_TTL must be 1 to 3600 seconds, not \(text.debugDescription)")
         }
         Self.maxRoomsSetting.checkEnvironment(self.maxRooms)
+        Self.apiDeadlineSetting.checkEnvironment(self.apiDeadline)
+        for text in (configured("SWITCHBOARD_API_KEYS") ?? "").split(separator: ";") where self.apiKeys.isEmpty {
+            if case .failure(let error) = ApiKey.parse(String(text)) {
+                exitWithUsageError("SWITCHBOARD_API_KEYS: \(error)")
+            }
+        }
         Self.historySizeSetting.checkEnvironment(self.historySize)
         Self.historyTTLSetting.checkEnvironment(self.historyTTL)
         Self.historyMemorySetting.checkEnvironment(self.historyMemory)
@@ -561,6 +600,8 @@ struct Serve: AsyncParsableCommand {
                 servesEcho: chat.resolvedEcho,
                 publishToken: chat.resolvedPublishToken,
                 publishKeys: chat.resolvedPublishKeys,
+                apiKeys: chat.resolvedApiKeys,
+                clusterDeadline: .milliseconds(Int64(ChatOptions.apiDeadlineSetting.resolve(chat.apiDeadline))),
                 maxRooms: chat.resolvedMaxRooms,
                 history: chat.resolvedHistory,
                 auth: authentication,

@@ -97,13 +97,16 @@ extension ChatConfiguration {
 /// Two chat nodes on `redis`, each serving on a port of its own, for `body`; the nodes stop afterwards, also when
 /// `body` throws.
 func withTwoNodes(
-    on redis: RedisServerProcess, _ body: @escaping @Sendable (RedisNode, Int, RedisNode, Int) async throws -> Void
+    on redis: RedisServerProcess, configuration: ChatConfiguration = .loadTest,
+    _ body: @escaping @Sendable (RedisNode, Int, RedisNode, Int) async throws -> Void
 ) async throws {
     let nodeA = try await RedisNode(redis)
     let nodeB = try await RedisNode(redis)
     do {
-        try await withServer(nodeA.app()) { _, portA in
-            try await withServer(nodeB.app()) { _, portB in try await body(nodeA, portA, nodeB, portB) }
+        try await withServer(nodeA.app(configuration: configuration)) { _, portA in
+            try await withServer(nodeB.app(configuration: configuration)) { _, portB in
+                try await body(nodeA, portA, nodeB, portB)
+            }
         }
     } catch {
         await nodeA.stop()

@@ -46,6 +46,8 @@ struct ConfigLayeringTests {
         echo: yes
         publish-token: file-token-0123456789
         publish-key: ["orders:0123456789abcdef:orders.*", "alerts:fedcba9876543210:alerts"]
+        api-key: ["backend:0123456789abcdef:*:*", "support:fedcba9876543210:presence,history:room:*"]
+        api-deadline: 250
         presence-ttl: 45
         max-rooms: 321
         history-size: 222
@@ -66,6 +68,11 @@ struct ConfigLayeringTests {
         metrics-host: 127.0.0.2
         """.write(toFile: file, atomically: true, encoding: .utf8)
         #expect(ConfigFile.problems(atPath: file, checkingFiles: false).isEmpty)
+        // The file names every setting of the catalog: a new setting must be added here and checked below.
+        let keys = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map {
+            String($0.prefix { $0 != ":" })
+        }
+        #expect(Set(keys) == Set(Settings.all.map(\.key)))
         let layers = try await LayeredSettings(
             environment: ["SWITCHBOARD_MAX_ROOMS": "77", "SWITCHBOARD_HOST": "127.0.0.8"], configFile: file)
         // The layers are the process's: other suites parsing flags meanwhile see these (valid) values too.
@@ -100,6 +107,9 @@ struct ConfigLayeringTests {
         #expect(chat.resolvedPublishToken == "file-token-0123456789")
         #expect(chat.resolvedPublishKeys.map(\.name) == ["orders", "alerts"])
         #expect(chat.resolvedPresenceTTL == 45)
+        #expect(chat.resolvedApiKeys.map(\.name) == ["backend", "support"])
+        #expect(chat.resolvedApiKeys.last?.operations == [.presence, .history])
+        #expect(ChatOptions.apiDeadlineSetting.resolve(chat.apiDeadline) == 250)
         #expect(chat.resolvedHistory.maxAgeMilliseconds == 3_600_000)
         #expect(chat.resolvedHistory.maxBytes == 64 << 20)
         #expect(auth.resolvedJWKSFile == "/etc/none.json")

@@ -93,6 +93,7 @@ extension RoomSession {
                     return self.socket.close(code: .tooManyConnections, reason: "too many connections for this user")
                 }
                 self.countedUser = identity.userID
+                self.endpoint.userSockets.add(self, user: identity.userID)
             }
             self.adopt(identity)
             self.send(

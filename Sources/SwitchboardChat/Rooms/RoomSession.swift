@@ -93,7 +93,10 @@ final class RoomSession {
         self.isClosed = true
         self.authTimer?.cancel()
         self.refreshTimer?.cancel()
-        if let user = self.countedUser { self.endpoint.users.disconnect(user) }
+        if let user = self.countedUser {
+            self.endpoint.users.disconnect(user)
+            self.endpoint.userSockets.remove(self, user: user)
+        }
         for member in self.rooms.values {
             member.leave()
             self.endpoint.directory.leave(member.room)

@@ -30,6 +30,8 @@ struct RoomsEndpoint: Sendable {
     let limits: RoomsLimits
     /// Per-user connection counts and message buckets.
     let users: UserLimits
+    /// Each user's sockets here, for the server API.
+    let userSockets: UserSockets
     let logger: Logger
 
     /// Tokens, anonymous access and members-only rooms.
@@ -61,7 +63,7 @@ struct RoomsEndpoint: Sendable {
 /// Member ids unique across nodes: a random node id and 64 random bits per socket. Not a counter: ids are shown to
 /// everyone in a room, and sequential ones would tell how many sockets a node has served.
 final class MemberIDs: Sendable {
-    private let node = String(UInt64.random(in: 1 << 40...UInt64.max >> 8), radix: 36)
+    let node = String(UInt64.random(in: 1 << 40...UInt64.max >> 8), radix: 36)
 
     func next() -> String {
         "\(self.node)-\(String(UInt64.random(in: 1...UInt64.max), radix: 36))"

@@ -160,6 +160,11 @@ public final class RedisBroker: Broker, Service {
         _ = try await self.publishNow(payload, to: channel).value()
     }
 
+    /// Publishes through Redis and returns `PUBLISH`'s answer: how many subscriber connections (processes) got it.
+    public func publishCountingReceivers(_ payload: ByteBuffer, to channel: String) async throws -> Int? {
+        try await self.publishNow(payload, to: channel).value()
+    }
+
     public func publish(_ payload: ByteBuffer, to channel: String, promise: EventLoopPromise<Void>?) {
         let published = self.publishNow(payload, to: channel)
         if let promise { published.map { _ in }.cascade(to: promise) }

@@ -1,0 +1,144 @@
+import HTTPTypes
+import Logging
+import Switchboard
+import SwitchboardAuth
+import SwitchboardTopics
+import SwitchboardWebSocket
+
+/// `GET /api/v1/info`, `GET /api/v1/channels`, `POST /api/v1/users/{id}/disconnect` and `…/unsubscribe`: every
+/// node is asked through the broker (``ClusterControl``).
+extension ApiEndpoint {
+    func info(_ request: Request) async throws -> Response {
+        _ = try self.authorize(request, for: .info)
+        let answers = try await self.ask(ClusterRequest(op: "info"))
+        let nodes = answers.replies.map(\.node).sorted { $0.node < $1.node }
+        return ApiJSON.response(InfoReply(nodes: nodes, partial: answers.partial))
+    }
+
+    func channels(_ request: Request) async throws -> Response {
+        let key = try self.authorize(request, for: .channels)
+        let filter = try request.queryValue("pattern").map { text in
+            guard let pattern = ChannelPattern(text) else {
+                throw ApiError(.badRequest, "invalid_pattern", "a pattern is 1 to 128 bytes; * matches any run")
+            }
+            return pattern
+        }
+        let answers = try await self.ask(ClusterRequest(op: "channels"))
+        var totals: [String: Int] = [:]
+        for reply in answers.replies {
+            for (channel, count) in reply.channels ?? [:] { totals[channel, default: 0] += count }
+        }
+        let channels = totals.filter { channel, _ in
+            key.covers(channel) && (filter?.matches(channel) ?? true)
+        }.map { ChannelsReply.Channel(channel: $0.key, subscribers: $0.value) }.sorted { $0.channel < $1.channel }
+        return ApiJSON.response(
+            ChannelsReply(channels: channels, nodes: answers.replies.count, partial: answers.partial))
+    }
+
+    func disconnect(_ request: Request) async throws -> Response {
+        _ = try self.authorize(request, for: .disconnect)
+        let user = try Self.user(of: request)
+        let body = try await self.decode(DisconnectRequest.self, from: request, emptyAs: DisconnectRequest())
+        let code = body.code ?? 4000
+        guard code == 1000 || (3000...4999).contains(code) else {
+            throw ApiError(.badRequest, "invalid_code", "a close code is 1000 or 3000 to 4999")
+        }
+        let reason = body.reason ?? "disconnected by the server"
+        guard reason.utf8.count <= 123 else {
+            throw ApiError(.badRequest, "invalid_reason", "a close reason is at most 123 bytes of UTF-8")
+        }
+        let answers = try await self.ask(ClusterRequest(op: "disconnect", user: user, code: code, reason: reason))
+        self.logger.notice(
+            "Disconnected a user through the server API",
+            metadata: ["user": "\(user)", "sockets": "\(answers.replies.reduce(0) { $0 + ($1.count ?? 0) })"])
+        return ApiJSON.response(
+            UserActionReply(
+                disconnected: answers.replies.reduce(0) { $0 + ($1.count ?? 0) }, nodes: answers.replies.count,
+                partial: answers.partial))
+    }
+
+    func unsubscribe(_ request: Request) async throws -> Response {
+        let key = try self.authorize(request, for: .unsubscribe)
+        let user = try Self.user(of: request)
+        let body = try await self.decode(UnsubscribeRequest.self, from: request)
+        guard ChatNames.isValidRoom(body.room) else {
+            throw ApiError(.badRequest, "invalid_room", "a room is 1 to 64 of A-Z a-z 0-9 - _ .")
+        }
+        guard key.covers(RoomChannel.name(of: body.room)) else {
+            throw ApiError(.forbidden, "forbidden", "the key \(key.name) may not unsubscribe from \(body.room)")
+        }
+        let answers = try await self.ask(ClusterRequest(op: "unsubscribe", user: user, room: body.room))
+        return ApiJSON.response(
+            UserActionReply(
+                unsubscribed: answers.replies.reduce(0) { $0 + ($1.count ?? 0) }, nodes: answers.replies.count,
+                partial: answers.partial))
+    }
+
+    /// The `{user}` of the path: a token's user id.
+    private static func user(of request: Request) throws -> String {
+        let user = request.parameters["user"] ?? ""
+        guard IdentityNames.isValidUserID(user) else {
+            throw ApiError(.badRequest, "invalid_user", "a user id is 1 to 128 of A-Z a-z 0-9 - _ . @ |")
+        }
+        return user
+    }
+
+    private func ask(_ request: ClusterRequest) async throws -> ClusterAnswers {
+        do {
+            return try await self.control.ask(request)
+        } catch {
+            self.logger.warning("Asking the nodes failed", metadata: ["error": "\(error)"])
+            throw ApiError(.serviceUnavailable, "unavailable", "the message broker is unavailable: \(error)")
+        }
+    }
+}
+
+extension ClusterRequest {
+    /// A request for ``ClusterControl/ask(_:)``, which fills in `id` and `from`.
+    init(op: String, user: String? = nil, room: String? = nil, code: UInt16? = nil, reason: String? = nil) {
+        self.init(id: "", from: "", op: op, user: user, room: room, code: code, reason: reason)
+    }
+}
+
+/// What this node answers to the cluster's requests.
+struct NodeAnswers: Sendable {
+    let node: String
+    let started: ContinuousClock.Instant
+    let topics: Topics
+    let userSockets: UserSockets
+    let directory: RoomDirectory
+    let counters: ChatCounters
+
+    /// The server's version, in `info`.
+    static let version = "0.15.0-dev"
+
+    func answer(_ request: ClusterRequest) async -> ClusterReply {
+        var reply = ClusterReply(id: request.id, node: self.figures())
+        switch request.op {
+        case "channels":
+            reply.channels = self.topics.memberCounts().filter { !ChannelName.isReserved($0.key) && $0.value > 0 }
+        case "disconnect":
+            if let user = request.user {
+                let code = WebSocketCloseCode(rawValue: request.code ?? 4000)
+                reply.count = self.userSockets.disconnect(user, code: code, reason: request.reason ?? "")
+            }
+        case "unsubscribe":
+            if let user = request.user, let room = request.room {
+                reply.count = await self.userSockets.unsubscribe(user, from: room)
+            }
+        default:
+            break
+        }
+        return reply
+    }
+
+    func figures() -> NodeInfo {
+        let sockets = [ChatCounters.Endpoint.chat, .subscribe, .rooms].reduce(0) {
+            $0 + self.counters.sockets($1).snapshot.open
+        }
+        return NodeInfo(
+            node: self.node, version: Self.version,
+            uptime: Int((ContinuousClock.now - self.started).components.seconds), connections: sockets,
+            rooms: self.directory.roomCount, users: self.userSockets.userCount)
+    }
+}

@@ -1,0 +1,93 @@
+import FoundationEssentials
+import HTTPTypes
+import Logging
+import NIOCore
+import Switchboard
+import SwitchboardTopics
+
+/// `POST /api/v1/publish` and `POST /api/v1/batch`.
+extension ApiEndpoint {
+    func publish(_ request: Request) async throws -> Response {
+        let key = try self.authorize(request, for: .publish)
+        let body = try await self.decode(PublishRequest.self, from: request)
+        let prepared = try self.prepare(body, key: key)
+        return ApiJSON.response(PublishReply(published: try await self.send(prepared)))
+    }
+
+    func batch(_ request: Request) async throws -> Response {
+        let key = try self.authorize(request, for: .publish)
+        let body = try await self.decode(BatchRequest.self, from: request)
+        guard body.commands.count <= Self.maxBatchCommands else {
+            throw ApiError(.badRequest, "too_many_commands", "a batch has at most \(Self.maxBatchCommands) commands")
+        }
+        // Each command runs in order; one that fails has its error in its reply and the others still run.
+        var replies: [BatchReply.Item] = []
+        replies.reserveCapacity(body.commands.count)
+        for command in body.commands {
+            do {
+                guard let publish = command.publish else {
+                    throw ApiError.badRequest("each command is {\"publish\": {...}}")
+                }
+                let published = try await self.send(try self.prepare(publish, key: key))
+                replies.append(.init(published: published))
+            } catch let error as ApiError {
+                replies.append(.init(error: error.body.error))
+            }
+        }
+        return ApiJSON.response(BatchReply(replies: replies))
+    }
+
+    /// A publish's channels (checked against the key) and its message.
+    private func prepare(_ body: PublishRequest, key: ApiKey) throws -> (channels: [String], message: ByteBuffer) {
+        var channels = body.channels ?? []
+        if let channel = body.channel { channels.insert(channel, at: 0) }
+        guard !channels.isEmpty else { throw ApiError.badRequest("name a channel or channels") }
+        guard channels.count <= Self.maxChannelsPerPublish else {
+            throw ApiError.badRequest("at most \(Self.maxChannelsPerPublish) channels in one publish")
+        }
+        for channel in channels {
+            try Self.checkPublishable(channel)
+            guard key.covers(channel) else {
+                throw ApiError(.forbidden, "forbidden", "the key \(key.name) may not publish to \(channel)")
+            }
+        }
+        let message: ByteBuffer =
+            switch body.data {
+            case .string(let text): ByteBuffer(string: text)
+            default: ByteBuffer(bytes: (try? ApiJSON.encoder.encode(body.data)) ?? Data())
+            }
+        guard message.readableBytes > 0 else { throw ApiError.badRequest("the message is empty") }
+        guard message.readableBytes <= self.configuration.maxPublishSize else {
+            throw ApiError(
+                .contentTooLarge, "too_large", "a message is at most \(self.configuration.maxPublishSize) bytes")
+        }
+        return (Array(Set(channels)).sorted(), message)
+    }
+
+    /// Publishes to every channel; the count of channels.
+    private func send(_ prepared: (channels: [String], message: ByteBuffer)) async throws -> Int {
+        do {
+            for channel in prepared.channels { try await self.topics.publish(prepared.message, to: channel) }
+        } catch {
+            self.counters.count(.publishFailed)
+            self.logger.warning("Publish failed", metadata: ["error": "\(error)"])
+            throw ApiError(.serviceUnavailable, "unavailable", "the message broker is unavailable: \(error)")
+        }
+        return prepared.channels.count
+    }
+
+    /// Channel names a publish may use: valid, not a room's (rooms take messages through `/ws`, where they get ids
+    /// and history) and not the nodes' own (`switchboard:`).
+    static func checkPublishable(_ channel: String) throws {
+        guard ChannelName.isValid(channel) else {
+            throw ApiError(.badRequest, "invalid_channel", "a channel is 1 to 128 of A-Z a-z 0-9 - _ . :")
+        }
+        guard !channel.hasPrefix("room:") else {
+            throw ApiError(
+                .forbidden, "room_channel", "room channels take messages through /ws (they need ids and history)")
+        }
+        guard !ChannelName.isReserved(channel) else {
+            throw ApiError(.forbidden, "reserved_channel", "switchboard: channels are the nodes' own")
+        }
+    }
+}

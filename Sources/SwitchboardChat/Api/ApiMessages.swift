@@ -1,0 +1,95 @@
+/// The bodies of the server API's requests and answers (docs/openapi.json is their schema).
+
+/// `POST /api/v1/publish`, and each `publish` of a batch: `channel` or `channels`, and `data`.
+struct PublishRequest: Decodable {
+    var channel: String?
+    var channels: [String]?
+    /// Sent as its text when a string, as its JSON otherwise.
+    var data: JSONValue
+}
+
+/// The answer to a publish: how many channels it went to.
+struct PublishReply: Codable, Equatable {
+    var published: Int
+}
+
+/// `POST /api/v1/batch`.
+struct BatchRequest: Decodable {
+    struct Command: Decodable {
+        var publish: PublishRequest?
+    }
+
+    var commands: [Command]
+}
+
+/// The answer to a batch: one reply per command, in order; a command that failed has an `error` and the others
+/// still ran.
+struct BatchReply: Codable, Equatable {
+    struct Item: Codable, Equatable {
+        var published: Int?
+        var error: ErrorBody.Detail?
+    }
+
+    var replies: [Item]
+}
+
+/// `GET /api/v1/rooms/{room}/history`.
+struct HistoryReply: Encodable {
+    var room: String
+    var messages: [RoomMessage]
+    /// `since` is no longer in the history: `messages` are the recent ones instead.
+    var gap: Bool
+    /// More messages follow the last one.
+    var more: Bool
+}
+
+/// `GET /api/v1/rooms/{room}/presence`.
+struct PresenceReply: Encodable {
+    var room: String
+    /// One per socket in the room, on every node.
+    var members: [PresenceMember]
+    /// The members with a user id, one entry per user with their socket count.
+    var users: [PresenceUser]
+}
+
+/// `GET /api/v1/channels`.
+struct ChannelsReply: Encodable {
+    struct Channel: Encodable {
+        var channel: String
+        /// Sockets subscribed, over every node that answered.
+        var subscribers: Int
+    }
+
+    var channels: [Channel]
+    /// Nodes that answered.
+    var nodes: Int
+    /// Some node did not answer within the deadline: the counts are of those that did.
+    var partial: Bool
+}
+
+/// `GET /api/v1/info`.
+struct InfoReply: Encodable {
+    var nodes: [NodeInfo]
+    var partial: Bool
+}
+
+/// `POST /api/v1/users/{id}/disconnect`; both optional.
+struct DisconnectRequest: Decodable {
+    /// 1000 or 3000–4999; 4000 by default.
+    var code: UInt16?
+    /// Up to 123 bytes of UTF-8.
+    var reason: String?
+}
+
+/// `POST /api/v1/users/{id}/unsubscribe`.
+struct UnsubscribeRequest: Decodable {
+    var room: String
+}
+
+/// The answer to disconnect and unsubscribe: sockets acted on, over every node that answered.
+struct UserActionReply: Encodable {
+    var disconnected: Int?
+    var unsubscribed: Int?
+    var nodes: Int
+    var partial: Bool
+}
