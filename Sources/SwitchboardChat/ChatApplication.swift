@@ -100,7 +100,6 @@ package enum ChatApplication {
         router.get("/subscribe/:channel") { request in try await sockets.subscribe(request) }
         router.get("/ws") { request in try await rooms.upgrade(request) }
         router.post("/publish/:channel") { request in try await publish.respond(to: request) }
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] { router.add(method, "/api/v1/*", api) }
         router.get("/healthz") { _ in
             Response(
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
@@ -125,10 +124,11 @@ package enum ChatApplication {
             ContentLength()
             AnyApplication { request in
                 // Counted by the route's pattern, never the path: a path carries channel names.
-                var route = routes.pattern(matching: request) ?? "unmatched"
-                if route == "/api/v1/*" { route = api.pattern(matching: request) ?? route }
+                // The API answers every method under its prefix itself: its 404s, 405s and `Allow` are its own.
+                let isAPI = request.path.hasPrefix("/api/")
+                let route = (isAPI ? api.pattern(matching: request) : routes.pattern(matching: request)) ?? "unmatched"
                 do {
-                    let response = try await routes.respond(to: request)
+                    let response = try await isAPI ? api.respond(to: request) : routes.respond(to: request)
                     counters.countRequest(route: route, status: response.status.code)
                     return response
                 } catch let error as HTTPError {

@@ -119,6 +119,7 @@ struct ServerApiTests {
                     (#"{"channel":"news","data":""}"#, apiAdminKey, 400, "bad_request"),
                     (#"{"channel":"news","#, apiAdminKey, 400, "invalid_json"),
                     (#"[1,2]"#, apiAdminKey, 400, "invalid_json"),
+                    (#"{"channel":"news","channels":null,"data":"x"}"#, apiAdminKey, 400, "invalid_json"),
                     (#"{"channel":7,"data":"x"}"#, apiAdminKey, 400, "invalid_json"),
                     (
                         #"{"channel":"news","data":"\#(String(repeating: "x", count: 70_000))"}"#, apiAdminKey, 413,
@@ -150,13 +151,17 @@ struct ServerApiTests {
 
     @Test("batch: every command in order, a failing one answered in its place")
     func batch() async throws {
-        try await withServer(try await apiApp()) { _, port in
+        // The server's own body limit is 8 MiB by default, above the API's 1 MiB (as here).
+        try await withServer(try await apiApp(), configuration: testConfiguration(maxBodySize: 8 << 20)) { _, port in
             try await RawClient.withConnection(port: port) { news in
                 #expect(try await news.handshake(path: "/subscribe/news").status == 101)
                 try await RawClient.withConnection(port: port) { api in
                     let commands =
                         (0..<50).map { #"{"publish":{"channel":"news","data":"m\#($0)"}}"# }
-                        + [#"{"publish":{"channel":"room:x","data":"no"}}"#, #"{"nothing":{}}"#]
+                        + [
+                            #"{"publish":{"channel":"room:x","data":"no"}}"#,
+                            #"{"publish":{"channel":"switchboard:x","data":"no"}}"#,
+                        ]
                         + [#"{"publish":{"channel":"news","data":"last"}}"#]
                     let answer = try await api.api(
                         "POST", "/api/v1/batch", json: #"{"commands":[\#(commands.joined(separator: ","))]}"#)
@@ -165,10 +170,30 @@ struct ServerApiTests {
                     #expect(replies.count == 53)
                     #expect(replies.prefix(50).allSatisfy { $0["published"] as? Int == 1 })
                     #expect(errorCode(replies[50]) == "room_channel")
-                    #expect(errorCode(replies[51]) == "bad_request")
+                    #expect(errorCode(replies[51]) == "reserved_channel")
                     #expect(replies[52]["published"] as? Int == 1)
                     for index in 0..<50 { #expect(try await news.readFrame()?.text == "m\(index)") }
                     #expect(try await news.readFrame()?.text == "last")
+                    // A malformed command refuses the batch whole: nothing of it is published.
+                    for (bad, code) in [
+                        (#"{"nothing":{}}"#, "invalid_command"),
+                        (#"{"publish":{"channel":"a b","data":1}}"#, "invalid_channel"),
+                    ] {
+                        let refused = try await api.api(
+                            "POST", "/api/v1/batch",
+                            json: #"{"commands":[{"publish":{"channel":"news","data":"never"}},\#(bad)]}"#)
+                        #expect(refused.status == 400 && errorCode(refused.json) == code)
+                        let message = (refused.json["error"] as? [String: Any])?["message"] as? String
+                        #expect(message?.hasPrefix("commands[1]") == true, "\(message ?? "")")
+                    }
+                    let after = try await api.api(
+                        "POST", "/api/v1/publish", json: #"{"channel":"news","data":"after"}"#)
+                    #expect(after.status == 200)
+                    #expect(try await news.readFrame()?.text == "after", "the refused batches published nothing")
+                    let huge = try await api.api(
+                        "POST", "/api/v1/batch",
+                        json: #"{"commands":[],"pad":"\#(String(repeating: "x", count: 1_100_000))"}"#)
+                    #expect(huge.status == 413 && errorCode(huge.json) == "too_large", "past 1 MiB, in JSON too")
                     let tooMany = (0...1000).map { _ in #"{"publish":{"channel":"news","data":"x"}}"# }
                     let refused = try await api.api(
                         "POST", "/api/v1/batch", json: #"{"commands":[\#(tooMany.joined(separator: ","))]}"#)
@@ -286,6 +311,9 @@ struct ServerApiTests {
                             let badCode = try await api.api(
                                 "POST", "/api/v1/users/8/disconnect", json: #"{"code":1006}"#)
                             #expect(badCode.status == 400 && errorCode(badCode.json) == "invalid_code")
+                            let null = try await api.api(
+                                "POST", "/api/v1/users/8/disconnect", json: #"{"reason":null}"#)
+                            #expect(null.status == 400 && errorCode(null.json) == "invalid_json", "null is not absent")
                             try await other.sendJSON(["type": "say", "room": "lobby", "text": "still here"])
                             #expect(try await other.readJSON()["text"] as? String == "still here")
                         }

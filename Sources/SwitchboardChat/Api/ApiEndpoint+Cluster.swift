@@ -18,8 +18,12 @@ extension ApiEndpoint {
     func channels(_ request: Request) async throws -> Response {
         let key = try self.authorize(request, for: .channels)
         let filter = try request.queryValue("pattern").map { text in
-            guard let pattern = ChannelPattern(text) else {
-                throw ApiError(.badRequest, "invalid_pattern", "a pattern is 1 to 128 bytes; * matches any run")
+            guard isName(text, maxLength: 128, alsoAllowing: UInt8(ascii: ":"), UInt8(ascii: "*")),
+                let pattern = ChannelPattern(text)
+            else {
+                throw ApiError(
+                    .badRequest, "invalid_pattern",
+                    "a pattern is 1 to 128 of A-Z a-z 0-9 - _ . : and *, which matches any run")
             }
             return pattern
         }
@@ -43,11 +47,11 @@ extension ApiEndpoint {
         guard code == 1000 || (3000...4999).contains(code) else {
             throw ApiError(.badRequest, "invalid_code", "a close code is 1000 or 3000 to 4999")
         }
-        let reason = body.reason ?? "disconnected by the server"
-        guard reason.utf8.count <= 123 else {
-            throw ApiError(.badRequest, "invalid_reason", "a close reason is at most 123 bytes of UTF-8")
-        }
-        let answers = try await self.ask(ClusterRequest(op: "disconnect", user: user, code: code, reason: reason))
+        // A close frame carries at most 123 bytes of reason: a longer one is cut at a character boundary.
+        var reason = Substring(body.reason ?? "disconnected by the server")
+        while reason.utf8.count > 123 { reason = reason.dropLast() }
+        let answers = try await self.ask(
+            ClusterRequest(op: "disconnect", user: user, code: code, reason: String(reason)))
         self.logger.notice(
             "Disconnected a user through the server API",
             metadata: ["user": "\(user)", "sockets": "\(answers.replies.reduce(0) { $0 + ($1.count ?? 0) })"])

@@ -20,14 +20,25 @@ extension ApiEndpoint {
         guard body.commands.count <= Self.maxBatchCommands else {
             throw ApiError(.badRequest, "too_many_commands", "a batch has at most \(Self.maxBatchCommands) commands")
         }
+        // A malformed command refuses the whole batch (nothing is published); what depends on the key, the
+        // channel's kind or the broker is answered per command below.
+        for (index, command) in body.commands.enumerated() {
+            guard let publish = command.publish else {
+                throw ApiError(.badRequest, "invalid_command", "commands[\(index)] is not {\"publish\": {...}}")
+            }
+            do {
+                try Self.checkShape(publish)
+            } catch var error as ApiError {
+                error.message = "commands[\(index)]: \(error.message)"
+                throw error
+            }
+        }
         // Each command runs in order; one that fails has its error in its reply and the others still run.
         var replies: [BatchReply.Item] = []
         replies.reserveCapacity(body.commands.count)
         for command in body.commands {
             do {
-                guard let publish = command.publish else {
-                    throw ApiError.badRequest("each command is {\"publish\": {...}}")
-                }
+                guard let publish = command.publish else { continue }  // checked above
                 let published = try await self.send(try self.prepare(publish, key: key))
                 replies.append(.init(published: published))
             } catch let error as ApiError {
@@ -37,14 +48,23 @@ extension ApiEndpoint {
         return ApiJSON.response(BatchReply(replies: replies))
     }
 
+    /// What the schema says of a publish: one to ``maxChannelsPerPublish`` valid channel names, and a message.
+    private static func checkShape(_ body: PublishRequest) throws {
+        let channels = body.allChannels
+        guard !channels.isEmpty else { throw ApiError.badRequest("name a channel or channels") }
+        guard (body.channels?.count ?? 0) <= Self.maxChannelsPerPublish else {
+            throw ApiError.badRequest("channels lists at most \(Self.maxChannelsPerPublish)")
+        }
+        for channel in channels where !ChannelName.isValid(channel) {
+            throw ApiError(.badRequest, "invalid_channel", "a channel is 1 to 128 of A-Z a-z 0-9 - _ . :")
+        }
+        if case .string(let text) = body.data, text.isEmpty { throw ApiError.badRequest("the message is empty") }
+    }
+
     /// A publish's channels (checked against the key) and its message.
     private func prepare(_ body: PublishRequest, key: ApiKey) throws -> (channels: [String], message: ByteBuffer) {
-        var channels = body.channels ?? []
-        if let channel = body.channel { channels.insert(channel, at: 0) }
-        guard !channels.isEmpty else { throw ApiError.badRequest("name a channel or channels") }
-        guard channels.count <= Self.maxChannelsPerPublish else {
-            throw ApiError.badRequest("at most \(Self.maxChannelsPerPublish) channels in one publish")
-        }
+        try Self.checkShape(body)
+        let channels = body.allChannels
         for channel in channels {
             try Self.checkPublishable(channel)
             guard key.covers(channel) else {
@@ -56,7 +76,6 @@ extension ApiEndpoint {
             case .string(let text): ByteBuffer(string: text)
             default: ByteBuffer(bytes: (try? ApiJSON.encoder.encode(body.data)) ?? Data())
             }
-        guard message.readableBytes > 0 else { throw ApiError.badRequest("the message is empty") }
         guard message.readableBytes <= self.configuration.maxPublishSize else {
             throw ApiError(
                 .contentTooLarge, "too_large", "a message is at most \(self.configuration.maxPublishSize) bytes")

@@ -11,8 +11,8 @@ extension ApiEndpoint {
     func history(_ request: Request) async throws -> Response {
         let room = try self.room(of: request, for: .history)
         let since = request.queryValue("since")
-        if let since, since.isEmpty || since.utf8.count > 64 {
-            throw ApiError(.badRequest, "invalid_since", "since is a message id (1 to 64 bytes)")
+        if let since, since.isEmpty || since.utf8.count > 64 || !since.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            throw ApiError(.badRequest, "invalid_since", "since is a message id: 1 to 64 visible ASCII characters")
         }
         var limit = 100
         if let text = request.queryValue("limit") {

@@ -19,7 +19,7 @@ struct ApiEndpoint: Application {
     static let maxBodyBytes = 1024 * 1024
     /// The most commands in one batch.
     static let maxBatchCommands = 1000
-    /// The most channels in one publish.
+    /// The most channels in a publish's `channels` (its `channel` may add one).
     static let maxChannelsPerPublish = 100
 
     let topics: Topics
@@ -84,6 +84,10 @@ struct ApiEndpoint: Application {
             return error.response
         } catch let error as HTTPError {
             return ApiError(error).response
+        } catch let error as any HTTPResponseConvertible {
+            // A body too large or too slow, say: the framework's status, the API's JSON.
+            let status = error.response.status
+            return ApiError(HTTPError(status, "\(error)")).response
         }
     }
 

@@ -6,6 +6,18 @@ struct PublishRequest: Decodable {
     var channels: [String]?
     /// Sent as its text when a string, as its JSON otherwise.
     var data: JSONValue
+
+    /// `channel`, then `channels`.
+    var allChannels: [String] { (self.channel.map { [$0] } ?? []) + (self.channels ?? []) }
+
+    private enum CodingKeys: String, CodingKey { case channel, channels, data }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.channel = try container.decodeUnlessAbsent(String.self, forKey: .channel)
+        self.channels = try container.decodeUnlessAbsent([String].self, forKey: .channels)
+        self.data = try container.decode(JSONValue.self, forKey: .data)
+    }
 }
 
 /// The answer to a publish: how many channels it went to.
@@ -77,8 +89,18 @@ struct InfoReply: Encodable {
 struct DisconnectRequest: Decodable {
     /// 1000 or 3000–4999; 4000 by default.
     var code: UInt16?
-    /// Up to 123 bytes of UTF-8.
+    /// Cut to 123 bytes of UTF-8.
     var reason: String?
+
+    init() {}
+
+    private enum CodingKeys: String, CodingKey { case code, reason }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.code = try container.decodeUnlessAbsent(UInt16.self, forKey: .code)
+        self.reason = try container.decodeUnlessAbsent(String.self, forKey: .reason)
+    }
 }
 
 /// `POST /api/v1/users/{id}/unsubscribe`.
@@ -92,4 +114,13 @@ struct UserActionReply: Encodable {
     var unsubscribed: Int?
     var nodes: Int
     var partial: Bool
+}
+
+extension KeyedDecodingContainer {
+    /// The value of an optional field: `nil` when the key is absent, an error when it is `null` (the schema says
+    /// absent or a value; `decodeIfPresent` would take `null` for absent).
+    func decodeUnlessAbsent<Value: Decodable>(_ type: Value.Type, forKey key: Key) throws -> Value? {
+        guard self.contains(key) else { return nil }
+        return try self.decode(type, forKey: key)
+    }
 }
