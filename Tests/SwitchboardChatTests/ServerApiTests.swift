@@ -218,6 +218,9 @@ struct ServerApiTests {
                     let messages = try #require(all.json["messages"] as? [[String: Any]])
                     #expect(messages.compactMap { $0["text"] as? String } == ["t0", "t1", "t2", "t3", "t4"])
                     #expect(messages.first?["user"] as? String == "42")
+                    let last = try await api.api("GET", "/api/v1/rooms/team-red/history?limit=2", key: supportKey)
+                    let lastTexts = (last.json["messages"] as? [[String: Any]])?.compactMap { $0["text"] as? String }
+                    #expect(lastTexts == ["t3", "t4"], "without since: the most recent, at most limit")
                     let since = try #require(messages[1]["id"] as? String)
                     let page = try await api.api(
                         "GET", "/api/v1/rooms/team-red/history?since=\(since)&limit=2", key: supportKey)

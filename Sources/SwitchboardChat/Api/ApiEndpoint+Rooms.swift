@@ -23,7 +23,9 @@ extension ApiEndpoint {
         }
         do {
             let page = try await self.log.history(of: room, since: since, limit: limit)
-            return ApiJSON.response(HistoryReply(room: room, messages: page.messages, gap: page.gap, more: page.more))
+            // Without `since` (or past a gap) the log gives the page a join shows: its last `limit` messages.
+            let messages = since == nil || page.gap ? Array(page.messages.suffix(limit)) : page.messages
+            return ApiJSON.response(HistoryReply(room: room, messages: messages, gap: page.gap, more: page.more))
         } catch {
             throw self.storeUnavailable("Reading a room's history failed", error)
         }
