@@ -172,6 +172,23 @@ let package = Package(
             resources: [.embedInCode("Api/openapi.json")],
             swiftSettings: strictSettings
         ),
+        // Webhooks: the chat's events (sockets, rooms, members) POSTed to the app's backend, batched, signed,
+        // retried, from bounded queues. Above the chat, which only calls a ChatObserver.
+        .target(
+            name: "SwitchboardWebhooks",
+            dependencies: [
+                "SwitchboardChat",
+                "SwitchboardLocks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The chat's stores in Redis: room history in streams and presence in sorted sets, on a RedisClient.
         .target(
             name: "SwitchboardChatRedis",
@@ -202,6 +219,7 @@ let package = Package(
                 "SwitchboardAuth",
                 "SwitchboardMetrics",
                 "SwitchboardConfig",
+                "SwitchboardWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -249,6 +267,7 @@ let package = Package(
                 "SwitchboardServer",
                 "SwitchboardRedis",
                 "SwitchboardChat",
+                "SwitchboardWebhooks",
                 "SwitchboardAuth",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
@@ -273,6 +292,8 @@ let package = Package(
                 "SwitchboardRedis",
                 "SwitchboardChat",
                 "SwitchboardAuth",
+                "SwitchboardWebhooks",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -366,6 +387,27 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardWebhooksTests",
+            dependencies: [
+                "Switchboard",
+                "SwitchboardChat",
+                "SwitchboardWebhooks",
+                "SwitchboardLocks",
+                "SwitchboardPubSub",
+                "SwitchboardTopics",
+                "SwitchboardTesting",
+                "SwitchboardAuth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

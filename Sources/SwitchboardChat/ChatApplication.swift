@@ -45,6 +45,7 @@ package enum ChatApplication {
     ///   - roomLog: Where room history lives (the Redis log with Redis); `nil` for this process's memory.
     ///   - presence: Who is in which room (the Redis presence with Redis); `nil` for this process's memory.
     ///   - counters: Where the app counts the limits it hit, for metrics.
+    ///   - observer: Told of `/ws` sockets opening and closing and of every presence change (webhooks).
     ///   - logger: Where the app logs.
     package static func make(
         topics: Topics,
@@ -53,6 +54,7 @@ package enum ChatApplication {
         roomLog: (any RoomLog)? = nil,
         presence: (any PresenceStore)? = nil,
         counters: ChatCounters = ChatCounters(),
+        observer: (any ChatObserver)? = nil,
         logger: Logger
     ) -> some Application {
         let sockets = SocketEndpoints(topics: topics, configuration: configuration, counters: counters, logger: logger)
@@ -71,7 +73,8 @@ package enum ChatApplication {
         let userSockets = UserSockets()
         let members = MemberIDs()
         let directory = RoomDirectory(maxRooms: configuration.maxRooms, observer: history)
-        let presence = presence ?? InMemoryPresence(broker: topics.broker)
+        let stored = presence ?? InMemoryPresence(broker: topics.broker)
+        let presence = observer.map { ObservedPresence(store: stored, observer: $0) } ?? stored
         let rooms = RoomsEndpoint(
             sockets: sockets, topics: topics,
             log: log,
@@ -81,6 +84,7 @@ package enum ChatApplication {
             limits: RoomsLimits(history: configuration.history.shownOnJoin, joinTimeout: configuration.joinTimeout),
             users: UserLimits(limits: configuration.rateLimits),
             userSockets: userSockets,
+            observer: observer,
             logger: logger)
         let answers = NodeAnswers(
             node: members.node, started: .now, topics: topics, userSockets: userSockets, directory: directory,

@@ -187,6 +187,7 @@ private struct Checker {
         for (one, other, what) in [
             ("tls-cert", "tls-key", "the certificate's private key"), ("tls-key", "tls-cert", "the certificate chain"),
             ("redis-cert", "redis-key", "its private key"), ("redis-key", "redis-cert", "its certificate"),
+            ("webhook-url", "webhook-secret", "the key that signs each webhook"),
         ] where self.seen[one] != nil && self.seen[other] == nil {
             self.problems.append(ConfigProblem(line: self.seen[one]?.line, "\(one) needs \(other) (\(what))"))
         }

@@ -3,12 +3,13 @@ import SwitchboardAuth
 import SwitchboardChat
 import SwitchboardRedis
 import SwitchboardServer
+import SwitchboardWebhooks
 
 /// Every setting of `switchboard serve`, in the order of `--help`. The single list the config file, the environment
 /// and `check-config` go by; a test keeps it equal to the flags.
 public enum Settings {
     /// All of them.
-    public static let all: [Setting] = server + tls + chat + identity + metrics
+    public static let all: [Setting] = server + tls + chat + identity + metrics + webhooks
 
     /// The setting with this config-file key.
     public static func named(_ key: String) -> Setting? { byKey[key] }
@@ -109,6 +110,23 @@ public enum Settings {
     static let metrics: [Setting] = [
         Setting("metrics-port", .integer(0...65535, unit: "")),
         Setting("metrics-host", .text),
+    ]
+
+    static let webhooks: [Setting] = [
+        Setting("webhook-url", .list(separator: ","), variable: "SWITCHBOARD_WEBHOOK_URLS") { value in
+            WebhookURL(value) == nil
+                ? "each must be an http:// or https:// URL without user or fragment, not \(value.debugDescription)"
+                : nil
+        },
+        Setting("webhook-secret", .text, secret: true) { value in
+            value.utf8.count < 16 ? "must have at least 16 characters" : nil
+        },
+        Setting("webhook-events", .list(separator: ",")) { value in
+            WebhookEvent.Name(rawValue: value) == nil
+                ? "each must be one of \(WebhookEvent.Name.allCases.map(\.rawValue).joined(separator: ", ")), not "
+                    + value.debugDescription : nil
+        },
+        Setting("webhook-delay", .integer(0...60_000, unit: " ms")),
     ]
 
     /// What a connection cap may be.

@@ -13,6 +13,7 @@ import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardServer
 import SwitchboardTopics
+import SwitchboardWebhooks
 
 #if canImport(Glibc)
     import Glibc
@@ -575,18 +576,22 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var chat: ChatOptions
     @OptionGroup(title: "Identity") var auth: AuthOptions
     @OptionGroup(title: "Metrics") var metrics: MetricsOptions
+    @OptionGroup(title: "Webhooks") var webhooks: WebhookOptions
 
     func run() async throws {
-        try await Self.serve(self.options, chat: self.chat, auth: self.auth, metrics: self.metrics)
+        try await Self.serve(
+            self.options, chat: self.chat, auth: self.auth, metrics: self.metrics, webhooks: self.webhooks)
     }
 
     static func serve(
-        _ options: ServerOptions, chat: ChatOptions, auth: AuthOptions, metrics: MetricsOptions
+        _ options: ServerOptions, chat: ChatOptions, auth: AuthOptions, metrics: MetricsOptions,
+        webhooks: WebhookOptions
     ) async throws {
         await options.loadConfigFile()
         try options.checkEnvironment()
         chat.checkEnvironment()
         let authentication = await auth.authentication()
+        let webhooks = webhooks.configuration()
         try await runServer(options: options, metrics: metrics, name: "Switchboard chat") { group, logger, exporter in
             let origins = chat.resolvedOrigins(host: options.resolvedHost, port: options.resolvedPort)
             if origins.isEmpty {
@@ -620,12 +625,21 @@ struct Serve: AsyncParsableCommand {
             // With metrics off nothing is recorded, not even a clock read per message.
             let factory = exporter?.factory
             let counters = ChatCounters()
+            var observer: (any ChatObserver)?
+            if let hooks = webhooks {
+                let dispatcher = WebhookDispatcher(configuration: hooks, eventLoopGroup: group, logger: logger)
+                observer = WebhookEvents(dispatcher: dispatcher, eventLoop: group.next())
+                services.append(.init(service: dispatcher))
+                logger.info(
+                    "Webhooks on", metadata: ["urls": "\(hooks.urls.map(\.description).joined(separator: ", "))"])
+            }
             guard let redis = chat.redisConfiguration else {
                 let topics = Topics(broker: LocalBroker(), logger: logger, metricsFactory: factory)
                 exporter?.observe(topics: topics, chat: counters)
                 return (
                     ChatApplication.make(
-                        topics: topics, configuration: configuration, counters: counters, logger: logger),
+                        topics: topics, configuration: configuration, counters: counters, observer: observer,
+                        logger: logger),
                     services
                 )
             }
@@ -643,6 +657,7 @@ struct Serve: AsyncParsableCommand {
                 roomLog: RedisRoomLog(client: client, limits: configuration.history),
                 presence: presence,
                 counters: counters,
+                observer: observer,
                 logger: logger
             )
             // Started in this order and shut down in reverse: the server stops first, presence removes this node's

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import SwitchboardAuth
 import SwitchboardChat
 import SwitchboardConfig
@@ -8,6 +9,7 @@ import SwitchboardLocks
 import SwitchboardRedis
 import SwitchboardServer
 import SwitchboardTesting
+import SwitchboardWebhooks
 import Synchronization
 import Testing
 
@@ -66,6 +68,10 @@ struct ConfigLayeringTests {
         say-rate: 3
         metrics-port: 9091
         metrics-host: 127.0.0.2
+        webhook-url: ["https://hooks.example/a", "http://127.0.0.1:9/b"]
+        webhook-secret: file-webhook-secret-0123
+        webhook-events: [member_joined, member_left]
+        webhook-delay: 1500
         """.write(toFile: file, atomically: true, encoding: .utf8)
         #expect(ConfigFile.problems(atPath: file, checkingFiles: false).isEmpty)
         // The file names every setting of the catalog: a new setting must be added here and checked below.
@@ -124,6 +130,10 @@ struct ConfigLayeringTests {
         #expect(configured("SWITCHBOARD_ALLOW_ANONYMOUS") == "1")
         #expect(configured("SWITCHBOARD_PRIVATE_ROOMS") == "team-*,staff")
         #expect(metrics.resolvedPort == 9091 && metrics.resolvedHost == "127.0.0.2")
+        let hooks = try #require(serve.webhooks.configuration())
+        #expect(hooks.urls.map(\.description) == ["https://hooks.example/a", "http://127.0.0.1:9/b"])
+        #expect(hooks.secret == "file-webhook-secret-0123" && hooks.leaveDelay == .milliseconds(1500))
+        #expect(hooks.events == [.memberJoined, .memberLeft])
     }
 
     @Test("the binary serves what the file says (port 0, echo on), and a flag overrides it")

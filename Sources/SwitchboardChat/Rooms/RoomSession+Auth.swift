@@ -96,6 +96,10 @@ extension RoomSession {
                 self.endpoint.userSockets.add(self, user: identity.userID)
             }
             self.adopt(identity)
+            if !self.reportedOpen {
+                self.reportedOpen = true
+                self.endpoint.observer?.socketOpened(self.presenceMember)
+            }
             self.send(
                 AuthenticatedFrame(
                     you: self.presenceMember, expiresAt: identity.expiresAt.map(Self.milliseconds), ref: ref))

@@ -37,6 +37,8 @@ final class RoomSession {
     /// The rooms whose presence has this socket's entry (entered, not yet left).
     var present: Set<String> = []
     var isClosed = false
+    /// The observer was told this socket opened (and will be told it closed).
+    var reportedOpen = false
 
     init(socket: WebSocket, endpoint: RoomsEndpoint) {
         self.socket = socket
@@ -93,6 +95,7 @@ final class RoomSession {
         self.isClosed = true
         self.authTimer?.cancel()
         self.refreshTimer?.cancel()
+        if self.reportedOpen { self.endpoint.observer?.socketClosed(self.presenceMember) }
         if let user = self.countedUser {
             self.endpoint.users.disconnect(user)
             self.endpoint.userSockets.remove(self, user: user)
@@ -163,6 +166,11 @@ final class RoomSession {
             return self.send(
                 ErrorFrame(
                     "too_many_rooms", "at most \(self.endpoint.limits.maxRoomsPerSocket) rooms", room: room, ref: ref))
+        }
+        if !self.reportedOpen {
+            // An anonymous socket is in use from its first join.
+            self.reportedOpen = true
+            self.endpoint.observer?.socketOpened(self.presenceMember)
         }
         guard self.endpoint.directory.enter(room) else {
             self.endpoint.sockets.counters.count(.roomsFull)

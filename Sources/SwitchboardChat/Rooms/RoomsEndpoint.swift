@@ -32,6 +32,8 @@ struct RoomsEndpoint: Sendable {
     let users: UserLimits
     /// Each user's sockets here, for the server API.
     let userSockets: UserSockets
+    /// Told of sockets opening and closing (webhooks); presence changes reach it through the store.
+    let observer: (any ChatObserver)?
     let logger: Logger
 
     /// Tokens, anonymous access and members-only rooms.

@@ -1,0 +1,225 @@
+import Crypto
+import FoundationEssentials
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import ServiceLifecycle
+import SwitchboardLocks
+
+/// Where and how webhooks are sent.
+public struct WebhookConfiguration: Sendable {
+    /// Every URL gets every event.
+    public var urls: [WebhookURL]
+    /// The HMAC-SHA256 key of `Switchboard-Signature`: 16 bytes or more.
+    public var secret: String
+    /// The events sent (all but none by default).
+    public var events: Set<WebhookEvent.Name>
+    /// `room_vacated` and `member_left` wait this long, and are not sent if the room or member is back by then (a
+    /// page reload is then no event at all).
+    public var leaveDelay: TimeAmount
+    /// The deadline of one POST, from connect to the response's status line.
+    public var timeout: TimeAmount
+    /// The most events in one POST.
+    public var maxBatch: Int
+    /// The most events waiting per URL; past it new events are dropped and counted.
+    public var maxQueued: Int
+    /// How often a batch is tried before it is dropped (and counted); between tries the wait doubles from
+    /// ``firstRetryDelay`` up to ``maxRetryDelay``.
+    public var maxAttempts: Int
+    public var firstRetryDelay: TimeAmount
+    public var maxRetryDelay: TimeAmount
+
+    public init(
+        urls: [WebhookURL], secret: String, events: Set<WebhookEvent.Name> = Set(WebhookEvent.Name.allCases),
+        leaveDelay: TimeAmount = .seconds(3), timeout: TimeAmount = .seconds(5), maxBatch: Int = 100,
+        maxQueued: Int = 10_000, maxAttempts: Int = 8, firstRetryDelay: TimeAmount = .milliseconds(500),
+        maxRetryDelay: TimeAmount = .seconds(30)
+    ) {
+        self.urls = urls
+        self.secret = secret
+        self.events = events
+        self.leaveDelay = leaveDelay
+        self.timeout = timeout
+        self.maxBatch = maxBatch
+        self.maxQueued = maxQueued
+        self.maxAttempts = maxAttempts
+        self.firstRetryDelay = firstRetryDelay
+        self.maxRetryDelay = maxRetryDelay
+    }
+}
+
+/// Sends events to every configured URL, in order, batched, signed, with retries, from a bounded queue per URL.
+///
+/// ``send(_:)`` only appends to the queues: the chat never waits for a receiver. One task per URL POSTs what is
+/// queued (up to ``WebhookConfiguration/maxBatch`` events at a time: events that come while a POST is out go in the
+/// next), and tries a batch again with back-off until it is answered 2xx or has been tried
+/// ``WebhookConfiguration/maxAttempts`` times; the next batch waits, so a receiver sees events in the order they
+/// happened. Run it as a `Service`.
+public final class WebhookDispatcher: Service, Sendable {
+    /// What was sent and what was lost, for metrics and tests.
+    public struct Counts: Sendable, Equatable {
+        /// Events a receiver answered 2xx for.
+        public var delivered = 0
+        /// POSTs that failed (a status other than 2xx, no answer in time, no connection) and were tried again or
+        /// dropped.
+        public var failedAttempts = 0
+        /// Events dropped because their URL's queue was full.
+        public var overflowed = 0
+        /// Events dropped after ``WebhookConfiguration/maxAttempts`` failed tries.
+        public var abandoned = 0
+    }
+
+    private struct Queue {
+        var events: [WebhookEvent] = []
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    /// One URL's queue (a class: a lock cannot be copied into an array).
+    private final class QueueBox: Sendable {
+        let state = Locked(Queue())
+    }
+
+    public let configuration: WebhookConfiguration
+    private let poster: WebhookPoster
+    private let logger: Logger
+    private let queues: [QueueBox]
+    private let tally = Locked(Counts())
+    private let stopped = Locked(false)
+
+    public init(configuration: WebhookConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        self.poster = WebhookPoster(group: eventLoopGroup)
+        self.logger = logger
+        self.queues = configuration.urls.map { _ in QueueBox() }
+    }
+
+    public var counts: Counts { self.tally.withLock { $0 } }
+
+    /// Queues `event` for every URL (if its kind is configured); never waits.
+    public func send(_ event: WebhookEvent) {
+        guard self.configuration.events.contains(event.name) else { return }
+        for (index, queue) in self.queues.enumerated() {
+            let (waiter, accepted) = queue.state.withLock { queue -> (CheckedContinuation<Void, Never>?, Bool) in
+                guard queue.events.count < self.configuration.maxQueued else { return (nil, false) }
+                queue.events.append(event)
+                defer { queue.waiter = nil }
+                return (queue.waiter, true)
+            }
+            if accepted {
+                waiter?.resume()
+            } else {
+                self.tally.withLock { $0.overflowed += 1 }
+                self.logger.warning(
+                    "Webhook queue full: an event was dropped",
+                    metadata: ["url": "\(self.configuration.urls[index])", "event": "\(event.name.rawValue)"])
+            }
+        }
+    }
+
+    /// Delivers until graceful shutdown or cancellation; then stops (events still queued are dropped).
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for index in self.queues.indices {
+                    group.addTask { await self.deliver(index) }
+                }
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    private func stop() {
+        self.stopped.withLock { $0 = true }
+        for queue in self.queues {
+            queue.state.withLock { queue in
+                defer { queue.waiter = nil }
+                return queue.waiter
+            }?.resume()
+        }
+    }
+
+    private var isStopped: Bool { self.stopped.withLock { $0 } || Task.isCancelled }
+
+    /// The loop of one URL: wait for events, POST them, again.
+    private func deliver(_ index: Int) async {
+        let url = self.configuration.urls[index]
+        while !self.isStopped {
+            let batch = await self.nextBatch(index)
+            guard !batch.isEmpty else { continue }
+            await self.post(batch, to: url)
+        }
+    }
+
+    private func nextBatch(_ index: Int) async -> [WebhookEvent] {
+        let maxBatch = self.configuration.maxBatch
+        let taken = self.queues[index].state.withLock { queue -> [WebhookEvent] in
+            let batch = Array(queue.events.prefix(maxBatch))
+            queue.events.removeFirst(batch.count)
+            return batch
+        }
+        if !taken.isEmpty { return taken }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let resumeNow = self.queues[index].state.withLock { queue -> Bool in
+                    if !queue.events.isEmpty || self.stopped.withLock({ $0 }) { return true }
+                    queue.waiter = waiter
+                    return false
+                }
+                if resumeNow { waiter.resume() }
+            }
+        } onCancel: {
+            self.stop()
+        }
+        return []
+    }
+
+    /// POSTs `batch` until a 2xx, or drops it after the last attempt.
+    private func post(_ batch: [WebhookEvent], to url: WebhookURL) async {
+        var delay = self.configuration.firstRetryDelay
+        for attempt in 1...self.configuration.maxAttempts {
+            let time = WebhookEvent.now()
+            let body = (try? JSONEncoder().encode(WebhookBatch(time: time, events: batch))) ?? Data()
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "User-Agent", value: "Switchboard-Webhooks")
+            headers.add(
+                name: "Switchboard-Signature",
+                value: Self.signature(body, time: time, secret: self.configuration.secret))
+            do {
+                let status = try await self.poster.post(
+                    ByteBuffer(bytes: body), to: url, headers: headers, timeout: self.configuration.timeout)
+                if (200..<300).contains(status) {
+                    self.tally.withLock { $0.delivered += batch.count }
+                    return
+                }
+                throw WebhookPostError(description: "HTTP status \(status)")
+            } catch {
+                self.tally.withLock { $0.failedAttempts += 1 }
+                self.logger.warning(
+                    "Webhook POST failed",
+                    metadata: [
+                        "url": "\(url)", "attempt": "\(attempt)", "events": "\(batch.count)", "error": "\(error)",
+                    ])
+            }
+            if attempt == self.configuration.maxAttempts || self.isStopped { break }
+            try? await Task.sleep(for: .nanoseconds(delay.nanoseconds))
+            delay = min(delay * 2, self.configuration.maxRetryDelay)
+        }
+        self.tally.withLock { $0.abandoned += batch.count }
+        self.logger.error(
+            "Webhook events dropped after every attempt failed",
+            metadata: ["url": "\(url)", "events": "\(batch.count)", "attempts": "\(self.configuration.maxAttempts)"])
+    }
+
+    /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as Stripe signs: the receiver recomputes it and
+    /// refuses a timestamp too old (a replay).
+    static func signature(_ body: Data, time: Int64, secret: String) -> String {
+        let seconds = time / 1000
+        var signed = Data("\(seconds).".utf8)
+        signed.append(body)
+        let mac = HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8)))
+        let hex = mac.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined()
+        return "t=\(seconds),v1=\(hex)"
+    }
+}

@@ -1,0 +1,135 @@
+package import NIOCore
+package import SwitchboardChat
+import SwitchboardLocks
+
+/// Turns this node's sockets and presence changes into webhook events, and hands them to the dispatcher.
+///
+/// A member is a user (all their sockets in the room count as one) or, anonymous, one socket. `member_joined` and
+/// `room_occupied` go out at once; `member_left` and `room_vacated` wait ``WebhookConfiguration/leaveDelay`` and go
+/// out only if the member (or anyone, for the room) has not come back meanwhile, in which case neither the leave
+/// nor the return is sent: a page reload, a reconnect or a nickname change make no events.
+///
+/// What it counts is this node's sockets: with several nodes, a room or user present on two nodes is occupied or
+/// joined on each (docs/WEBHOOKS.md).
+package final class WebhookEvents: ChatObserver {
+    private struct Room {
+        /// Sockets in the room here.
+        var sockets = 0
+        /// member key → sockets of that member in the room.
+        var members: [String: Int] = [:]
+        /// member key → the delayed `member_left` (and its generation, against a cancel racing the timer).
+        var leaving: [String: (Scheduled<Void>, Int)] = [:]
+        var vacating: (Scheduled<Void>, Int)?
+
+        var isIdle: Bool { self.sockets == 0 && self.leaving.isEmpty && self.vacating == nil }
+    }
+
+    private let dispatcher: WebhookDispatcher
+    private let eventLoop: any EventLoop
+    private let delay: TimeAmount
+    private let rooms = Locked<[String: Room]>([:])
+    private let generation = Locked(0)
+
+    /// - Parameter eventLoop: Where the delayed events wait.
+    package init(dispatcher: WebhookDispatcher, eventLoop: any EventLoop) {
+        self.dispatcher = dispatcher
+        self.eventLoop = eventLoop
+        self.delay = dispatcher.configuration.leaveDelay
+    }
+
+    package func socketOpened(_ member: PresenceMember) {
+        self.dispatcher.send(WebhookEvent(name: .connect, user: member.user, socket: member.id, nick: member.nick))
+    }
+
+    package func socketClosed(_ member: PresenceMember) {
+        self.dispatcher.send(WebhookEvent(name: .disconnect, user: member.user, socket: member.id, nick: member.nick))
+    }
+
+    package func entered(_ member: PresenceMember, room name: String) {
+        let key = Self.key(member)
+        // Sent under the lock: events leave in the order the changes happened.
+        self.rooms.withLock { rooms in
+            var room = rooms[name] ?? Room()
+            if room.sockets == 0 {
+                if let (pending, _) = room.vacating {
+                    pending.cancel()
+                    room.vacating = nil
+                } else {
+                    self.dispatcher.send(WebhookEvent(name: .roomOccupied, room: name))
+                }
+            }
+            room.sockets += 1
+            let count = room.members[key, default: 0]
+            room.members[key] = count + 1
+            if count == 0 {
+                if let (pending, _) = room.leaving.removeValue(forKey: key) {
+                    pending.cancel()
+                } else {
+                    self.dispatcher.send(
+                        WebhookEvent(
+                            name: .memberJoined, room: name, user: member.user, socket: member.id, nick: member.nick))
+                }
+            }
+            rooms[name] = room
+        }
+    }
+
+    package func left(_ member: PresenceMember, room name: String) {
+        let key = Self.key(member)
+        let time = WebhookEvent.now()
+        self.rooms.withLock { rooms in
+            guard var room = rooms[name], let count = room.members[key] else { return }
+            room.sockets -= 1
+            if count > 1 {
+                room.members[key] = count - 1
+            } else {
+                room.members[key] = nil
+                let event = WebhookEvent(
+                    name: .memberLeft, room: name, user: member.user, socket: member.id, nick: member.nick, time: time)
+                let id = self.nextGeneration()
+                let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
+                    self.fire(room: name) { room in
+                        guard let (_, generation) = room.leaving[key], generation == id else { return nil }
+                        room.leaving[key] = nil
+                        return event
+                    }
+                }
+                room.leaving[key] = (scheduled, id)
+            }
+            if room.sockets == 0 {
+                let event = WebhookEvent(name: .roomVacated, room: name, time: time)
+                let id = self.nextGeneration()
+                // Scheduled after the member's leave with the same delay: it fires after it.
+                let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
+                    self.fire(room: name) { room in
+                        guard let (_, generation) = room.vacating, generation == id else { return nil }
+                        room.vacating = nil
+                        return event
+                    }
+                }
+                room.vacating = (scheduled, id)
+            }
+            rooms[name] = room
+        }
+    }
+
+    /// Runs `take` on the room under the lock and sends what it returns; forgets the room once idle.
+    private func fire(room name: String, _ take: (inout Room) -> WebhookEvent?) {
+        self.rooms.withLock { rooms in
+            guard var room = rooms[name] else { return }
+            if let event = take(&room) { self.dispatcher.send(event) }
+            rooms[name] = room.isIdle ? nil : room
+        }
+    }
+
+    private func nextGeneration() -> Int {
+        self.generation.withLock { value in
+            value += 1
+            return value
+        }
+    }
+
+    private static func key(_ member: PresenceMember) -> String {
+        member.user.map { "user:\($0)" } ?? "socket:\(member.id)"
+    }
+}

@@ -1,0 +1,271 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Switchboard
+import SwitchboardAuth
+import SwitchboardChat
+import SwitchboardLocks
+import SwitchboardPubSub
+import SwitchboardTesting
+import SwitchboardTopics
+import Testing
+
+@testable import SwitchboardWebhooks
+
+private let secret = "the-webhook-tests-hmac-secret"
+private let tokenSecret = "the-webhook-tests-token-secret-of-32-bytes"
+
+/// A real HTTP receiver (our own server, on a port of its own) that records every POST and answers with what
+/// `answer` says for the request's number (0 for the first).
+private final class Receiver: Sendable {
+    struct Hit: Sendable {
+        var batch: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(self.body.utf8))) as? [String: Any] ?? [:]
+        }
+        var body: String
+        var signature: String
+        var at: ContinuousClock.Instant
+        var events: [[String: Any]] { self.batch["events"] as? [[String: Any]] ?? [] }
+    }
+
+    enum Answer: Sendable {
+        case status(Int)
+        case hang
+    }
+
+    private let hits = Locked<[Hit]>([])
+    private let count = Locked(0)
+    let answer: @Sendable (Int) -> Answer
+
+    init(answer: @escaping @Sendable (Int) -> Answer = { _ in .status(204) }) {
+        self.answer = answer
+    }
+
+    var recorded: [Hit] { self.hits.withLock { $0 } }
+
+    /// Every event received with a 2xx answer... and the failed ones too (tests look at `events(delivered:)`).
+    func events() -> [[String: Any]] { self.recorded.flatMap(\.events) }
+
+    var app: some Application {
+        var router = Router()
+        router.post("/hook") { request in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let number = self.count.withLock { value in
+                defer { value += 1 }
+                return value
+            }
+            let hit = Hit(
+                body: String(buffer: body), signature: request.headers[HTTPField.Name("Switchboard-Signature")!] ?? "",
+                at: .now)
+            switch self.answer(number) {
+            case .status(let status):
+                if (200..<300).contains(status) { self.hits.withLock { $0.append(hit) } }
+                return Response(status: .init(code: status))
+            case .hang:
+                try await Task.sleep(for: .seconds(30))
+                return Response(status: .noContent)
+            }
+        }
+        return router
+    }
+}
+
+/// The chat with webhooks to `port`, on the embedded broker; `body` gets the chat's port and the dispatcher.
+private func withChat(
+    hookPort: Int, configure: (inout WebhookConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (Int, WebhookDispatcher) async throws -> Void
+) async throws {
+    var configuration = WebhookConfiguration(
+        urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret, leaveDelay: .milliseconds(400),
+        timeout: .seconds(10), firstRetryDelay: .milliseconds(50), maxRetryDelay: .milliseconds(200))
+    configure(&configuration)
+    let group = MultiThreadedEventLoopGroup.singleton
+    let dispatcher = WebhookDispatcher(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+    let events = WebhookEvents(dispatcher: dispatcher, eventLoop: group.next())
+    let auth = ChatAuthentication(
+        verifier: try await TokenVerifier(keys: [try .hmac(secret: tokenSecret)]), allowsAnonymous: true)
+    var chat = ChatConfiguration()
+    chat.auth = auth
+    chat.rateLimits = .unlimited
+    let app = ChatApplication.make(
+        topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: chat, observer: events,
+        logger: testLogger)
+    let running = Task { try await dispatcher.run() }
+    defer { running.cancel() }
+    try await withServer(app) { _, port in try await body(port, dispatcher) }
+}
+
+private func token(_ user: String, name: String) async throws -> String {
+    try await TokenIssuer.sign(.init(userID: user, name: name), with: .hmac(secret: tokenSecret))
+}
+
+extension RawClient {
+    /// Opens `/ws`, authenticates (with a token) and joins `room`.
+    fileprivate func member(token: String?, room: String) async throws {
+        let response = try await self.handshake(path: "/ws", headers: ["Sec-WebSocket-Protocol: switchboard.chat.v1"])
+        #expect(response.status == 101)
+        _ = try await self.next(type: "welcome")
+        if let token {
+            try await self.send(clientFrame(0x1, Array(#"{"type":"auth","token":"\#(token)"}"#.utf8)))
+            _ = try await self.next(type: "authenticated")
+        }
+        try await self.send(clientFrame(0x1, Array(#"{"type":"join","room":"\#(room)"}"#.utf8)))
+        _ = try await self.next(type: "joined")
+    }
+
+    /// The next frame of `type`, skipping others.
+    fileprivate func next(type: String) async throws -> [String: Any] {
+        while true {
+            let frame = try #require(try await self.readFrame(), "the socket closed")
+            guard frame.opcode == 0x1 else { continue }
+            let json = try JSONSerialization.jsonObject(with: Data(frame.payload.readableBytesView)) as? [String: Any]
+            if json?["type"] as? String == type { return json ?? [:] }
+        }
+    }
+}
+
+/// The names of `events`, with the room for room and member events (`member_joined lobby 42`).
+private func describe(_ events: [[String: Any]]) -> [String] {
+    events.map { event in
+        [event["name"] as? String, event["room"] as? String, event["user"] as? String].compactMap { $0 }
+            .joined(separator: " ")
+    }
+}
+
+@Suite(
+    "Webhooks: a real receiver gets each event once, signed, in order, with the leave delay", .timeLimit(.minutes(1)))
+struct WebhookTests {
+    @Test("A scripted scenario: each event once, in order; a reload makes no leave and no join; leaves after the delay")
+    func scenario() async throws {
+        let receiver = Receiver()
+        try await withServer(receiver.app) { _, hookPort in
+            try await withChat(hookPort: hookPort) { port, dispatcher in
+                try await RawClient.withConnection(port: port) { alice in
+                    try await alice.member(token: try await token("42", name: "Alice"), room: "lobby")
+                    // Alice reloads: her second socket joins before the first closes, as a browser does.
+                    try await RawClient.withConnection(port: port) { again in
+                        try await again.member(token: try await token("42", name: "Alice"), room: "lobby")
+                    }
+                    try await RawClient.withConnection(port: port) { guest in
+                        try await guest.member(token: nil, room: "lobby")
+                    }
+                }
+                let left = ContinuousClock.now
+                #expect(await eventually(timeout: .seconds(5)) { describe(receiver.events()).count >= 12 })
+                try await Task.sleep(for: .milliseconds(600))  // nothing more comes
+                #expect(
+                    describe(receiver.events()) == [
+                        "connect 42", "room_occupied lobby", "member_joined lobby 42",
+                        "connect 42",  // the reload's socket: Alice is in the room already, no second join
+                        "disconnect 42",
+                        "connect", "member_joined lobby",  // an anonymous guest: a member per socket
+                        "disconnect", "disconnect 42",
+                        // After the delay, in the order of the leaves: the guest, Alice, then the room.
+                        "member_left lobby", "member_left lobby 42", "room_vacated lobby",
+                    ])
+                let last = try #require(receiver.recorded.last)
+                #expect(last.at - left >= .milliseconds(350), "the leaves wait for the 400 ms delay")
+                #expect(dispatcher.counts.delivered == 12 && dispatcher.counts.failedAttempts == 0)
+                // Every batch is signed: t=<seconds>,v1=HMAC-SHA256(secret, "<t>.<body>").
+                for hit in receiver.recorded {
+                    let parts = Dictionary(
+                        uniqueKeysWithValues: hit.signature.split(separator: ",").map {
+                            let pair = $0.split(separator: "=", maxSplits: 1)
+                            return (String(pair[0]), String(pair.count > 1 ? pair[1] : ""))
+                        })
+                    let signed = Data("\(parts["t"] ?? "").\(hit.body)".utf8)
+                    let mac = HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Data(secret.utf8)))
+                    #expect(parts["v1"] == mac.map { String(format: "%02x", $0) }.joined(), "\(hit.signature)")
+                }
+            }
+        }
+    }
+
+    @Test("A page reload (close, then a new socket within the delay) makes neither a leave nor a join")
+    func reload() async throws {
+        let receiver = Receiver()
+        try await withServer(receiver.app) { _, hookPort in
+            // A delay long enough for the second socket to come back within it on a loaded machine.
+            try await withChat(hookPort: hookPort, configure: { $0.leaveDelay = .milliseconds(1500) }) { port, _ in
+                try await RawClient.withConnection(port: port) { first in
+                    try await first.member(token: try await token("7", name: "Bob"), room: "lobby")
+                }
+                try await RawClient.withConnection(port: port) { second in
+                    try await second.member(token: try await token("7", name: "Bob"), room: "lobby")
+                    try await Task.sleep(for: .milliseconds(2000))  // past the delay
+                    #expect(
+                        describe(receiver.events()) == [
+                            "connect 7", "room_occupied lobby", "member_joined lobby 7", "disconnect 7", "connect 7",
+                        ])
+                }
+            }
+        }
+    }
+
+    @Test("A receiver that fails 3 times gets the events on the 4th try, and nothing twice")
+    func retries() async throws {
+        let receiver = Receiver { number in number < 3 ? .status(503) : .status(200) }
+        try await withServer(receiver.app) { _, hookPort in
+            try await withChat(hookPort: hookPort) { port, dispatcher in
+                try await RawClient.withConnection(port: port) { alice in
+                    try await alice.member(token: try await token("42", name: "Alice"), room: "lobby")
+                    #expect(await eventually(timeout: .seconds(5)) { dispatcher.counts.delivered >= 3 })
+                }
+                #expect(dispatcher.counts.failedAttempts == 3)
+                let names = describe(receiver.events())
+                #expect(Array(names.prefix(3)) == ["connect 42", "room_occupied lobby", "member_joined lobby 42"])
+                #expect(Set(names).count == names.count, "nothing twice: \(names)")
+            }
+        }
+    }
+
+    @Test("A receiver that hangs does not slow the chat; its queue is bounded and the overflow counted")
+    func hangingReceiver() async throws {
+        let receiver = Receiver { _ in .hang }
+        try await withServer(receiver.app) { _, hookPort in
+            let bounded = { (configuration: inout WebhookConfiguration) in
+                configuration.maxQueued = 20
+                configuration.timeout = .milliseconds(500)
+            }
+            try await withChat(hookPort: hookPort, configure: bounded) { port, dispatcher in
+                try await RawClient.withConnection(port: port) { alice in
+                    try await alice.member(token: try await token("42", name: "Alice"), room: "lobby")
+                    var slowest = Duration.zero
+                    for index in 0..<200 {
+                        let sent = ContinuousClock.now
+                        try await alice.send(
+                            clientFrame(0x1, Array(#"{"type":"say","room":"lobby","text":"m\#(index)"}"#.utf8)))
+                        _ = try await alice.next(type: "message")
+                        slowest = max(slowest, ContinuousClock.now - sent)
+                    }
+                    // Sockets opening and closing meanwhile fill the receiver's queue past its bound.
+                    for _ in 0..<30 {
+                        try await RawClient.withConnection(port: port) { guest in
+                            try await guest.member(token: nil, room: "lobby")
+                        }
+                    }
+                    print("webhook receiver hanging: slowest of 200 chat round trips \(slowest)")
+                    #expect(slowest < .seconds(1), "a chat round trip waited on the receiver: \(slowest)")
+                    #expect(dispatcher.counts.delivered == 0)
+                    #expect(await eventually { dispatcher.counts.overflowed > 0 })
+                }
+            }
+        }
+    }
+
+    @Test("URLs: http and https, ports, IPv6; no user info, fragments or other schemes")
+    func urls() {
+        #expect(
+            WebhookURL("https://hooks.example.com/switchboard?x=1")?.description
+                == "https://hooks.example.com/switchboard?x=1")
+        #expect(WebhookURL("http://127.0.0.1:8081")?.target == "/")
+        #expect(WebhookURL("http://[::1]:9000/h")?.host == "::1")
+        for bad in ["ftp://x/", "http://", "http://u:p@x/", "http://x/#f", "http://x:0/", "http://x:99999/", "x"] {
+            #expect(WebhookURL(bad) == nil, "\(bad)")
+        }
+    }
+}
