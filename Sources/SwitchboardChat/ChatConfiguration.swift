@@ -38,6 +38,8 @@ package struct ChatConfiguration: Sendable {
     package var auth: ChatAuthentication
     /// How fast a socket, and a user, may send, join and rename.
     package var rateLimits: ChatRateLimits
+    /// The app's backend, asked before a socket opens, a join and a message (none by default).
+    package var hooks: ChatHooks = ChatHooks()
 
     /// Creates a configuration.
     package init(

@@ -127,7 +127,17 @@ public enum Settings {
                     + value.debugDescription : nil
         },
         Setting("webhook-delay", .integer(0...60_000, unit: " ms")),
+        Setting("hook-connect", .text) { value in Self.hookURLProblem(value) },
+        Setting("hook-join", .text) { value in Self.hookURLProblem(value) },
+        Setting("hook-say", .text) { value in Self.hookURLProblem(value) },
+        Setting("hook-timeout", .integer(1...60_000, unit: " ms")),
+        Setting("hook-failure", .choice(["closed", "open"])),
     ]
+
+    private static func hookURLProblem(_ value: String) -> String? {
+        WebhookURL(value) == nil
+            ? "must be an http:// or https:// URL without user or fragment, not \(value.debugDescription)" : nil
+    }
 
     /// What a connection cap may be.
     public static let connectionCounts = 1...10_000_000

@@ -91,12 +91,20 @@ struct WebhookPoster: Sendable {
 
     private let tlsProblem: String?
 
+    /// The status of the answer to a POST of `body`.
     func post(_ body: ByteBuffer, to url: WebhookURL, headers: HTTPHeaders, timeout: TimeAmount) async throws -> Int {
+        try await self.exchange(body, to: url, headers: headers, timeout: timeout).status
+    }
+
+    /// The status and body (at most ``maxResponseBytes``) of the answer to a POST of `body`.
+    func exchange(
+        _ body: ByteBuffer, to url: WebhookURL, headers: HTTPHeaders, timeout: TimeAmount
+    ) async throws -> (status: Int, body: ByteBuffer) {
         if url.isTLS, let problem = self.tlsProblem {
             throw WebhookPostError(description: "TLS is unavailable: \(problem)")
         }
         let eventLoop = self.group.next()
-        let status = eventLoop.makePromise(of: Int.self)
+        let status = eventLoop.makePromise(of: (status: Int, body: ByteBuffer).self)
         let deadline = eventLoop.scheduleTask(in: timeout) {
             status.fail(WebhookPostError(description: "no answer within \(timeout.nanoseconds / 1_000_000) ms"))
         }
@@ -111,7 +119,7 @@ struct WebhookPoster: Sendable {
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(StatusReader(status: status))
+                    try channel.pipeline.syncOperations.addHandler(ResponseReader(answer: status))
                 }
             }
             .connect(host: url.host, port: url.port)
@@ -135,27 +143,44 @@ struct WebhookPoster: Sendable {
     }
 }
 
-/// Completes the promise with the response's status, or fails it if the connection ends first.
-private final class StatusReader: ChannelInboundHandler {
+/// The most bytes of a response body kept; a longer one fails the exchange.
+let maxResponseBytes = 64 * 1024
+
+/// Completes the promise with the response's status and body, or fails it if the connection ends first.
+private final class ResponseReader: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
-    let status: EventLoopPromise<Int>
+    let answer: EventLoopPromise<(status: Int, body: ByteBuffer)>
+    private var status: Int?
+    private var body = ByteBuffer()
 
-    init(status: EventLoopPromise<Int>) {
-        self.status = status
+    init(answer: EventLoopPromise<(status: Int, body: ByteBuffer)>) {
+        self.answer = answer
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = self.unwrapInboundIn(data) { self.status.succeed(Int(head.status.code)) }
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.status = Int(head.status.code)
+        case .body(var part):
+            guard self.body.readableBytes + part.readableBytes <= maxResponseBytes else {
+                self.answer.fail(WebhookPostError(description: "a response body over \(maxResponseBytes) bytes"))
+                context.close(promise: nil)
+                return
+            }
+            self.body.writeBuffer(&part)
+        case .end:
+            if let status = self.status { self.answer.succeed((status, self.body)) }
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.status.fail(error)
+        self.answer.fail(error)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.status.fail(WebhookPostError(description: "the connection closed before a response"))
+        self.answer.fail(WebhookPostError(description: "the connection closed before a whole response"))
         context.fireChannelInactive()
     }
 }

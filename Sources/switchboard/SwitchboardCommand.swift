@@ -576,7 +576,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var chat: ChatOptions
     @OptionGroup(title: "Identity") var auth: AuthOptions
     @OptionGroup(title: "Metrics") var metrics: MetricsOptions
-    @OptionGroup(title: "Webhooks") var webhooks: WebhookOptions
+    @OptionGroup(title: "Webhooks and backend hooks") var webhooks: WebhookOptions
 
     func run() async throws {
         try await Self.serve(
@@ -591,6 +591,7 @@ struct Serve: AsyncParsableCommand {
         try options.checkEnvironment()
         chat.checkEnvironment()
         let authentication = await auth.authentication()
+        let hookConfiguration = webhooks.hookConfiguration()
         let webhooks = webhooks.configuration()
         try await runServer(options: options, metrics: metrics, name: "Switchboard chat") { group, logger, exporter in
             let origins = chat.resolvedOrigins(host: options.resolvedHost, port: options.resolvedPort)
@@ -599,7 +600,7 @@ struct Serve: AsyncParsableCommand {
                     "No browser origin is allowed: give --public-url (or --allowed-origin) so the page can connect",
                     metadata: ["host": "\(options.resolvedHost)", "port": "\(options.resolvedPort)"])
             }
-            let configuration = ChatConfiguration(
+            var configuration = ChatConfiguration(
                 allowedOrigins: origins,
                 requiresOrigin: chat.resolvedRequireOrigin,
                 servesEcho: chat.resolvedEcho,
@@ -612,6 +613,10 @@ struct Serve: AsyncParsableCommand {
                 auth: authentication,
                 rateLimits: auth.rateLimits
             )
+            if !hookConfiguration.isEmpty {
+                configuration.hooks =
+                    BackendHooks(configuration: hookConfiguration, eventLoopGroup: group, logger: logger).chatHooks
+            }
             Self.describe(authentication, logger: logger)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             if let verifier = authentication.verifier, let path = auth.resolvedJWKSFile {

@@ -72,6 +72,11 @@ struct ConfigLayeringTests {
         webhook-secret: file-webhook-secret-0123
         webhook-events: [member_joined, member_left]
         webhook-delay: 1500
+        hook-connect: https://app.example/connect
+        hook-join: https://app.example/join
+        hook-say: http://127.0.0.1:9/say
+        hook-timeout: 750
+        hook-failure: open
         """.write(toFile: file, atomically: true, encoding: .utf8)
         #expect(ConfigFile.problems(atPath: file, checkingFiles: false).isEmpty)
         // The file names every setting of the catalog: a new setting must be added here and checked below.
@@ -134,6 +139,11 @@ struct ConfigLayeringTests {
         #expect(hooks.urls.map(\.description) == ["https://hooks.example/a", "http://127.0.0.1:9/b"])
         #expect(hooks.secret == "file-webhook-secret-0123" && hooks.leaveDelay == .milliseconds(1500))
         #expect(hooks.events == [.memberJoined, .memberLeft])
+        let backend = serve.webhooks.hookConfiguration()
+        #expect(backend.connect?.description == "https://app.example/connect")
+        #expect(backend.join?.description == "https://app.example/join" && backend.say?.port == 9)
+        #expect(backend.timeout == .milliseconds(750) && backend.failOpen)
+        #expect(backend.secret == "file-webhook-secret-0123")
     }
 
     @Test("the binary serves what the file says (port 0, echo on), and a flag overrides it")

@@ -39,12 +39,19 @@ final class RoomSession {
     var isClosed = false
     /// The observer was told this socket opened (and will be told it closed).
     var reportedOpen = false
+    /// The last message waiting for the say hook: the next one is applied after it.
+    var lastSay: EventLoopFuture<Void>?
 
     init(socket: WebSocket, endpoint: RoomsEndpoint) {
         self.socket = socket
         self.endpoint = endpoint
         self.memberID = endpoint.members.next()
         self.rate = SocketRateLimits(endpoint.sockets.configuration.rateLimits, now: Self.now())
+    }
+
+    /// This socket as the backend's hooks see it.
+    var hookMember: ChatHooks.Member {
+        ChatHooks.Member(socket: self.memberID, user: self.identity?.userID, nick: self.nick)
     }
 
     var presenceMember: PresenceMember {
@@ -189,10 +196,17 @@ final class RoomSession {
         let session = NIOLoopBound(self, eventLoop: eventLoop)
         let joining = NIOLoopBound(member, eventLoop: eventLoop)
         let endpoint = self.endpoint
+        let hookMember = self.hookMember
         // A join waits for the broker subscription, the history and the member list: async work started from a
         // callback on the loop. One task per join (not per message); the session's state stays on the loop.
         Task {
             do {
+                if let hook = endpoint.sockets.configuration.hooks.join,
+                    case .refuse(let reason) = await hook(hookMember, room)
+                {
+                    eventLoop.execute { session.value.joinRefused(joining.value, reason: reason, ref: ref) }
+                    return
+                }
                 let reservation = try await endpoint.topics.reserve(RoomChannel.name(of: room), on: eventLoop)
                 // Attached (on the loop) before the history is read: nothing published after the read is missed,
                 // and the hand-over sends anything in both exactly once.
@@ -279,6 +293,17 @@ final class RoomSession {
         return stored.futureResult
     }
 
+    /// The join hook refused: the join is undone and the client told `forbidden` with the backend's reason.
+    private func joinRefused(_ member: RoomMember, reason: String, ref: String?) {
+        guard self.rooms[member.room] === member else { return }
+        self.rooms[member.room] = nil
+        self.endpoint.directory.leave(member.room)
+        member.leave()
+        member.answerDeadline?.cancel()
+        self.endpoint.sockets.counters.count(.joinForbidden)
+        self.send(ErrorFrame("forbidden", reason, room: member.room, ref: ref))
+    }
+
     private func joinFailed(_ member: RoomMember, error: any Error, ref: String?) {
         // Undo whatever part of this join happened: topic membership, presence entry.
         guard self.rooms[member.room] === member else { return }
@@ -324,6 +349,49 @@ final class RoomSession {
                 self.countedUser.flatMap { self.endpoint.users.takeSay($0, now: now) }, "messages of this user",
                 room: room, ref: ref)
         else { return }
+        if let hook = self.endpoint.sockets.configuration.hooks.say {
+            return self.askSayHook(hook, text: text, room: room, ref: ref)
+        }
+        self.post(text, room: room, ref: ref)
+    }
+
+    /// Asks the say hook, then posts (or refuses) in the order the socket sent its messages: hooks run at once,
+    /// answers are applied one after the other.
+    private func askSayHook(
+        _ hook: @escaping @Sendable (ChatHooks.Member, String, String) async -> ChatHooks.SayDecision, text: String,
+        room: String, ref: String?
+    ) {
+        let eventLoop = self.socket.eventLoop
+        let previous = self.lastSay ?? eventLoop.makeSucceededVoidFuture()
+        let done = eventLoop.makePromise(of: Void.self)
+        self.lastSay = done.futureResult
+        let session = NIOLoopBound(self, eventLoop: eventLoop)
+        let member = self.hookMember
+        Task {
+            let decision = await hook(member, room, text)
+            previous.whenComplete { _ in
+                session.value.applySay(decision, room: room, ref: ref)
+                done.succeed()
+            }
+        }
+    }
+
+    private func applySay(_ decision: ChatHooks.SayDecision, room: String, ref: String?) {
+        guard !self.isClosed, self.rooms[room] != nil else { return }
+        switch decision {
+        case .send(let text):
+            guard !text.isEmpty, text.count <= self.endpoint.limits.maxTextCharacters else {
+                return self.send(
+                    ErrorFrame("rejected", "the moderated text is empty or too long", room: room, ref: ref))
+            }
+            self.post(text, room: room, ref: ref)
+        case .reject(let reason):
+            self.send(ErrorFrame("rejected", reason, room: room, ref: ref))
+        }
+    }
+
+    /// Stores and publishes a message of this socket.
+    private func post(_ text: String, room: String, ref: String?) {
         let logger = self.endpoint.logger
         let promise = self.socket.eventLoop.makePromise(of: Void.self)
         let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)

@@ -52,12 +52,35 @@ struct RoomsEndpoint: Sendable {
         guard offered.split(separator: ",").contains(where: { $0.trimmingHTTPWhitespace() == ChatProtocol.name }) else {
             throw HTTPError(.badRequest, "offer the subprotocol \(ChatProtocol.name) (Sec-WebSocket-Protocol)")
         }
+        let preset = try await self.askConnectHook(request)
         let endpoint = self
         return WebSocket.upgrade(request, configuration: configuration) { socket in
             let session = RoomSession(socket: socket, endpoint: endpoint)
-            socket.onOpen { _ in session.welcome() }
+            socket.onOpen { _ in
+                session.welcome()
+                if let preset { session.accepted(byHook: preset) }
+            }
             socket.onMessage { _, message in session.received(message) }
             socket.onClose { _, _, _ in session.closed() }
+        }
+    }
+}
+
+extension RoomsEndpoint {
+    /// The connect hook's answer for `request`: the identity the backend vouches for, or `nil`; a refusal is a 403.
+    func askConnectHook(_ request: Request) async throws -> Identity? {
+        guard let connect = self.sockets.configuration.hooks.connect else { return nil }
+        var headers: [String: String] = [:]
+        for name in [HTTPField.Name.cookie, .authorization, .origin, .userAgent] {
+            if let value = request.headers[name] { headers[name.canonicalName] = value }
+        }
+        let client = request.remoteAddress.flatMap { $0.ipAddress }
+        switch await connect(ChatHooks.ConnectRequest(headers: headers, client: client)) {
+        case .accept(let identity):
+            return identity
+        case .refuse(let reason):
+            self.sockets.counters.count(.authRefused)
+            throw HTTPError(.forbidden, reason)
         }
     }
 }

@@ -1,0 +1,201 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import NIOPosix
+import Switchboard
+import SwitchboardAuth
+import SwitchboardChat
+import SwitchboardPubSub
+import SwitchboardTesting
+import SwitchboardTopics
+import Testing
+
+@testable import SwitchboardWebhooks
+
+/// A real backend (our own server on a port of its own) answering the connect, join and say hooks.
+private var backend: some Application {
+    var router = Router()
+    router.post("/connect") { request in
+        let body = try await request.body.collect(upTo: 1 << 16)
+        let json = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        let cookie = (json?["headers"] as? [String: String])?["cookie"] ?? ""
+        let answer =
+            switch cookie {
+            case "session=alice": #"{"user":"42","name":"Alice"}"#
+            case "session=banned": #"{"refuse":"this account is banned"}"#
+            case "session=hang": try await hang()
+            default: "{}"
+            }
+        return Response(headers: [.contentType: "application/json"], body: .init(string: answer))
+    }
+    router.post("/join") { request in
+        let body = try await request.body.collect(upTo: 1 << 16)
+        let json = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        let answer =
+            json?["room"] as? String == "vault"
+            ? #"{"allow":false,"reason":"the vault is for staff"}"# : #"{"allow":true}"#
+        return Response(headers: [.contentType: "application/json"], body: .init(string: answer))
+    }
+    router.post("/say") { request in
+        let body = try await request.body.collect(upTo: 1 << 16)
+        let json = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        let text = json?["text"] as? String ?? ""
+        // Answers out of order on purpose: a random wait of up to 30 ms per message.
+        try await Task.sleep(for: .milliseconds(Int.random(in: 0...30)))
+        let answer =
+            if text.contains("spam") {
+                #"{"reject":"no spam here"}"#
+            } else if text.contains("darn") {
+                #"{"text":"\#(text.replacingOccurrences(of: "darn", with: "d**n"))"}"#
+            } else {
+                "{}"
+            }
+        return Response(headers: [.contentType: "application/json"], body: .init(string: answer))
+    }
+    return router
+}
+
+private func hang() async throws -> String {
+    try await Task.sleep(for: .seconds(30))
+    return "{}"
+}
+
+/// The chat with hooks to `backendPort` (or to a port nothing listens on, with `unreachable`).
+private func withHookedChat(
+    backendPort: Int, failOpen: Bool = false, anonymous: Bool = true,
+    _ body: @escaping @Sendable (Int) async throws -> Void
+) async throws {
+    let base = "http://127.0.0.1:\(backendPort)"
+    let hooks = BackendHooks(
+        configuration: BackendHookConfiguration(
+            connect: WebhookURL(base + "/connect"), join: WebhookURL(base + "/join"), say: WebhookURL(base + "/say"),
+            timeout: .milliseconds(500), failOpen: failOpen),
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+    var chat = ChatConfiguration()
+    chat.rateLimits = .unlimited
+    chat.hooks = hooks.chatHooks
+    chat.auth = ChatAuthentication(verifier: nil, allowsAnonymous: anonymous)
+    let app = ChatApplication.make(
+        topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: chat, logger: testLogger)
+    try await withServer(app) { _, port in try await body(port) }
+}
+
+extension RawClient {
+    /// Opens `/ws` with `cookie`; the upgrade's status.
+    fileprivate func open(cookie: String?) async throws -> Int {
+        var headers = ["Sec-WebSocket-Protocol: switchboard.chat.v1"]
+        if let cookie { headers.append("Cookie: \(cookie)") }
+        return try await self.handshake(path: "/ws", headers: headers).status
+    }
+
+    fileprivate func next(_ type: String) async throws -> [String: Any] {
+        while true {
+            let frame = try #require(try await self.readFrame(), "the socket closed")
+            guard frame.opcode == 0x1 else { continue }
+            let json = try JSONSerialization.jsonObject(with: Data(frame.payload.readableBytesView)) as? [String: Any]
+            if json?["type"] as? String == type { return json ?? [:] }
+        }
+    }
+
+    fileprivate func request(_ json: String) async throws {
+        try await self.send(clientFrame(0x1, Array(json.utf8)))
+    }
+}
+
+@Suite("Backend hooks: connect, join and say asked of a real backend", .timeLimit(.minutes(1)))
+struct BackendHooksTests {
+    @Test("connect: the backend's user from the cookie, a refusal is a 403, no answer is anonymous")
+    func connect() async throws {
+        try await withServer(backend) { _, backendPort in
+            try await withHookedChat(backendPort: backendPort) { port in
+                try await RawClient.withConnection(port: port) { alice in
+                    #expect(try await alice.open(cookie: "session=alice") == 101)
+                    let you = try await alice.next("authenticated")["you"] as? [String: Any]
+                    #expect(you?["user"] as? String == "42" && you?["nick"] as? String == "Alice")
+                }
+                try await RawClient.withConnection(port: port) { banned in
+                    let status = try await banned.open(cookie: "session=banned")
+                    #expect(status == 403)
+                }
+                try await RawClient.withConnection(port: port) { guest in
+                    #expect(try await guest.open(cookie: nil) == 101)
+                    _ = try await guest.next("welcome")
+                }
+            }
+        }
+    }
+
+    @Test("join: the backend refuses a room with its reason; others are joined")
+    func join() async throws {
+        try await withServer(backend) { _, backendPort in
+            try await withHookedChat(backendPort: backendPort) { port in
+                try await RawClient.withConnection(port: port) { client in
+                    #expect(try await client.open(cookie: "session=alice") == 101)
+                    _ = try await client.next("authenticated")
+                    try await client.request(#"{"type":"join","room":"vault","ref":"1"}"#)
+                    let refused = try await client.next("error")
+                    #expect(refused["code"] as? String == "forbidden" && refused["ref"] as? String == "1")
+                    #expect(refused["message"] as? String == "the vault is for staff")
+                    try await client.request(#"{"type":"join","room":"lobby"}"#)
+                    #expect(try await client.next("joined")["room"] as? String == "lobby")
+                }
+            }
+        }
+    }
+
+    @Test("say: rewritten, rejected or sent as is, and in the order sent although the backend answers out of order")
+    func say() async throws {
+        try await withServer(backend) { _, backendPort in
+            try await withHookedChat(backendPort: backendPort) { port in
+                try await RawClient.withConnection(port: port) { client in
+                    #expect(try await client.open(cookie: nil) == 101)
+                    try await client.request(#"{"type":"join","room":"lobby"}"#)
+                    _ = try await client.next("joined")
+                    try await client.request(#"{"type":"say","room":"lobby","text":"buy spam now","ref":"s"}"#)
+                    let rejected = try await client.next("error")
+                    #expect(
+                        rejected["code"] as? String == "rejected" && rejected["message"] as? String == "no spam here")
+                    for index in 0..<30 {
+                        let text = index == 7 ? "darn it" : "m\(index)"
+                        try await client.request(#"{"type":"say","room":"lobby","text":"\#(text)"}"#)
+                    }
+                    var texts: [String] = []
+                    for _ in 0..<30 { texts.append(try await client.next("message")["text"] as? String ?? "") }
+                    #expect(texts == (0..<30).map { $0 == 7 ? "d**n it" : "m\($0)" })
+                }
+            }
+        }
+    }
+
+    @Test("A backend that is down or hangs: fail closed refuses; fail open lets in, anonymous")
+    func failure() async throws {
+        // Nothing listens on this port: every hook call fails at once.
+        let unreachable = try await withServer(backend) { _, port in port }
+        try await withHookedChat(backendPort: unreachable) { port in
+            try await RawClient.withConnection(port: port) { client in
+                let status = try await client.open(cookie: "session=alice")
+                #expect(status == 403, "closed: no login service, no socket")
+            }
+        }
+        try await withHookedChat(backendPort: unreachable, failOpen: true) { port in
+            try await RawClient.withConnection(port: port) { client in
+                #expect(try await client.open(cookie: "session=alice") == 101, "open: anonymous")
+                try await client.request(#"{"type":"say","room":"lobby","text":"x"}"#)
+                try await client.request(#"{"type":"join","room":"lobby"}"#)
+                _ = try await client.next("joined")
+                try await client.request(#"{"type":"say","room":"lobby","text":"unmoderated"}"#)
+                #expect(try await client.next("message")["text"] as? String == "unmoderated")
+            }
+        }
+        try await withServer(backend) { _, backendPort in
+            try await withHookedChat(backendPort: backendPort) { port in
+                try await RawClient.withConnection(port: port) { client in
+                    let start = ContinuousClock.now
+                    let status = try await client.open(cookie: "session=hang")
+                    #expect(status == 403)
+                    #expect(ContinuousClock.now - start < .seconds(5), "refused at the 500 ms hook timeout")
+                }
+            }
+        }
+    }
+}
