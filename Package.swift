@@ -178,6 +178,7 @@ let package = Package(
             name: "SwitchboardWebhooks",
             dependencies: [
                 "SwitchboardChat",
+                "SwitchboardRedis",
                 "SwitchboardLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -398,6 +399,8 @@ let package = Package(
                 "Switchboard",
                 "SwitchboardChat",
                 "SwitchboardWebhooks",
+                "SwitchboardRedis",
+                "SwitchboardChatRedis",
                 "SwitchboardLocks",
                 "SwitchboardPubSub",
                 "SwitchboardTopics",

@@ -630,17 +630,18 @@ struct Serve: AsyncParsableCommand {
             // With metrics off nothing is recorded, not even a clock read per message.
             let factory = exporter?.factory
             let counters = ChatCounters()
-            var observer: (any ChatObserver)?
+            var dispatcher: WebhookDispatcher?
             if let hooks = webhooks {
-                let dispatcher = WebhookDispatcher(configuration: hooks, eventLoopGroup: group, logger: logger)
-                observer = WebhookEvents(dispatcher: dispatcher, eventLoop: group.next())
-                services.append(.init(service: dispatcher))
+                let made = WebhookDispatcher(configuration: hooks, eventLoopGroup: group, logger: logger)
+                dispatcher = made
+                services.append(.init(service: made))
                 logger.info(
                     "Webhooks on", metadata: ["urls": "\(hooks.urls.map(\.description).joined(separator: ", "))"])
             }
             guard let redis = chat.redisConfiguration else {
                 let topics = Topics(broker: LocalBroker(), logger: logger, metricsFactory: factory)
                 exporter?.observe(topics: topics, chat: counters)
+                let observer = dispatcher.map { WebhookEvents(dispatcher: $0, eventLoop: group.next()) }
                 return (
                     ChatApplication.make(
                         topics: topics, configuration: configuration, counters: counters, observer: observer,
@@ -655,6 +656,10 @@ struct Serve: AsyncParsableCommand {
             let topics = Topics(broker: broker, logger: logger, metricsFactory: factory)
             exporter?.observe(topics: topics, chat: counters)
             exporter?.observe(redis: client, broker: broker)
+            // With Redis, rooms and members are counted there: each event once per cluster.
+            let observer = dispatcher.map {
+                RedisWebhookEvents(dispatcher: $0, client: client, eventLoop: group.next())
+            }
             let application = ChatApplication.make(
                 topics: topics,
                 configuration: configuration,

@@ -21,7 +21,7 @@ private let tokenSecret = "the-webhook-tests-token-secret-of-32-bytes"
 
 /// A real HTTP receiver (our own server, on a port of its own) that records every POST and answers with what
 /// `answer` says for the request's number (0 for the first).
-private final class Receiver: Sendable {
+final class Receiver: Sendable {
     struct Hit: Sendable {
         var batch: [String: Any] {
             (try? JSONSerialization.jsonObject(with: Data(self.body.utf8))) as? [String: Any] ?? [:]
@@ -105,7 +105,7 @@ private func token(_ user: String, name: String) async throws -> String {
 
 extension RawClient {
     /// Opens `/ws`, authenticates (with a token) and joins `room`.
-    fileprivate func member(token: String?, room: String) async throws {
+    func member(token: String?, room: String) async throws {
         let response = try await self.handshake(path: "/ws", headers: ["Sec-WebSocket-Protocol: switchboard.chat.v1"])
         #expect(response.status == 101)
         _ = try await self.next(type: "welcome")
@@ -118,7 +118,7 @@ extension RawClient {
     }
 
     /// The next frame of `type`, skipping others.
-    fileprivate func next(type: String) async throws -> [String: Any] {
+    func next(type: String) async throws -> [String: Any] {
         while true {
             let frame = try #require(try await self.readFrame(), "the socket closed")
             guard frame.opcode == 0x1 else { continue }
@@ -129,7 +129,7 @@ extension RawClient {
 }
 
 /// The names of `events`, with the room for room and member events (`member_joined lobby 42`).
-private func describe(_ events: [[String: Any]]) -> [String] {
+func describe(_ events: [[String: Any]]) -> [String] {
     events.map { event in
         [event["name"] as? String, event["room"] as? String, event["user"] as? String].compactMap { $0 }
             .joined(separator: " ")
