@@ -51,7 +51,7 @@ PY
 # load NAME PID URL [LUA]: prints "NAME rps us_per_request".
 load() {
     local name="$1" pid="$2" url="$3" script="${4:-}"
-    local args=(-t2 -c100)
+    local args=(-t2 -c100 --timeout 10s --latency)
     [[ -n "$script" ]] && args+=(-s "$script")
     wrk "${args[@]}" -d2s "$url" > /dev/null   # warm-up
     local t0 t1 out
@@ -65,7 +65,9 @@ out = """$out"""
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 reqs = int(re.search(r"(\d+) requests in", out).group(1))
 errors = re.search(r"Socket errors:.*|Non-2xx.*", out)
-print(f"{name} {rps:.0f} {(t1 - t0) / 100.0 * 1e6 / reqs:.2f}" + (f"  ({errors.group(0)})" if errors else ""))
+p99 = re.search(r"99%\s+(\S+)", out)
+print(f"{name} {rps:.0f} {(t1 - t0) / 100.0 * 1e6 / reqs:.2f} p99={p99.group(1) if p99 else '?'}"
+      + (f"  ({errors.group(0)})" if errors else ""))
 PY
 }
 
@@ -79,7 +81,7 @@ for round in $(seq "$ROUNDS"); do
             for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
             echo "round $round: $(load hummingbird-GET/ "$pid" "http://127.0.0.1:$port/")" | tee -a "$WORK/results"
         else
-            SWITCHBOARD_API_KEYS="bench:$KEY:*:*" "$SB" --port "$port" --log-level error > /dev/null 2>&1 &
+            SWITCHBOARD_API_KEYS="bench:$KEY:*:*" "$SB" --port "$port" --api-rate 10000000 --log-level error > /dev/null 2>&1 &
             pid=$!
             for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
             echo "round $round: $(load switchboard-GET/ "$pid" "http://127.0.0.1:$port/healthz")" | tee -a "$WORK/results"

@@ -1,4 +1,5 @@
 package import NIOCore
+package import SwitchboardAuth
 
 /// The chat server's settings.
 package struct ChatConfiguration: Sendable {
@@ -17,6 +18,8 @@ package struct ChatConfiguration: Sendable {
     package var publishKeys: [PublishKey]
     /// Server API keys (`/api/v1`), scoped to operations and channel patterns.
     package var apiKeys: [ApiKey]
+    /// The request rate of the publish token's key (each other key carries its own).
+    package var publishTokenRate = TokenBucket.Limit(rate: 2000, burst: 4000)
     /// How long the server API waits for every node's answer (`info`, `channels`, `disconnect`,
     /// `unsubscribe`); past it the answer is `partial`.
     package var clusterDeadline: TimeAmount

@@ -79,6 +79,7 @@ public enum Settings {
             }
         },
         Setting("api-deadline", .integer(1...60_000, unit: " ms")),
+        Setting("api-rate", .integer(1...10_000_000, unit: " requests/s")),
         Setting("presence-ttl", .integer(1...3600, unit: " seconds")),
         Setting("max-rooms", .integer(1...1_000_000, unit: "")),
         Setting("history-size", .integer(1...100_000, unit: "")),

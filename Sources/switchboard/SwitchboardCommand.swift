@@ -337,7 +337,12 @@ struct ChatOptions: ParsableArguments {
     /// The publish keys from the flags or the environment (validated).
     var resolvedPublishKeys: [PublishKey] {
         Self.keys(
-            self.publishKeys, variable: "SWITCHBOARD_PUBLISH_KEYS", flag: "--publish-key", parse: PublishKey.parse)
+            self.publishKeys, variable: "SWITCHBOARD_PUBLISH_KEYS", flag: "--publish-key", parse: PublishKey.parse
+        ).map { key in
+            var key = key
+            key.rate = self.resolvedKeyRate
+            return key
+        }
     }
 
     /// Keys from their repeatable flag, else the environment variable (separated by `;`); a bad one ends the process
@@ -379,7 +384,11 @@ struct ChatOptions: ParsableArguments {
 
     /// The server API keys from the flags or the environment (validated).
     var resolvedApiKeys: [ApiKey] {
-        Self.keys(self.apiKeys, variable: "SWITCHBOARD_API_KEYS", flag: "--api-key", parse: ApiKey.parse)
+        Self.keys(self.apiKeys, variable: "SWITCHBOARD_API_KEYS", flag: "--api-key", parse: ApiKey.parse).map { key in
+            var key = key
+            key.rate = self.resolvedKeyRate
+            return key
+        }
     }
 
     @Option(
@@ -391,6 +400,22 @@ struct ChatOptions: ParsableArguments {
     var apiDeadline: Int?
 
     static let apiDeadlineSetting = IntegerSetting("api-deadline", defaultValue: 1000)
+
+    @Option(
+        help: """
+            Requests per second each API key, publish key and the publish token may make, after a burst of twice \
+            as many; past it 429 with Retry-After (env SWITCHBOARD_API_RATE; default 2000).
+            """
+    )
+    var apiRate: Int?
+
+    static let apiRateSetting = IntegerSetting("api-rate", defaultValue: 2000)
+
+    /// Each key's request rate.
+    var resolvedKeyRate: TokenBucket.Limit {
+        let rate = Double(Self.apiRateSetting.resolve(self.apiRate))
+        return TokenBucket.Limit(rate: rate, burst: 2 * rate)
+    }
 
     @Option(
         help: """
@@ -508,6 +533,7 @@ struct ChatOptions: ParsableArguments {
         }
         try Self.maxRoomsSetting.validate(self.maxRooms)
         try Self.apiDeadlineSetting.validate(self.apiDeadline)
+        try Self.apiRateSetting.validate(self.apiRate)
         try Self.historySizeSetting.validate(self.historySize)
         try Self.historyTTLSetting.validate(self.historyTTL)
         try Self.historyMemorySetting.validate(self.historyMemory)
@@ -542,6 +568,7 @@ struct ChatOptions: ParsableArguments {
         }
         Self.maxRoomsSetting.checkEnvironment(self.maxRooms)
         Self.apiDeadlineSetting.checkEnvironment(self.apiDeadline)
+        Self.apiRateSetting.checkEnvironment(self.apiRate)
         for text in (configured("SWITCHBOARD_API_KEYS") ?? "").split(separator: ";") where self.apiKeys.isEmpty {
             if case .failure(let error) = ApiKey.parse(String(text)) {
                 exitWithUsageError("SWITCHBOARD_API_KEYS: \(error)")
@@ -613,6 +640,7 @@ struct Serve: AsyncParsableCommand {
                 auth: authentication,
                 rateLimits: auth.rateLimits
             )
+            configuration.publishTokenRate = chat.resolvedKeyRate
             if !hookConfiguration.isEmpty {
                 configuration.hooks =
                     BackendHooks(configuration: hookConfiguration, eventLoopGroup: group, logger: logger).chatHooks

@@ -96,6 +96,17 @@ struct ServerApiTests {
                             "POST", "/api/v1/publish", json: #"{"channel":"news","data":9007199254740993}"#)
                         #expect(big.status == 200)
                         #expect(try await news.readFrame()?.text == "9007199254740993", "64-bit integers stay exact")
+                        let escaped = #"{"z":[{"b":"q\"uote\\back\nline\u0001é😀","a":-1e-05}],"a":false}"#
+                        let tricky = try await api.api(
+                            "POST", "/api/v1/publish", json: #"{"channel":"news","data":\#(escaped)}"#)
+                        #expect(tricky.status == 200)
+                        let written = try #require(try await news.readFrame()?.text)
+                        #expect(written == #"{"a":false,"z":[{"a":-1e-05,"b":"q\"uote\\back\nline\u0001é😀"}]}"#)
+                        let reparsed = try JSONSerialization.jsonObject(with: Data(written.utf8)) as? [String: Any]
+                        let original = try JSONSerialization.jsonObject(with: Data(escaped.utf8)) as? [String: Any]
+                        #expect(
+                            reparsed.map { NSDictionary(dictionary: $0) }
+                                == original.map { NSDictionary(dictionary: $0) })
                     }
                 }
             }

@@ -50,6 +50,7 @@ struct ConfigLayeringTests {
         publish-key: ["orders:0123456789abcdef:orders.*", "alerts:fedcba9876543210:alerts"]
         api-key: ["backend:0123456789abcdef:*:*", "support:fedcba9876543210:presence,history:room:*"]
         api-deadline: 250
+        api-rate: 500
         presence-ttl: 45
         max-rooms: 321
         history-size: 222
@@ -121,6 +122,8 @@ struct ConfigLayeringTests {
         #expect(chat.resolvedApiKeys.map(\.name) == ["backend", "support"])
         #expect(chat.resolvedApiKeys.last?.operations == [.presence, .history])
         #expect(ChatOptions.apiDeadlineSetting.resolve(chat.apiDeadline) == 250)
+        #expect(chat.resolvedApiKeys.allSatisfy { $0.rate.rate == 500 && $0.rate.burst == 1000 })
+        #expect(chat.resolvedPublishKeys.allSatisfy { $0.rate.rate == 500 })
         #expect(chat.resolvedHistory.maxAgeMilliseconds == 3_600_000)
         #expect(chat.resolvedHistory.maxBytes == 64 << 20)
         #expect(auth.resolvedJWKSFile == "/etc/none.json")

@@ -74,7 +74,7 @@ extension ApiEndpoint {
         let message: ByteBuffer =
             switch body.data {
             case .string(let text): ByteBuffer(string: text)
-            default: ByteBuffer(bytes: (try? ApiJSON.encoder.encode(body.data)) ?? Data())
+            default: ByteBuffer(string: body.data.json)
             }
         guard message.readableBytes <= self.configuration.maxPublishSize else {
             throw ApiError(

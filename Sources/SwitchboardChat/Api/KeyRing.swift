@@ -20,7 +20,10 @@ final class KeyRing: Sendable {
     init(_ configuration: ChatConfiguration) {
         var keys = configuration.apiKeys + configuration.publishKeys.map(ApiKey.init)
         if let token = configuration.publishToken {
-            keys.append(ApiKey(name: "publish-token", secret: token, operations: [.publish], channels: [.every]))
+            keys.append(
+                ApiKey(
+                    name: "publish-token", secret: token, operations: [.publish], channels: [.every],
+                    rate: configuration.publishTokenRate))
         }
         self.keys = keys
         let now = NIODeadline.now().uptimeNanoseconds
