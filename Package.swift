@@ -235,6 +235,7 @@ let package = Package(
         .target(
             name: "SwitchboardMetrics",
             dependencies: [
+                "SwitchboardWebhooks",
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
@@ -425,7 +426,9 @@ let package = Package(
                 "SwitchboardChat",
                 "SwitchboardTopics",
                 "SwitchboardPubSub",
+                "SwitchboardWebhooks",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

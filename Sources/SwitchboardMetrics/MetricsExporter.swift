@@ -6,6 +6,7 @@ package import SwitchboardRedis
 package import SwitchboardServer
 package import SwitchboardTopics
 import SwitchboardWebSocket
+package import SwitchboardWebhooks
 
 /// The process's numbers in the Prometheus text format: what the layers count (``Server/statistics``,
 /// ``Topics/statistics``, the chat's counters, ``RedisClient/statistics``), read when scraped, and the histograms
@@ -27,6 +28,7 @@ package final class MetricsExporter: Sendable {
         var chat: ChatCounters?
         var redis: RedisClient?
         var broker: RedisBroker?
+        var webhooks: WebhookDispatcher?
     }
 
     package init() {}
@@ -62,6 +64,9 @@ package final class MetricsExporter: Sendable {
         }
     }
 
+    /// Reads the webhooks' delivery counts at each scrape.
+    package func observe(webhooks: WebhookDispatcher) { self.sources.withLock { $0.webhooks = webhooks } }
+
     /// Everything, in the Prometheus text format (version 0.0.4).
     package func render() async -> [UInt8] {
         let sources = self.sources.withLock { $0 }
@@ -78,6 +83,7 @@ package final class MetricsExporter: Sendable {
             if let topics = sources.topics { writer.topics(topics) }
             if let chat = sources.chat { writer.chat(chat) }
             if let redis = sources.redis, let redisState { writer.redis(redis, state: redisState) }
+            if let webhooks = sources.webhooks { writer.webhooks(webhooks.counts) }
             if let process { writer.process(process) }
             shown = writer.shown
             return self.registry.emitToBuffer()

@@ -4,6 +4,7 @@ import SwitchboardRedis
 import SwitchboardServer
 import SwitchboardTopics
 import SwitchboardWebSocket
+import SwitchboardWebhooks
 
 /// One scrape's pass: sets each gauge, and adds to each counter what grew since the last scrape.
 struct Writer {
@@ -178,6 +179,19 @@ struct Writer {
     // MARK: Primitives
 
     /// `switchboard_<name>_total`: adds what `value` grew since the last scrape.
+    mutating func webhooks(_ counts: WebhookDispatcher.Counts) {
+        let help =
+            "Webhook events by outcome: delivered (answered 2xx), overflowed (queue full), abandoned (every try failed)."
+        for (outcome, value) in [
+            ("delivered", counts.delivered), ("overflowed", counts.overflowed), ("abandoned", counts.abandoned),
+        ] {
+            self.counter("webhook_events", help, [("outcome", outcome)], value)
+        }
+        self.counter(
+            "webhook_failed_posts", "Webhook POSTs that failed and were retried or given up.", [], counts.failedAttempts
+        )
+    }
+
     private mutating func counter(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Int) {
         let counter = self.registry.makeCounter(
             descriptor: .init(namespace: "switchboard", metricName: name, unitName: "total", helpText: help),

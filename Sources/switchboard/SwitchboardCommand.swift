@@ -662,6 +662,7 @@ struct Serve: AsyncParsableCommand {
             if let hooks = webhooks {
                 let made = WebhookDispatcher(configuration: hooks, eventLoopGroup: group, logger: logger)
                 dispatcher = made
+                exporter?.observe(webhooks: made)
                 services.append(.init(service: made))
                 logger.info(
                     "Webhooks on", metadata: ["urls": "\(hooks.urls.map(\.description).joined(separator: ", "))"])

@@ -1,10 +1,12 @@
 import NIOCore
+import NIOPosix
 import Switchboard
 import SwitchboardChat
 import SwitchboardMetrics
 import SwitchboardPubSub
 import SwitchboardTesting
 import SwitchboardTopics
+import SwitchboardWebhooks
 import Testing
 
 /// Prometheus text as `name{labels}` → value; comments skipped.
@@ -105,6 +107,21 @@ struct MetricsExporterTests {
                 }
             }
         }
+    }
+
+    @Test("Webhook outcomes: a queue past its bound counts each event it drops, exactly")
+    func webhookOverflow() async throws {
+        let dispatcher = WebhookDispatcher(
+            configuration: WebhookConfiguration(
+                urls: [WebhookURL("http://127.0.0.1:9/hook")!], secret: "metrics-test-secret-0123", maxQueued: 1),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+        let exporter = MetricsExporter()
+        exporter.observe(webhooks: dispatcher)
+        // Not running: the queue holds the first event and drops the other two.
+        for _ in 0..<3 { dispatcher.send(WebhookEvent(name: .connect, socket: "s")) }
+        let text = String(decoding: await exporter.render(), as: UTF8.self)
+        #expect(text.contains(#"switchboard_webhook_events_total{outcome="overflowed"} 2"#), "\(text)")
+        #expect(text.contains(#"switchboard_webhook_events_total{outcome="delivered"} 0"#))
     }
 
     @Test("The metrics port answers only GET /metrics")
