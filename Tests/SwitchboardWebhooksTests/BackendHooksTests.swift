@@ -62,14 +62,14 @@ private func hang() async throws -> String {
 
 /// The chat with hooks to `backendPort` (or to a port nothing listens on, with `unreachable`).
 private func withHookedChat(
-    backendPort: Int, failOpen: Bool = false, anonymous: Bool = true,
+    backendPort: Int, failOpen: Bool = false, anonymous: Bool = true, timeout: TimeAmount = .seconds(5),
     _ body: @escaping @Sendable (Int) async throws -> Void
 ) async throws {
     let base = "http://127.0.0.1:\(backendPort)"
     let hooks = BackendHooks(
         configuration: BackendHookConfiguration(
             connect: WebhookURL(base + "/connect"), join: WebhookURL(base + "/join"), say: WebhookURL(base + "/say"),
-            timeout: .milliseconds(500), failOpen: failOpen),
+            timeout: timeout, failOpen: failOpen),
         eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
     var chat = ChatConfiguration()
     chat.rateLimits = .unlimited
@@ -188,7 +188,7 @@ struct BackendHooksTests {
             }
         }
         try await withServer(backend) { _, backendPort in
-            try await withHookedChat(backendPort: backendPort) { port in
+            try await withHookedChat(backendPort: backendPort, timeout: .milliseconds(500)) { port in
                 try await RawClient.withConnection(port: port) { client in
                     let start = ContinuousClock.now
                     let status = try await client.open(cookie: "session=hang")
