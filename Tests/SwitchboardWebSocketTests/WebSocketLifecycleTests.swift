@@ -63,6 +63,28 @@ private final class OpenedSockets: Sendable {
 
 @Suite("WebSocket lifecycle")
 struct WebSocketLifecycleTests {
+    @Test("What the set-up closure sends and closes reaches the client: it runs before the socket is in the pipeline")
+    func setUpOperations() async throws {
+        // A fan-out member attached in the set-up closure replays what was published during the handshake there,
+        // and a gap held meanwhile closes the socket: both were once dropped (the socket had no channel yet).
+        let app = AnyApplication { request in
+            WebSocket.upgrade(request, configuration: .init(pingInterval: nil)) { socket in
+                try? socket.send(text: "first")
+                try? socket.send(text: "second")
+                socket.close(code: .tryAgainLater, reason: "gap")
+            }
+        }
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                #expect(try await client.handshake(path: "/").status == 101)
+                #expect(try await client.readFrame()?.text == "first")
+                #expect(try await client.readFrame()?.text == "second")
+                let close = try await client.readFrame()
+                #expect(close?.opcode == 0x8 && close?.closeCode == 1013)
+            }
+        }
+    }
+
     @Test("A client that stops reading is closed as a slow consumer once 256 KiB are queued; memory stays bounded")
     func slowConsumer() async throws {
         let chunk = ByteBuffer(repeating: 0x78, count: 64 * 1024)

@@ -33,6 +33,10 @@ final class WebSocketHandler: ChannelDuplexHandler {
     private var inflater: Inflater?
     private var deflater: Deflater?
     private(set) var context: ChannelHandlerContext?
+    /// What the app asked of the socket in its set-up closure, which runs just before the handler joins the
+    /// pipeline: done in order once it has (`nil` from then on). A fan-out member attached there replays what
+    /// was published during the handshake, and a gap it held closes the socket: none of it may be lost.
+    private var beforeAdded: [(WebSocketHandler) -> Void]? = []
     /// The channel's writability, as of the last event.
     private var isWritable = true
     var timers = WebSocketTimers()
@@ -67,8 +71,15 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.isWritable = context.channel.isWritable
         self.timers.start(handler: self, context: context)
         self.configuration.counters?.socketOpened()
+        let pending = self.beforeAdded ?? []
+        self.beforeAdded = nil
+        for operation in pending { operation(self) }
         if let socket { self.onOpen?(socket) }
     }
+
+    /// The handler has not joined the pipeline yet: operations are kept (``beforeAdded``). Checked before a
+    /// closure is made, so the sends of a running socket allocate nothing for it.
+    private var isBeforeAdded: Bool { self.context == nil && self.beforeAdded != nil }
 
     /// Kept from writability events: cheaper than asking the channel on every send of a fan-out.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -387,6 +398,10 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Starts the closing handshake from our side.
     func close(code: WebSocketCloseCode, reason: String) {
+        if self.isBeforeAdded {
+            self.beforeAdded?.append { $0.close(code: code, reason: reason) }
+            return
+        }
         guard let context, case .sendClose(let code, let reason) = self.closing.startClosing(code: code, reason: reason)
         else { return }
         self.appOperation {
@@ -400,6 +415,11 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Sends `message` as one frame, compressed when negotiated and worth it.
     func send(_ message: WebSocketMessage, written: EventLoopPromise<Void>? = nil) throws {
+        // A promise is not kept for later: a socket whose handler is never added would leave it unfulfilled.
+        if written == nil, self.isBeforeAdded {
+            self.beforeAdded?.append { try? $0.send(message) }
+            return
+        }
         try self.appOperation { try self.sendNow(message, written: written) }
     }
 
@@ -432,6 +452,10 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// Sends a frame already encoded (a prepared message).
     func send(encodedFrame: ByteBuffer) throws {
+        if self.isBeforeAdded {
+            self.beforeAdded?.append { try? $0.send(encodedFrame: encodedFrame) }
+            return
+        }
         guard self.closing.isOpen, let context else { throw WebSocketError.closed }
         try self.appOperation { try self.write(encodedFrame, context: context) }
     }
@@ -439,6 +463,11 @@ final class WebSocketHandler: ChannelDuplexHandler {
     /// Sends frames already encoded, in order, with one flush: a fan-out that fell behind catches up with one
     /// system call per socket instead of one per message.
     func send(encodedFrames frames: some Collection<ByteBuffer>) throws {
+        if self.isBeforeAdded {
+            let copied = Array(frames)
+            self.beforeAdded?.append { try? $0.send(encodedFrames: copied) }
+            return
+        }
         try self.appOperation { try self.sendNow(encodedFrames: frames) }
     }
 
