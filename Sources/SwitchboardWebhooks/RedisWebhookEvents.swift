@@ -71,11 +71,11 @@ package final class RedisWebhookEvents: ChatObserver {
     }
 
     package func socketOpened(_ member: PresenceMember) {
-        self.dispatcher.send(WebhookEvent(name: .connect, user: member.user, socket: member.id, nick: member.nick))
+        self.dispatcher.send(WebhookEvent(.connect, member))
     }
 
     package func socketClosed(_ member: PresenceMember) {
-        self.dispatcher.send(WebhookEvent(name: .disconnect, user: member.user, socket: member.id, nick: member.nick))
+        self.dispatcher.send(WebhookEvent(.disconnect, member))
     }
 
     package func entered(_ member: PresenceMember, room: String) {
@@ -90,8 +90,7 @@ package final class RedisWebhookEvents: ChatObserver {
             if flags[0] == 1 { self.dispatcher.send(WebhookEvent(name: .roomOccupied, room: room)) }
             if flags[1] == 1 {
                 self.dispatcher.send(
-                    WebhookEvent(
-                        name: .memberJoined, room: room, user: member.user, socket: member.id, nick: member.nick))
+                    WebhookEvent(.memberJoined, member, room: room))
             }
         }
     }
@@ -113,9 +112,7 @@ package final class RedisWebhookEvents: ChatObserver {
                 pending.append(
                     (
                         keys[2],
-                        WebhookEvent(
-                            name: .memberLeft, room: room, user: member.user, socket: member.id, nick: member.nick,
-                            time: time)
+                        WebhookEvent(.memberLeft, member, room: room, time: time)
                     ))
             }
             if flags[1] == 1 { pending.append((keys[3], WebhookEvent(name: .roomVacated, room: room, time: time))) }

@@ -38,11 +38,11 @@ package final class WebhookEvents: ChatObserver {
     }
 
     package func socketOpened(_ member: PresenceMember) {
-        self.dispatcher.send(WebhookEvent(name: .connect, user: member.user, socket: member.id, nick: member.nick))
+        self.dispatcher.send(WebhookEvent(.connect, member))
     }
 
     package func socketClosed(_ member: PresenceMember) {
-        self.dispatcher.send(WebhookEvent(name: .disconnect, user: member.user, socket: member.id, nick: member.nick))
+        self.dispatcher.send(WebhookEvent(.disconnect, member))
     }
 
     package func entered(_ member: PresenceMember, room name: String) {
@@ -66,8 +66,7 @@ package final class WebhookEvents: ChatObserver {
                     pending.cancel()
                 } else {
                     self.dispatcher.send(
-                        WebhookEvent(
-                            name: .memberJoined, room: name, user: member.user, socket: member.id, nick: member.nick))
+                        WebhookEvent(.memberJoined, member, room: name))
                 }
             }
             rooms[name] = room
@@ -84,8 +83,7 @@ package final class WebhookEvents: ChatObserver {
                 room.members[key] = count - 1
             } else {
                 room.members[key] = nil
-                let event = WebhookEvent(
-                    name: .memberLeft, room: name, user: member.user, socket: member.id, nick: member.nick, time: time)
+                let event = WebhookEvent(.memberLeft, member, room: name, time: time)
                 let id = self.nextGeneration()
                 let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
                     self.fire(room: name) { room in
@@ -131,5 +129,12 @@ package final class WebhookEvents: ChatObserver {
 
     private static func key(_ member: PresenceMember) -> String {
         member.user.map { "user:\($0)" } ?? "socket:\(member.id)"
+    }
+}
+
+extension WebhookEvent {
+    /// A socket or member event of `member`: its user, socket id and name.
+    init(_ name: Name, _ member: PresenceMember, room: String? = nil, time: Int64 = WebhookEvent.now()) {
+        self.init(name: name, room: room, user: member.user, socket: member.id, nick: member.nick, time: time)
     }
 }
