@@ -5,44 +5,45 @@ package import SwitchboardRedis
 /// ``WebhookEvents`` for several nodes on one Redis: rooms and members are counted in Redis, so each event is sent
 /// once per cluster, by the node whose change made it.
 ///
-/// A socket's enter and leave run one script each, which counts the member's sockets and the room's (over every
-/// node) and says whether this change made the room occupied or the member joined, or (at zero) starts the delay:
-/// a marker with a token of this node. When the delay has passed this node sends the leave if its marker is still
-/// there; an enter on any node in the meantime deletes the marker, and then neither the leave nor the return is
-/// sent. `connect` and `disconnect` are the socket's own node's.
+/// A socket's enter and leave run one script each, which records the socket in the room's set of sockets (over
+/// every node) and counts the member's, and says whether this change made the room occupied or the member joined,
+/// or (at zero) starts the delay: a marker with a token of this node. When the delay has passed this node sends the
+/// leave if its marker is still there; an enter on any node in the meantime deletes the marker, and then neither
+/// the leave nor the return is sent. `connect` and `disconnect` are the socket's own node's.
 ///
-/// After a node crashes (no graceful shutdown), the sockets it had stay counted: their rooms and members are not
-/// reported vacated or left (docs/WEBHOOKS.md, "Several nodes").
+/// The scripts change the counts only when the socket's membership changes, so telling one twice is harmless. That
+/// is what makes a crashed node's sockets leave: `RedisPresence` sweeps them out of presence once their entries
+/// expire, on whichever node removes them, and tells this observer there; and a node back from an outage longer
+/// than the presence TTL stores its members again and tells it of their return.
 package final class RedisWebhookEvents: ChatObserver {
-    /// KEYS: members hash, room count, member's marker, room's marker. ARGV: member key.
+    /// KEYS: members hash, sockets set, member's marker, room's marker. ARGV: member key, socket id.
     /// Returns {occupied, joined}: 1 when this enter made the room occupied or the member joined.
     static let enterScript = RedisScript(
         """
+        if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return {0, 0} end
         local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-        local c = redis.call('INCR', KEYS[2])
         local occupied = 0
         local joined = 0
-        if c == 1 and redis.call('DEL', KEYS[4]) == 0 then occupied = 1 end
+        if redis.call('SCARD', KEYS[2]) == 1 and redis.call('DEL', KEYS[4]) == 0 then occupied = 1 end
         if n == 1 and redis.call('DEL', KEYS[3]) == 0 then joined = 1 end
         return {occupied, joined}
         """)
 
-    /// KEYS: as enter. ARGV: member key, this leave's token, marker lifetime (ms).
+    /// KEYS: as enter. ARGV: member key, socket id, this leave's token, marker lifetime (ms).
     /// Returns {left, vacated}: 1 when the member's or the room's count reached zero (a marker is then set).
     static let leaveScript = RedisScript(
         """
+        if redis.call('SREM', KEYS[2], ARGV[2]) == 0 then return {0, 0} end
         local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
         if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-        local c = redis.call('DECR', KEYS[2])
-        if c <= 0 then redis.call('DEL', KEYS[2]) end
         local left = 0
         local vacated = 0
         if n <= 0 then
-          redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+          redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
           left = 1
         end
-        if c <= 0 then
-          redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[3])
+        if redis.call('SCARD', KEYS[2]) == 0 then
+          redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
           vacated = 1
         end
         return {left, vacated}
@@ -83,7 +84,7 @@ package final class RedisWebhookEvents: ChatObserver {
         // Replies come in the order the scripts were queued on the connection: events keep this node's order.
         self.client.evaluateNow(
             Self.enterScript, keys: keys.map { ByteBuffer(string: $0) },
-            arguments: [ByteBuffer(string: Self.memberKey(member))]
+            arguments: [ByteBuffer(string: Self.memberKey(member)), ByteBuffer(string: member.id)]
         ).whenSuccess { reply in
             let flags = Self.flags(reply)
             guard flags.count == 2 else { return }
@@ -102,7 +103,7 @@ package final class RedisWebhookEvents: ChatObserver {
         let lifetime = self.delay.nanoseconds / 1_000_000 + 60_000
         self.client.evaluateNow(
             Self.leaveScript, keys: keys.map { ByteBuffer(string: $0) },
-            arguments: [Self.memberKey(member), token, String(lifetime)].map { ByteBuffer(string: $0) }
+            arguments: [Self.memberKey(member), member.id, token, String(lifetime)].map { ByteBuffer(string: $0) }
         ).whenSuccess { reply in
             let flags = Self.flags(reply)
             guard flags.count == 2 else { return }
@@ -142,7 +143,7 @@ package final class RedisWebhookEvents: ChatObserver {
 
     static func keys(room: String, member: PresenceMember) -> [String] {
         let base = "switchboard:hooks:\(room)"
-        return ["\(base):members", "\(base):count", "\(base):leaving:\(Self.memberKey(member))", "\(base):vacating"]
+        return ["\(base):members", "\(base):sockets", "\(base):leaving:\(Self.memberKey(member))", "\(base):vacating"]
     }
 
     static func memberKey(_ member: PresenceMember) -> String {

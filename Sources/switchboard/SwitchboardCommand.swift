@@ -681,14 +681,16 @@ struct Serve: AsyncParsableCommand {
             // Two Redis connections per process: one for commands (PUBLISH, history, presence), one subscriber.
             let client = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
             let broker = RedisBroker(client: client, eventLoopGroup: group, logger: logger, metricsFactory: factory)
-            let presence = RedisPresence(client: client, ttl: .seconds(chat.resolvedPresenceTTL), logger: logger)
-            let topics = Topics(broker: broker, logger: logger, metricsFactory: factory)
-            exporter?.observe(topics: topics, chat: counters)
-            exporter?.observe(redis: client, broker: broker)
-            // With Redis, rooms and members are counted there: each event once per cluster.
+            // With Redis, rooms and members are counted there: each event once per cluster. Presence tells the
+            // counts of what no socket here did: a crashed node's members swept out, this node's stored again.
             let observer = dispatcher.map {
                 RedisWebhookEvents(dispatcher: $0, client: client, eventLoop: group.next())
             }
+            let presence = RedisPresence(
+                client: client, ttl: .seconds(chat.resolvedPresenceTTL), logger: logger, observer: observer)
+            let topics = Topics(broker: broker, logger: logger, metricsFactory: factory)
+            exporter?.observe(topics: topics, chat: counters)
+            exporter?.observe(redis: client, broker: broker)
             let application = ChatApplication.make(
                 topics: topics,
                 configuration: configuration,

@@ -4,6 +4,7 @@ import NIOPosix
 import Switchboard
 import SwitchboardChat
 import SwitchboardChatRedis
+import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
 import SwitchboardTesting
@@ -446,6 +447,72 @@ struct RoomsOnRedisTests {
         }
         await nodeB.stop()
     }
+
+    @Test("A member swept while its node could not refresh is stored and announced again by the node's next refresh")
+    func restoredAfterSweep() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let observer = RecordingObserver()
+        let node = try await RedisNode(redis, presenceTTL: .seconds(1), observer: observer)
+        try await withServer(node.app()) { _, port in
+            try await RawClient.withConnection(port: port) { alice in
+                try await alice.openRooms()
+                _ = try await alice.join("lobby")
+                _ = try await alice.readJSON(presence: true)  // her own join
+                let stored = try await node.presence.members(of: "lobby")
+                #expect(stored.count == 1)
+                // What another node's sweep does when this node's refreshes are late: the entry goes.
+                let removed = try await node.client.send(
+                    RESPCommand("ZREM", "switchboard:presence:lobby", try #require(stored.first).json()))
+                #expect(removed == .integer(1))
+                // The next refresh (every TTL/3) stores her again, announces her, and tells the observer.
+                let again = try await alice.readJSON(presence: true)
+                #expect(again["event"] as? String == "join")
+                #expect(try await node.presence.members(of: "lobby") == stored)
+                #expect(observer.entered.withLock { $0 } == ["lobby \(stored[0].id)"])
+            }
+        }
+        await node.stop()
+    }
+
+    @Test("A room whose only node crashed is swept by a node with nobody in it, and leaves the index")
+    func abandonedRoomSwept() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let observer = RecordingObserver()
+        let nodeA = try await RedisNode(redis, presenceTTL: .seconds(1))
+        let nodeB = try await RedisNode(redis, presenceTTL: .seconds(1), observer: observer)
+        try await withServer(nodeA.app()) { _, portA in
+            try await RawClient.withConnection(port: portA) { carol in
+                try await carol.openRooms()
+                _ = try await carol.join("attic")
+                let index = try await nodeB.client.send(RESPCommand("ZSCORE", "switchboard:presence:rooms", "attic"))
+                #expect(index.bytes != nil, "the room is in the index")
+                await nodeA.crash()
+            }
+        }
+        let swept = await eventually(timeout: .seconds(5)) { observer.left.withLock { $0.count } == 1 }
+        #expect(swept)
+        #expect(observer.left.withLock { $0.first?.hasPrefix("attic ") } == true)
+        #expect(try await nodeB.presence.members(of: "attic").isEmpty)
+        let forgotten = await eventually(timeout: .seconds(5)) {
+            (try? await nodeB.client.send(RESPCommand("ZSCORE", "switchboard:presence:rooms", "attic")))
+                == .bulkString(nil)
+        }
+        #expect(forgotten, "the index forgets an empty room")
+        await nodeB.stop()
+    }
+}
+
+/// Records the enters and leaves a presence store tells it of, as "room id".
+final class RecordingObserver: ChatObserver {
+    let entered = Locked<[String]>([])
+    let left = Locked<[String]>([])
+
+    func socketOpened(_ member: PresenceMember) {}
+    func socketClosed(_ member: PresenceMember) {}
+    func entered(_ member: PresenceMember, room: String) { self.entered.withLock { $0.append("\(room) \(member.id)") } }
+    func left(_ member: PresenceMember, room: String) { self.left.withLock { $0.append("\(room) \(member.id)") } }
 }
 
 @Suite("Presence (embedded)", .timeLimit(.minutes(1)))

@@ -20,14 +20,15 @@ struct RedisNode {
 
     /// Starts the node's connections (and waits until they are up) and its presence heartbeat.
     init(
-        _ redis: RedisServerProcess, presenceTTL: Duration = .seconds(30), commandTimeout: Duration = .seconds(5)
+        _ redis: RedisServerProcess, presenceTTL: Duration = .seconds(30), commandTimeout: Duration = .seconds(5),
+        observer: (any ChatObserver)? = nil
     ) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         self.client = RedisClient(
             configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port, commandTimeout: commandTimeout),
             eventLoop: group.next(), logger: testLogger)
         self.broker = RedisBroker(client: self.client, eventLoopGroup: group, logger: testLogger)
-        self.presence = RedisPresence(client: self.client, ttl: presenceTTL, logger: testLogger)
+        self.presence = RedisPresence(client: self.client, ttl: presenceTTL, logger: testLogger, observer: observer)
         self.topics = Topics(broker: self.broker, logger: testLogger)
         self.client.start()
         self.broker.start()
