@@ -501,6 +501,7 @@ if Context.environment["SWITCHBOARD_FUZZ"] == "1" {
         ("FuzzRESPDecoder", ["SwitchboardRedis", .product(name: "NIOCore", package: "swift-nio")]),
         ("FuzzRedisURL", ["SwitchboardRedis"]),
         ("FuzzRoomsCommands", ["SwitchboardChat", "SwitchboardAuth"]),
+        ("FuzzApiJSON", ["SwitchboardChat"]),
         ("FuzzConfigFile", ["SwitchboardConfig"]),
     ]
     package.targets += fuzzTargets.map { name, dependencies in

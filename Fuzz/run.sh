@@ -9,7 +9,7 @@ SECONDS_EACH="${1:-30}"
 shift || true
 TARGETS=("$@")
 if (( ${#TARGETS[@]} == 0 )); then
-    TARGETS=(FuzzWebSocketFrames FuzzHTTPRequestHead FuzzRESPDecoder FuzzRoomsCommands FuzzRedisURL FuzzConfigFile)
+    TARGETS=(FuzzWebSocketFrames FuzzHTTPRequestHead FuzzRESPDecoder FuzzRoomsCommands FuzzApiJSON FuzzRedisURL FuzzConfigFile)
 fi
 export SWITCHBOARD_FUZZ=1
 # A trap is reported by libFuzzer ("deadly signal", with the input); Swift's own backtracer would read memory that

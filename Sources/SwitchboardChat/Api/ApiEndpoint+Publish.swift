@@ -9,36 +9,44 @@ import SwitchboardTopics
 extension ApiEndpoint {
     func publish(_ request: Request) async throws -> Response {
         let key = try self.authorize(request, for: .publish)
-        let body = try await self.decode(PublishRequest.self, from: request)
-        let prepared = try self.prepare(body, key: key)
-        return ApiJSON.response(PublishReply(published: try await self.send(prepared)))
+        let text = try await self.readJSON(from: request)
+        let prepared = try self.prepare(try PublishRequest(text, at: text.root, path: ""), key: key)
+        return Self.published(try await self.send(prepared))
     }
 
     func batch(_ request: Request) async throws -> Response {
         let key = try self.authorize(request, for: .publish)
-        let body = try await self.decode(BatchRequest.self, from: request)
-        guard body.commands.count <= Self.maxBatchCommands else {
+        let text = try await self.readJSON(from: request)
+        let commands = try JSONFields(text, at: text.root, path: "", known: ["commands"])
+        guard let elements = try commands.array("commands") else {
+            throw ApiError(.badRequest, "invalid_json", "commands is missing")
+        }
+        guard elements.count <= Self.maxBatchCommands else {
             throw ApiError(.badRequest, "too_many_commands", "a batch has at most \(Self.maxBatchCommands) commands")
         }
         // A malformed command refuses the whole batch (nothing is published); what depends on the key, the
         // channel's kind or the broker is answered per command below.
-        for (index, command) in body.commands.enumerated() {
-            guard let publish = command.publish else {
+        var publishes: [PublishRequest] = []
+        publishes.reserveCapacity(elements.count)
+        for (index, element) in elements.enumerated() {
+            let command = try JSONFields(text, at: element, path: "commands[\(index)]", known: ["publish"])
+            guard let publish = try? command.required("publish") else {
                 throw ApiError(.badRequest, "invalid_command", "commands[\(index)] is not {\"publish\": {...}}")
             }
+            let request = try PublishRequest(text, at: publish, path: "commands[\(index)].publish")
             do {
-                try Self.checkShape(publish)
+                try Self.checkShape(request)
             } catch var error as ApiError {
                 error.message = "commands[\(index)]: \(error.message)"
                 throw error
             }
+            publishes.append(request)
         }
         // Each command runs in order; one that fails has its error in its reply and the others still run.
         var replies: [BatchReply.Item] = []
-        replies.reserveCapacity(body.commands.count)
-        for command in body.commands {
+        replies.reserveCapacity(publishes.count)
+        for publish in publishes {
             do {
-                guard let publish = command.publish else { continue }  // checked above
                 let published = try await self.send(try self.prepare(publish, key: key))
                 replies.append(.init(published: published))
             } catch let error as ApiError {
@@ -46,6 +54,13 @@ extension ApiEndpoint {
             }
         }
         return ApiJSON.response(BatchReply(replies: replies))
+    }
+
+    /// `{"published":N}`, written by hand: the publish path's answer, without an encoder.
+    private static func published(_ count: Int) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(string: "{\"published\":\(count)}\n"))
     }
 
     /// What the schema says of a publish: one to ``maxChannelsPerPublish`` valid channel names, and a message.
@@ -58,7 +73,7 @@ extension ApiEndpoint {
         for channel in channels where !ChannelName.isValid(channel) {
             throw ApiError(.badRequest, "invalid_channel", "a channel is 1 to 128 of A-Z a-z 0-9 - _ . :")
         }
-        if case .string(let text) = body.data, text.isEmpty { throw ApiError.badRequest("the message is empty") }
+        if body.isEmptyText { throw ApiError.badRequest("the message is empty") }
     }
 
     /// A publish's channels (checked against the key) and its message.
@@ -71,11 +86,7 @@ extension ApiEndpoint {
                 throw ApiError(.forbidden, "forbidden", "the key \(key.name) may not publish to \(channel)")
             }
         }
-        let message: ByteBuffer =
-            switch body.data {
-            case .string(let text): ByteBuffer(string: text)
-            default: ByteBuffer(string: body.data.json)
-            }
+        let message = body.message
         guard message.readableBytes <= self.configuration.maxPublishSize else {
             throw ApiError(
                 .contentTooLarge, "too_large", "a message is at most \(self.configuration.maxPublishSize) bytes")

@@ -134,6 +134,16 @@ struct ApiEndpoint: Application {
         }
     }
 
+    /// The request's body as one checked JSON text; a clear 400 when it is not.
+    func readJSON(from request: Request) async throws -> JSONText {
+        let bytes = try await request.body.collect(upTo: Self.maxBodyBytes)
+        do {
+            return try JSONText(Array(bytes.readableBytesView))
+        } catch {
+            throw ApiError(.badRequest, "invalid_json", "the body is not JSON: \(error)")
+        }
+    }
+
     /// A decoding error in a sentence that names the field.
     private static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {

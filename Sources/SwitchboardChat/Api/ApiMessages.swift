@@ -1,37 +1,40 @@
+import NIOCore
+
 /// The bodies of the server API's requests and answers (docs/openapi.json is their schema).
 
-/// `POST /api/v1/publish`, and each `publish` of a batch: `channel` or `channels`, and `data`.
-struct PublishRequest: Decodable {
+/// `POST /api/v1/publish`, and each `publish` of a batch: `channel` or `channels`, and `data`. Read from the
+/// checked JSON text rather than decoded: `data` keeps the bytes it was sent as.
+struct PublishRequest {
     var channel: String?
     var channels: [String]?
-    /// Sent as its text when a string, as its JSON otherwise.
-    var data: JSONValue
+    /// The message: a string `data`'s text, or any other `data`'s JSON exactly as sent.
+    var message: ByteBuffer
+    /// `data` is the empty string (refused: a message is not empty).
+    var isEmptyText: Bool
 
     /// `channel`, then `channels`.
     var allChannels: [String] { (self.channel.map { [$0] } ?? []) + (self.channels ?? []) }
 
-    private enum CodingKeys: String, CodingKey { case channel, channels, data }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.channel = try container.decodeUnlessAbsent(String.self, forKey: .channel)
-        self.channels = try container.decodeUnlessAbsent([String].self, forKey: .channels)
-        self.data = try container.decode(JSONValue.self, forKey: .data)
+    /// Reads the object at `value` of `text`; `path` names it in errors (`commands[3].publish`, or empty).
+    init(_ text: JSONText, at value: Range<Int>, path: String) throws(ApiError) {
+        let fields = try JSONFields(text, at: value, path: path, known: ["channel", "channels", "data"])
+        self.channel = try fields.string("channel")
+        self.channels = try fields.strings("channels")
+        let data = try fields.required("data")
+        if text.kind(of: data) == .string {
+            let string = text.string(at: data)
+            self.message = ByteBuffer(string: string)
+            self.isEmptyText = string.isEmpty
+        } else {
+            self.message = ByteBuffer(bytes: text.bytes[data])
+            self.isEmptyText = false
+        }
     }
 }
 
 /// The answer to a publish: how many channels it went to.
 struct PublishReply: Codable, Equatable {
     var published: Int
-}
-
-/// `POST /api/v1/batch`.
-struct BatchRequest: Decodable {
-    struct Command: Decodable {
-        var publish: PublishRequest?
-    }
-
-    var commands: [Command]
 }
 
 /// The answer to a batch: one reply per command, in order; a command that failed has an `error` and the others
