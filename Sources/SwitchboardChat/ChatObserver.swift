@@ -11,6 +11,8 @@ package protocol ChatObserver: Sendable {
     func entered(_ member: PresenceMember, room: String)
     /// `member` left `room` (left, closed, was unsubscribed, or is about to come back under a new name).
     func left(_ member: PresenceMember, room: String)
+    /// `member` said `text` in `room`, and the room's log stored it.
+    func said(_ member: PresenceMember, room: String, text: String)
 }
 
 /// A presence store that tells an observer of every change it is asked to make: every enter and leave of this

@@ -79,6 +79,12 @@ package final class RedisWebhookEvents: ChatObserver {
         self.dispatcher.send(WebhookEvent(.disconnect, member))
     }
 
+    package func said(_ member: PresenceMember, room: String, text: String) {
+        self.dispatcher.send(
+            WebhookEvent(
+                name: .message, room: room, user: member.user, socket: member.id, nick: member.nick, text: text))
+    }
+
     package func entered(_ member: PresenceMember, room: String) {
         let keys = Self.keys(room: room, member: member)
         // Replies come in the order the scripts were queued on the connection: events keep this node's order.

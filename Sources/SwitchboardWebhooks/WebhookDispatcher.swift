@@ -12,7 +12,7 @@ public struct WebhookConfiguration: Sendable {
     public var urls: [WebhookURL]
     /// The HMAC-SHA256 key of `Switchboard-Signature`: 16 bytes or more.
     public var secret: String
-    /// The events sent (all but none by default).
+    /// The events sent (by default ``WebhookEvent/Name/defaults``: all but `message`).
     public var events: Set<WebhookEvent.Name>
     /// `room_vacated` and `member_left` wait this long, and are not sent if the room or member is back by then (a
     /// page reload is then no event at all).
@@ -30,7 +30,7 @@ public struct WebhookConfiguration: Sendable {
     public var maxRetryDelay: TimeAmount
 
     public init(
-        urls: [WebhookURL], secret: String, events: Set<WebhookEvent.Name> = Set(WebhookEvent.Name.allCases),
+        urls: [WebhookURL], secret: String, events: Set<WebhookEvent.Name> = WebhookEvent.Name.defaults,
         leaveDelay: TimeAmount = .seconds(3), timeout: TimeAmount = .seconds(5), maxBatch: Int = 100,
         maxQueued: Int = 10_000, maxAttempts: Int = 8, firstRetryDelay: TimeAmount = .milliseconds(500),
         maxRetryDelay: TimeAmount = .seconds(30)

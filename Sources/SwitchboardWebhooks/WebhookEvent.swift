@@ -16,6 +16,11 @@ public struct WebhookEvent: Codable, Sendable, Equatable {
         case memberJoined = "member_joined"
         /// A member left a room (sent after the delay, if they did not come back meanwhile).
         case memberLeft = "member_left"
+        /// A message said in a room, once stored (not sent unless asked for: one POSTed event per message).
+        case message
+
+        /// The events sent unless others are asked for: all but ``message``.
+        public static let defaults = Set(Self.allCases).subtracting([.message])
     }
 
     /// Unique per event, the same in every try: webhooks are sent at least once (a receiver that answers after the
@@ -30,12 +35,14 @@ public struct WebhookEvent: Codable, Sendable, Equatable {
     public var socket: String?
     /// The name shown for the member.
     public var nick: String?
+    /// A message's text.
+    public var text: String?
     /// When it happened, in milliseconds since 1970 (a delayed event keeps the time of the leave itself).
     public var time: Int64
 
     public init(
         name: Name, room: String? = nil, user: String? = nil, socket: String? = nil, nick: String? = nil,
-        time: Int64 = WebhookEvent.now()
+        text: String? = nil, time: Int64 = WebhookEvent.now()
     ) {
         self.id = String(UInt64.random(in: 1...UInt64.max), radix: 36)
         self.name = name
@@ -43,6 +50,7 @@ public struct WebhookEvent: Codable, Sendable, Equatable {
         self.user = user
         self.socket = socket
         self.nick = nick
+        self.text = text
         self.time = time
     }
 

@@ -45,6 +45,12 @@ package final class WebhookEvents: ChatObserver {
         self.dispatcher.send(WebhookEvent(.disconnect, member))
     }
 
+    package func said(_ member: PresenceMember, room: String, text: String) {
+        self.dispatcher.send(
+            WebhookEvent(
+                name: .message, room: room, user: member.user, socket: member.id, nick: member.nick, text: text))
+    }
+
     package func entered(_ member: PresenceMember, room name: String) {
         let key = Self.key(member)
         // Sent under the lock: events leave in the order the changes happened.

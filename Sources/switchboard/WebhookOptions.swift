@@ -8,7 +8,8 @@ struct WebhookOptions: ParsableArguments {
     @Option(
         name: .customLong("webhook-url"),
         help: """
-            POST the chat's events (connect, disconnect, room_occupied, room_vacated, member_joined, member_left) \
+            POST the chat's events (connect, disconnect, room_occupied, room_vacated, member_joined, member_left; \
+            message if --webhook-events lists it) \
             to this http(s) URL, batched and signed; repeatable (env SWITCHBOARD_WEBHOOK_URLS, comma-separated). \
             Needs --webhook-secret.
             """
@@ -25,7 +26,8 @@ struct WebhookOptions: ParsableArguments {
 
     @Option(
         help: """
-            The events sent, comma-separated (env SWITCHBOARD_WEBHOOK_EVENTS; default all of them).
+            The events sent, comma-separated (env SWITCHBOARD_WEBHOOK_EVENTS; default all but message, which \
+            sends every message said in a room).
             """
     )
     var webhookEvents: String?
@@ -126,7 +128,7 @@ struct WebhookOptions: ParsableArguments {
         else {
             exitWithUsageError("--webhook-url needs --webhook-secret (16 characters or more) to sign the webhooks")
         }
-        var events = Set(WebhookEvent.Name.allCases)
+        var events = WebhookEvent.Name.defaults
         if let list = self.webhookEvents ?? configured("SWITCHBOARD_WEBHOOK_EVENTS") {
             events = Set(
                 list.split(separator: ",").map { name in

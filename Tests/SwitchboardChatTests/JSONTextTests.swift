@@ -94,6 +94,10 @@ struct JSONTextTests {
             if ours != nil, theirs == nil, text.range(of: #"e[0-9]{3,}"#, options: .regularExpression) != nil {
                 continue
             }
+            // Foundation takes a trailing comma; the RFC does not.
+            if ours == nil, theirs != nil, text.range(of: #",\s*[\]}]"#, options: .regularExpression) != nil {
+                continue
+            }
             #expect((ours != nil) == (theirs != nil), "\(text)")
             if let ours, let string = theirs as? String {
                 #expect(ours.string(at: ours.root) == string, "\(text)")

@@ -513,6 +513,7 @@ final class RecordingObserver: ChatObserver {
     func socketClosed(_ member: PresenceMember) {}
     func entered(_ member: PresenceMember, room: String) { self.entered.withLock { $0.append("\(room) \(member.id)") } }
     func left(_ member: PresenceMember, room: String) { self.left.withLock { $0.append("\(room) \(member.id)") } }
+    func said(_ member: PresenceMember, room: String, text: String) {}
 }
 
 @Suite("Presence (embedded)", .timeLimit(.minutes(1)))

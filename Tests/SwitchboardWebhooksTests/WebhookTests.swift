@@ -190,6 +190,39 @@ struct WebhookTests {
         }
     }
 
+    @Test("message events: none by default; asked for, each stored message once, in order, with its sender")
+    func messages() async throws {
+        for asked in [false, true] {
+            let receiver = Receiver()
+            try await withServer(receiver.app) { _, hookPort in
+                try await withChat(
+                    hookPort: hookPort,
+                    configure: { if asked { $0.events.insert(.message) } }
+                ) { port, _ in
+                    try await RawClient.withConnection(port: port) { alice in
+                        try await alice.member(token: try await token("42", name: "Alice"), room: "lobby")
+                        for text in ["one", "two \"quoted\"", "three"] {
+                            let frame = ["type": "say", "room": "lobby", "text": text]
+                            let json = try JSONSerialization.data(withJSONObject: frame)
+                            try await alice.send(clientFrame(0x1, Array(json)))
+                            _ = try await alice.next(type: "message")
+                        }
+                    }
+                    #expect(await eventually { describe(receiver.events()).contains("room_vacated lobby") })
+                }
+            }
+            let said = receiver.events().filter { $0["name"] as? String == "message" }
+            if asked {
+                #expect(said.compactMap { $0["text"] as? String } == ["one", "two \"quoted\"", "three"])
+                #expect(said.allSatisfy { $0["room"] as? String == "lobby" && $0["user"] as? String == "42" })
+                #expect(said.allSatisfy { $0["nick"] as? String == "Alice" && $0["socket"] is String })
+            } else {
+                #expect(said.isEmpty, "message is not among the default events")
+                #expect(receiver.events().count == 6, "\(describe(receiver.events()))")
+            }
+        }
+    }
+
     @Test("A page reload (close, then a new socket within the delay) makes neither a leave nor a join")
     func reload() async throws {
         let receiver = Receiver()
@@ -239,22 +272,26 @@ struct WebhookTests {
             try await withChat(hookPort: hookPort, configure: bounded) { port, dispatcher in
                 try await RawClient.withConnection(port: port) { alice in
                     try await alice.member(token: try await token("42", name: "Alice"), room: "lobby")
-                    var slowest = Duration.zero
+                    var trips: [Duration] = []
                     for index in 0..<200 {
                         let sent = ContinuousClock.now
                         try await alice.send(
                             clientFrame(0x1, Array(#"{"type":"say","room":"lobby","text":"m\#(index)"}"#.utf8)))
                         _ = try await alice.next(type: "message")
-                        slowest = max(slowest, ContinuousClock.now - sent)
+                        trips.append(ContinuousClock.now - sent)
                     }
+                    trips.sort()
+                    let (median, slowest) = (trips[trips.count / 2], trips[trips.count - 1])
                     // Sockets opening and closing meanwhile fill the receiver's queue past its bound.
                     for _ in 0..<30 {
                         try await RawClient.withConnection(port: port) { guest in
                             try await guest.member(token: nil, room: "lobby")
                         }
                     }
-                    print("webhook receiver hanging: slowest of 200 chat round trips \(slowest)")
-                    #expect(slowest < .seconds(1), "a chat round trip waited on the receiver: \(slowest)")
+                    print("webhook receiver hanging: 200 chat round trips, median \(median), slowest \(slowest)")
+                    // A chat that waited on the receiver would take its POST timeout (500 ms) every time, or more;
+                    // the median is far below that even on a loaded machine, where one trip may stall.
+                    #expect(median < .milliseconds(250), "chat round trips waited on the receiver: \(median)")
                     #expect(dispatcher.counts.delivered == 0)
                     #expect(await eventually { dispatcher.counts.overflowed > 0 })
                 }

@@ -390,16 +390,21 @@ final class RoomSession {
         }
     }
 
-    /// Stores and publishes a message of this socket.
+    /// Stores and publishes a message of this socket; the observer hears of it once stored.
     private func post(_ text: String, room: String, ref: String?) {
         let logger = self.endpoint.logger
         let promise = self.socket.eventLoop.makePromise(of: Void.self)
         let session = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
-        promise.futureResult.whenFailure { error in
-            logger.debug("Posting a room message failed", metadata: ["error": "\(error)"])
-            session.value.endpoint.sockets.counters.count(.publishFailed)
-            session.value.send(
-                ErrorFrame("unavailable", "the message could not be stored; try again", room: room, ref: ref))
+        promise.futureResult.whenComplete { result in
+            switch result {
+            case .success:
+                session.value.endpoint.observer?.said(session.value.presenceMember, room: room, text: text)
+            case .failure(let error):
+                logger.debug("Posting a room message failed", metadata: ["error": "\(error)"])
+                session.value.endpoint.sockets.counters.count(.publishFailed)
+                session.value.send(
+                    ErrorFrame("unavailable", "the message could not be stored; try again", room: room, ref: ref))
+            }
         }
         self.endpoint.log.post(room: room, nick: self.nick, user: self.identity?.userID, text: text, promise: promise)
     }
