@@ -28,12 +28,15 @@ public struct WebhookConfiguration: Sendable {
     public var maxAttempts: Int
     public var firstRetryDelay: TimeAmount
     public var maxRetryDelay: TimeAmount
+    /// At graceful shutdown, how long what is queued may still be sent (tried again, too) before the rest is
+    /// dropped and counted as abandoned.
+    public var drainTimeout: TimeAmount
 
     public init(
         urls: [WebhookURL], secret: String, events: Set<WebhookEvent.Name> = WebhookEvent.Name.defaults,
         leaveDelay: TimeAmount = .seconds(3), timeout: TimeAmount = .seconds(5), maxBatch: Int = 100,
         maxQueued: Int = 10_000, maxAttempts: Int = 8, firstRetryDelay: TimeAmount = .milliseconds(500),
-        maxRetryDelay: TimeAmount = .seconds(30)
+        maxRetryDelay: TimeAmount = .seconds(30), drainTimeout: TimeAmount = .seconds(5)
     ) {
         self.urls = urls
         self.secret = secret
@@ -45,6 +48,7 @@ public struct WebhookConfiguration: Sendable {
         self.maxAttempts = maxAttempts
         self.firstRetryDelay = firstRetryDelay
         self.maxRetryDelay = maxRetryDelay
+        self.drainTimeout = drainTimeout
     }
 }
 
@@ -54,7 +58,8 @@ public struct WebhookConfiguration: Sendable {
 /// queued (up to ``WebhookConfiguration/maxBatch`` events at a time: events that come while a POST is out go in the
 /// next), and tries a batch again with back-off until it is answered 2xx or has been tried
 /// ``WebhookConfiguration/maxAttempts`` times; the next batch waits, so a receiver sees events in the order they
-/// happened. Run it as a `Service`.
+/// happened. Run it as a `Service`: at graceful shutdown it sends what is queued for up to
+/// ``WebhookConfiguration/drainTimeout``, then drops the rest and counts it (``Counts/abandoned``) with a log line.
 public final class WebhookDispatcher: Service, Sendable {
     /// What was sent and what was lost, for metrics and tests.
     public struct Counts: Sendable, Equatable {
@@ -65,7 +70,8 @@ public final class WebhookDispatcher: Service, Sendable {
         public var failedAttempts = 0
         /// Events dropped because their URL's queue was full.
         public var overflowed = 0
-        /// Events dropped after ``WebhookConfiguration/maxAttempts`` failed tries.
+        /// Events dropped after ``WebhookConfiguration/maxAttempts`` failed tries, or not sent by the end of the
+        /// drain at shutdown.
         public var abandoned = 0
     }
 
@@ -84,7 +90,8 @@ public final class WebhookDispatcher: Service, Sendable {
     private let logger: Logger
     private let queues: [QueueBox]
     private let tally = Locked(Counts())
-    private let stopped = Locked(false)
+    /// Set at graceful shutdown: until when the queues may still be sent.
+    private let drainDeadline = Locked<NIODeadline?>(nil)
 
     public init(configuration: WebhookConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
@@ -116,7 +123,8 @@ public final class WebhookDispatcher: Service, Sendable {
         }
     }
 
-    /// Delivers until graceful shutdown or cancellation; then stops (events still queued are dropped).
+    /// Delivers until graceful shutdown, then sends what is queued until it is all sent or the drain deadline has
+    /// passed; on cancellation it stops at once. What is left is counted as abandoned.
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -130,7 +138,9 @@ public final class WebhookDispatcher: Service, Sendable {
     }
 
     private func stop() {
-        self.stopped.withLock { $0 = true }
+        self.drainDeadline.withLock { deadline in
+            if deadline == nil { deadline = .now() + self.configuration.drainTimeout }
+        }
         for queue in self.queues {
             queue.state.withLock { queue in
                 defer { queue.waiter = nil }
@@ -139,15 +149,34 @@ public final class WebhookDispatcher: Service, Sendable {
         }
     }
 
-    private var isStopped: Bool { self.stopped.withLock { $0 } || Task.isCancelled }
+    private var isStopping: Bool { self.drainDeadline.withLock { $0 != nil } || Task.isCancelled }
 
-    /// The loop of one URL: wait for events, POST them, again.
+    /// Past the drain's deadline (or cancelled): nothing more is tried.
+    private var mustGiveUp: Bool {
+        Task.isCancelled || self.drainDeadline.withLock { deadline in deadline.map { .now() >= $0 } ?? false }
+    }
+
+    /// The loop of one URL: wait for events, POST them, again; at shutdown, until its queue is empty or it must
+    /// give up.
     private func deliver(_ index: Int) async {
         let url = self.configuration.urls[index]
-        while !self.isStopped {
+        while !self.mustGiveUp {
             let batch = await self.nextBatch(index)
-            guard !batch.isEmpty else { continue }
+            if batch.isEmpty {
+                if self.isStopping { break }
+                continue
+            }
             await self.post(batch, to: url)
+        }
+        let left = self.queues[index].state.withLock { queue in
+            defer { queue.events = [] }
+            return queue.events.count
+        }
+        if left > 0 {
+            self.tally.withLock { $0.abandoned += left }
+            self.logger.error(
+                "Webhook events dropped at shutdown: not sent within the drain time",
+                metadata: ["url": "\(url)", "events": "\(left)"])
         }
     }
 
@@ -162,7 +191,7 @@ public final class WebhookDispatcher: Service, Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
                 let resumeNow = self.queues[index].state.withLock { queue -> Bool in
-                    if !queue.events.isEmpty || self.stopped.withLock({ $0 }) { return true }
+                    if !queue.events.isEmpty || self.isStopping { return true }
                     queue.waiter = waiter
                     return false
                 }
@@ -177,7 +206,9 @@ public final class WebhookDispatcher: Service, Sendable {
     /// POSTs `batch` until a 2xx, or drops it after the last attempt.
     private func post(_ batch: [WebhookEvent], to url: WebhookURL) async {
         var delay = self.configuration.firstRetryDelay
+        var attempts = 0
         for attempt in 1...self.configuration.maxAttempts {
+            attempts = attempt
             let time = WebhookEvent.now()
             let body = (try? JSONEncoder().encode(WebhookBatch(time: time, events: batch))) ?? Data()
             var headers = HTTPHeaders()
@@ -202,14 +233,20 @@ public final class WebhookDispatcher: Service, Sendable {
                         "url": "\(url)", "attempt": "\(attempt)", "events": "\(batch.count)", "error": "\(error)",
                     ])
             }
-            if attempt == self.configuration.maxAttempts || self.isStopped { break }
-            try? await Task.sleep(for: .nanoseconds(delay.nanoseconds))
+            if attempt == self.configuration.maxAttempts || self.mustGiveUp { break }
+            // While draining, no wait outlasts the drain.
+            let wait = self.drainDeadline.withLock { deadline in
+                deadline.map { min(delay, $0 - .now()) } ?? delay
+            }
+            try? await Task.sleep(for: .nanoseconds(max(wait.nanoseconds, 0)))
             delay = min(delay * 2, self.configuration.maxRetryDelay)
         }
         self.tally.withLock { $0.abandoned += batch.count }
         self.logger.error(
-            "Webhook events dropped after every attempt failed",
-            metadata: ["url": "\(url)", "events": "\(batch.count)", "attempts": "\(self.configuration.maxAttempts)"])
+            attempts == self.configuration.maxAttempts
+                ? "Webhook events dropped after every attempt failed"
+                : "Webhook events dropped at shutdown: their POST failed and the drain time is over",
+            metadata: ["url": "\(url)", "events": "\(batch.count)", "attempts": "\(attempts)"])
     }
 
     /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as Stripe signs: the receiver recomputes it and

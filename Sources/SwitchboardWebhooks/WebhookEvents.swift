@@ -1,4 +1,5 @@
 package import NIOCore
+import ServiceLifecycle
 package import SwitchboardChat
 import SwitchboardLocks
 
@@ -11,15 +12,23 @@ import SwitchboardLocks
 ///
 /// What it counts is this node's sockets: with several nodes, a room or user present on two nodes is occupied or
 /// joined on each (docs/WEBHOOKS.md).
-package final class WebhookEvents: ChatObserver {
+///
+/// Run it as a `Service` placed after the dispatcher (so it stops first): at graceful shutdown, once the server has
+/// closed its sockets, the leaves still waiting for their delay are sent at once, for the dispatcher to drain; no
+/// node is left to see anyone come back.
+package final class WebhookEvents: ChatObserver, Service {
+    /// A leave waiting for its delay: its timer, its generation (against a cancel racing the timer; also the order
+    /// in which leaves were made) and its event.
+    private typealias Pending = (timer: Scheduled<Void>, generation: Int, event: WebhookEvent)
+
     private struct Room {
         /// Sockets in the room here.
         var sockets = 0
         /// member key → sockets of that member in the room.
         var members: [String: Int] = [:]
-        /// member key → the delayed `member_left` (and its generation, against a cancel racing the timer).
-        var leaving: [String: (Scheduled<Void>, Int)] = [:]
-        var vacating: (Scheduled<Void>, Int)?
+        /// member key → the delayed `member_left`.
+        var leaving: [String: Pending] = [:]
+        var vacating: Pending?
 
         var isIdle: Bool { self.sockets == 0 && self.leaving.isEmpty && self.vacating == nil }
     }
@@ -29,6 +38,8 @@ package final class WebhookEvents: ChatObserver {
     private let delay: TimeAmount
     private let rooms = Locked<[String: Room]>([:])
     private let generation = Locked(0)
+    /// Set at shutdown: leaves are sent at once from then on.
+    private let flushed = Locked(false)
 
     /// - Parameter eventLoop: Where the delayed events wait.
     package init(dispatcher: WebhookDispatcher, eventLoop: any EventLoop) {
@@ -57,8 +68,8 @@ package final class WebhookEvents: ChatObserver {
         self.rooms.withLock { rooms in
             var room = rooms[name] ?? Room()
             if room.sockets == 0 {
-                if let (pending, _) = room.vacating {
-                    pending.cancel()
+                if let pending = room.vacating {
+                    pending.timer.cancel()
                     room.vacating = nil
                 } else {
                     self.dispatcher.send(WebhookEvent(name: .roomOccupied, room: name))
@@ -68,8 +79,8 @@ package final class WebhookEvents: ChatObserver {
             let count = room.members[key, default: 0]
             room.members[key] = count + 1
             if count == 0 {
-                if let (pending, _) = room.leaving.removeValue(forKey: key) {
-                    pending.cancel()
+                if let pending = room.leaving.removeValue(forKey: key) {
+                    pending.timer.cancel()
                 } else {
                     self.dispatcher.send(
                         WebhookEvent(.memberJoined, member, room: name))
@@ -85,35 +96,69 @@ package final class WebhookEvents: ChatObserver {
         self.rooms.withLock { rooms in
             guard var room = rooms[name], let count = room.members[key] else { return }
             room.sockets -= 1
+            let now = self.flushed.withLock { $0 }
             if count > 1 {
                 room.members[key] = count - 1
             } else {
                 room.members[key] = nil
                 let event = WebhookEvent(.memberLeft, member, room: name, time: time)
-                let id = self.nextGeneration()
-                let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
-                    self.fire(room: name) { room in
-                        guard let (_, generation) = room.leaving[key], generation == id else { return nil }
-                        room.leaving[key] = nil
-                        return event
+                if now {
+                    self.dispatcher.send(event)
+                } else {
+                    let id = self.nextGeneration()
+                    let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
+                        self.fire(room: name) { room in
+                            guard let pending = room.leaving[key], pending.generation == id else { return nil }
+                            room.leaving[key] = nil
+                            return event
+                        }
                     }
+                    room.leaving[key] = (scheduled, id, event)
                 }
-                room.leaving[key] = (scheduled, id)
             }
             if room.sockets == 0 {
                 let event = WebhookEvent(name: .roomVacated, room: name, time: time)
-                let id = self.nextGeneration()
-                // Scheduled after the member's leave with the same delay: it fires after it.
-                let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
-                    self.fire(room: name) { room in
-                        guard let (_, generation) = room.vacating, generation == id else { return nil }
-                        room.vacating = nil
-                        return event
+                if now {
+                    self.dispatcher.send(event)
+                } else {
+                    let id = self.nextGeneration()
+                    // Scheduled after the member's leave with the same delay: it fires after it.
+                    let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
+                        self.fire(room: name) { room in
+                            guard let pending = room.vacating, pending.generation == id else { return nil }
+                            room.vacating = nil
+                            return event
+                        }
                     }
+                    room.vacating = (scheduled, id, event)
                 }
-                room.vacating = (scheduled, id)
             }
-            rooms[name] = room
+            rooms[name] = room.isIdle ? nil : room
+        }
+    }
+
+    /// Waits for graceful shutdown, then sends every leave still waiting, in the order the leaves were made.
+    package func run() async throws {
+        try? await gracefulShutdown()
+        self.flushPending()
+    }
+
+    /// Sends the waiting leaves now, and every leave from now on at once.
+    package func flushPending() {
+        self.rooms.withLock { rooms in
+            self.flushed.withLock { $0 = true }
+            var pending: [Pending] = []
+            for (name, var room) in rooms {
+                pending += room.leaving.values
+                pending += room.vacating.map { [$0] } ?? []
+                room.leaving = [:]
+                room.vacating = nil
+                rooms[name] = room.isIdle ? nil : room
+            }
+            for leave in pending.sorted(by: { $0.generation < $1.generation }) {
+                leave.timer.cancel()
+                self.dispatcher.send(leave.event)
+            }
         }
     }
 

@@ -671,6 +671,9 @@ struct Serve: AsyncParsableCommand {
                 let topics = Topics(broker: LocalBroker(), logger: logger, metricsFactory: factory)
                 exporter?.observe(topics: topics, chat: counters)
                 let observer = dispatcher.map { WebhookEvents(dispatcher: $0, eventLoop: group.next()) }
+                // After the dispatcher, so it stops first: at shutdown the leaves still waiting go out at once, for
+                // the dispatcher to drain.
+                if let observer { services.append(.init(service: observer)) }
                 return (
                     ChatApplication.make(
                         topics: topics, configuration: configuration, counters: counters, observer: observer,
@@ -684,8 +687,10 @@ struct Serve: AsyncParsableCommand {
             // With Redis, rooms and members are counted there: each event once per cluster. Presence tells the
             // counts of what no socket here did: a crashed node's members swept out, this node's stored again.
             let observer = dispatcher.map {
-                RedisWebhookEvents(dispatcher: $0, client: client, eventLoop: group.next())
+                RedisWebhookEvents(dispatcher: $0, client: client, logger: logger)
             }
+            // Polls for the leaves due (any node sends them): stops before the dispatcher and the client.
+            if let observer { services.append(.init(service: observer)) }
             let presence = RedisPresence(
                 client: client, ttl: .seconds(chat.resolvedPresenceTTL), logger: logger, observer: observer)
             let topics = Topics(broker: broker, logger: logger, metricsFactory: factory)

@@ -37,7 +37,8 @@ private func withRedisNode(
     chat.rateLimits = .unlimited
     chat.auth = ChatAuthentication(
         verifier: try await TokenVerifier(keys: [try .hmac(secret: clusterTokenSecret)]), allowsAnonymous: true)
-    let observer = RedisWebhookEvents(dispatcher: dispatcher, client: client, eventLoop: group.next())
+    let observer = RedisWebhookEvents(dispatcher: dispatcher, client: client, logger: testLogger)
+    let polling = Task { try await observer.run() }
     let presence = RedisPresence(
         client: client, ttl: presenceTTL ?? .seconds(30), logger: testLogger, observer: observer)
     let heartbeats = presenceTTL.map { _ in Task { try await presence.run() } }
@@ -48,6 +49,8 @@ private func withRedisNode(
     let stop = { @Sendable in
         heartbeats?.cancel()
         _ = await heartbeats?.result
+        polling.cancel()
+        _ = await polling.result
         running.cancel()
         await broker.shutdown()
         await client.shutdown()
@@ -61,6 +64,24 @@ private func withRedisNode(
     // Delayed events still due go out before the node stops.
     try await Task.sleep(for: .milliseconds(1500))
     await stop()
+}
+
+/// How many leaves wait in Redis for their delay (polled until two do, or 5 s).
+private func dueLeaves(_ redis: RedisServerProcess) async throws -> Int {
+    let client = RedisClient(
+        configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port),
+        eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: testLogger)
+    client.start()
+    let deadline = ContinuousClock.now + .seconds(5)
+    var count = 0
+    while count != 2, ContinuousClock.now < deadline {
+        if case .integer(let due)? = try? await client.send(RESPCommand("ZCARD", "switchboard:hooks:due")) {
+            count = Int(due)
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    await client.shutdown()
+    return count
 }
 
 private let clusterTokenSecret = "the-cluster-webhook-token-secret-of-32-bytes"
@@ -147,5 +168,35 @@ struct ClusterWebhookTests {
             ], "\(names)")
         #expect(Set(names.dropFirst(5).prefix(3)) == Set(crashEvents), "\(names)")
         #expect(Array(names.dropFirst(8)) == ["member_left lobby 7", "room_vacated lobby"], "\(names)")
+    }
+
+    @Test("A node that crashes during a leave's delay: another node sends the leave when it is due")
+    func crashDuringDelay() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let receiver = Receiver()
+        let alice = try await TokenIssuer.sign(
+            .init(userID: "42", name: "Alice"), with: .hmac(secret: clusterTokenSecret))
+        try await withServer(receiver.app) { _, hookPort in
+            try await withRedisNode(redis, hookPort: hookPort) { _, _ in
+                try await withRedisNode(redis, hookPort: hookPort) { portA, crashA in
+                    try await RawClient.withConnection(port: portA) { onA in
+                        try await onA.member(token: alice, room: "lobby")
+                    }
+                    // Her leave is counted (and due in 1 s); node A goes before it is due.
+                    let counted = try await dueLeaves(redis) == 2
+                    #expect(counted, "the member's and the room's leave wait in the due set")
+                    await crashA()
+                    let sent = await eventually(timeout: .seconds(5)) {
+                        describe(receiver.events()).contains("room_vacated lobby")
+                    }
+                    #expect(sent)
+                }
+            }
+        }
+        let names = describe(receiver.events()).filter { !$0.hasPrefix("connect") && !$0.hasPrefix("disconnect") }
+        #expect(
+            names == ["room_occupied lobby", "member_joined lobby 42", "member_left lobby 42", "room_vacated lobby"],
+            "\(names)")
     }
 }

@@ -299,6 +299,69 @@ struct WebhookTests {
         }
     }
 
+    @Test("Graceful shutdown: the leaves still waiting go out at once, and the dispatcher drains them before it stops")
+    func shutdownSendsWaitingLeaves() async throws {
+        let receiver = Receiver()
+        try await withServer(receiver.app) { _, hookPort in
+            let group = MultiThreadedEventLoopGroup.singleton
+            let dispatcher = WebhookDispatcher(
+                configuration: WebhookConfiguration(
+                    urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret,
+                    leaveDelay: .seconds(30)),
+                eventLoopGroup: group, logger: testLogger)
+            let events = WebhookEvents(dispatcher: dispatcher, eventLoop: group.next())
+            var chat = ChatConfiguration()
+            chat.auth = ChatAuthentication(
+                verifier: try await TokenVerifier(keys: [try .hmac(secret: tokenSecret)]), allowsAnonymous: true)
+            let app = ChatApplication.make(
+                topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: chat, observer: events,
+                logger: testLogger)
+            // As the executable orders them: the events stop before the dispatcher.
+            let services = ServiceGroup(configuration: .init(services: [dispatcher, events], logger: testLogger))
+            let running = Task { try await services.run() }
+            try await withServer(app) { _, port in
+                try await RawClient.withConnection(port: port) { alice in
+                    try await alice.member(token: try await token("42", name: "Alice"), room: "lobby")
+                }
+                #expect(await eventually { describe(receiver.events()).contains("disconnect 42") })
+            }
+            let stopping = ContinuousClock.now
+            await services.triggerGracefulShutdown()
+            try await running.value
+            // Her leave was to wait 30 s: at shutdown nobody is left to come back, so it went out, and was
+            // delivered before the dispatcher stopped.
+            #expect(ContinuousClock.now - stopping < .seconds(5))
+            #expect(
+                describe(receiver.events()) == [
+                    "connect 42", "room_occupied lobby", "member_joined lobby 42", "disconnect 42",
+                    "member_left lobby 42", "room_vacated lobby",
+                ])
+            #expect(dispatcher.counts.delivered == 6 && dispatcher.counts.abandoned == 0)
+        }
+    }
+
+    @Test("Graceful shutdown with a receiver that hangs: the drain ends at its deadline and counts what it dropped")
+    func shutdownDrainDeadline() async throws {
+        let receiver = Receiver { _ in .hang }
+        try await withServer(receiver.app) { _, hookPort in
+            let dispatcher = WebhookDispatcher(
+                configuration: WebhookConfiguration(
+                    urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret,
+                    timeout: .milliseconds(300), drainTimeout: .milliseconds(200)),
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+            let services = ServiceGroup(configuration: .init(services: [dispatcher], logger: testLogger))
+            let running = Task { try await services.run() }
+            for index in 0..<5 { dispatcher.send(WebhookEvent(name: .roomOccupied, room: "r\(index)")) }
+            let stopping = ContinuousClock.now
+            await services.triggerGracefulShutdown()
+            try await running.value
+            // The POST out when the drain began times out (300 ms); past the drain's deadline nothing is tried again.
+            #expect(ContinuousClock.now - stopping < .seconds(3))
+            #expect(dispatcher.counts.delivered == 0)
+            #expect(dispatcher.counts.abandoned == 5, "\(dispatcher.counts)")
+        }
+    }
+
     @Test("URLs: http and https, ports, IPv6; no user info, fragments or other schemes")
     func urls() {
         #expect(
