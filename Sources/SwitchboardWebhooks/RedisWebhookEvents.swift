@@ -7,7 +7,7 @@ import SwitchboardLocks
 package import SwitchboardRedis
 
 /// ``WebhookEvents`` for several nodes on one Redis: rooms and members are counted in Redis, so each event is sent
-/// once per cluster, by the node whose change made it.
+/// once per cluster: by the node whose change made it, or for a leave by the node that claims it when it is due.
 ///
 /// A socket's enter and leave run one script each, which records the socket in the room's set of sockets (over
 /// every node) and counts the member's, and says whether this change made the room occupied or the member joined.
