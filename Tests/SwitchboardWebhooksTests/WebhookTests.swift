@@ -232,6 +232,9 @@ struct WebhookTests {
                 try await RawClient.withConnection(port: port) { first in
                     try await first.member(token: try await token("7", name: "Bob"), room: "lobby")
                 }
+                // The server has seen the close (on the first socket's loop; the second could otherwise be taken
+                // first, on another loop): the leave is waiting for its delay.
+                #expect(await eventually { describe(receiver.events()).contains("disconnect 7") })
                 try await RawClient.withConnection(port: port) { second in
                     try await second.member(token: try await token("7", name: "Bob"), room: "lobby")
                     try await Task.sleep(for: .milliseconds(2000))  // past the delay
