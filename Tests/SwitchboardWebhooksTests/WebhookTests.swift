@@ -228,19 +228,22 @@ struct WebhookTests {
         let receiver = Receiver()
         try await withServer(receiver.app) { _, hookPort in
             // A delay long enough for the second socket to come back within it on a loaded machine.
-            try await withChat(hookPort: hookPort, configure: { $0.leaveDelay = .milliseconds(1500) }) { port, _ in
+            try await withChat(hookPort: hookPort, configure: { $0.leaveDelay = .milliseconds(3000) }) { port, _ in
                 try await RawClient.withConnection(port: port) { first in
                     try await first.member(token: try await token("7", name: "Bob"), room: "lobby")
                 }
-                // The server has seen the close (on the first socket's loop; the second could otherwise be taken
-                // first, on another loop): the leave is waiting for its delay.
-                #expect(await eventually { describe(receiver.events()).contains("disconnect 7") })
                 try await RawClient.withConnection(port: port) { second in
                     try await second.member(token: try await token("7", name: "Bob"), room: "lobby")
-                    try await Task.sleep(for: .milliseconds(2000))  // past the delay
+                    try await Task.sleep(for: .milliseconds(3500))  // past the delay
+                    // The first socket's close and the second's connect are taken on two loops, in either order;
+                    // what matters is that nothing else comes: no leave, no second join.
                     #expect(
-                        describe(receiver.events()) == [
-                            "connect 7", "room_occupied lobby", "member_joined lobby 7", "disconnect 7", "connect 7",
+                        describe(receiver.events()).sorted() == [
+                            "connect 7", "connect 7", "disconnect 7", "member_joined lobby 7", "room_occupied lobby",
+                        ])
+                    #expect(
+                        Array(describe(receiver.events()).prefix(3)) == [
+                            "connect 7", "room_occupied lobby", "member_joined lobby 7",
                         ])
                 }
             }
