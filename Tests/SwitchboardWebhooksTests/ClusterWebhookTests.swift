@@ -30,7 +30,7 @@ private func withRedisNode(
     let dispatcher = WebhookDispatcher(
         configuration: WebhookConfiguration(
             urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: "the-webhook-tests-hmac-secret",
-            leaveDelay: .milliseconds(1000), firstRetryDelay: .milliseconds(50)),
+            leaveDelay: .milliseconds(2000), firstRetryDelay: .milliseconds(50)),
         eventLoopGroup: group, logger: testLogger)
     let running = Task { try await dispatcher.run() }
     var chat = ChatConfiguration()
@@ -62,7 +62,7 @@ private func withRedisNode(
         throw error
     }
     // Delayed events still due go out before the node stops.
-    try await Task.sleep(for: .milliseconds(1500))
+    try await Task.sleep(for: .milliseconds(2500))
     await stop()
 }
 
@@ -109,7 +109,7 @@ struct ClusterWebhookTests {
                     // Alice left both; within the delay she is back, on node B.
                     try await RawClient.withConnection(port: portB) { back in
                         try await back.member(token: token, room: "lobby")
-                        try await Task.sleep(for: .milliseconds(1500))
+                        try await Task.sleep(for: .milliseconds(2500))
                         let names = describe(receiver.events()).filter {
                             !$0.hasPrefix("connect") && !$0.hasPrefix("disconnect")
                         }
@@ -183,7 +183,7 @@ struct ClusterWebhookTests {
                     try await RawClient.withConnection(port: portA) { onA in
                         try await onA.member(token: alice, room: "lobby")
                     }
-                    // Her leave is counted (and due in 1 s); node A goes before it is due.
+                    // Her leave is counted (and due in 2 s); node A goes before it is due.
                     let counted = try await dueLeaves(redis) == 2
                     #expect(counted, "the member's and the room's leave wait in the due set")
                     await crashA()
