@@ -96,45 +96,40 @@ package final class WebhookEvents: ChatObserver, Service {
         self.rooms.withLock { rooms in
             guard var room = rooms[name], let count = room.members[key] else { return }
             room.sockets -= 1
-            let now = self.flushed.withLock { $0 }
             if count > 1 {
                 room.members[key] = count - 1
             } else {
                 room.members[key] = nil
-                let event = WebhookEvent(.memberLeft, member, room: name, time: time)
-                if now {
-                    self.dispatcher.send(event)
-                } else {
-                    let id = self.nextGeneration()
-                    let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
-                        self.fire(room: name) { room in
-                            guard let pending = room.leaving[key], pending.generation == id else { return nil }
-                            room.leaving[key] = nil
-                            return event
-                        }
-                    }
-                    room.leaving[key] = (scheduled, id, event)
-                }
+                self.leave(
+                    WebhookEvent(.memberLeft, member, room: name, time: time), in: &room, named: name,
+                    waitingAt: \.leaving[key])
             }
             if room.sockets == 0 {
-                let event = WebhookEvent(name: .roomVacated, room: name, time: time)
-                if now {
-                    self.dispatcher.send(event)
-                } else {
-                    let id = self.nextGeneration()
-                    // Scheduled after the member's leave with the same delay: it fires after it.
-                    let scheduled = self.eventLoop.scheduleTask(in: self.delay) {
-                        self.fire(room: name) { room in
-                            guard let pending = room.vacating, pending.generation == id else { return nil }
-                            room.vacating = nil
-                            return event
-                        }
-                    }
-                    room.vacating = (scheduled, id, event)
-                }
+                // Made after the member's leave with the same delay: it goes out after it.
+                self.leave(
+                    WebhookEvent(name: .roomVacated, room: name, time: time), in: &room, named: name,
+                    waitingAt: \.vacating)
             }
             rooms[name] = room.isIdle ? nil : room
         }
+    }
+
+    /// Sends a leave after the delay, from `slot` of the room, where it waits and where a return takes it back
+    /// first; at once after shutdown began.
+    private func leave(
+        _ event: WebhookEvent, in room: inout Room, named name: String,
+        waitingAt slot: any WritableKeyPath<Room, Pending?> & Sendable
+    ) {
+        guard !self.flushed.withLock({ $0 }) else { return self.dispatcher.send(event) }
+        let id = self.nextGeneration()
+        let timer = self.eventLoop.scheduleTask(in: self.delay) {
+            self.fire(room: name) { room in
+                guard let pending = room[keyPath: slot], pending.generation == id else { return nil }
+                room[keyPath: slot] = nil
+                return event
+            }
+        }
+        room[keyPath: slot] = (timer, id, event)
     }
 
     /// Waits for graceful shutdown, then sends every leave still waiting, in the order the leaves were made.

@@ -59,10 +59,8 @@ struct JSONText: Sendable {
     /// The members of the object at `value`, in the order written, keys decoded.
     func members(of value: Range<Int>) -> [(key: String, value: Range<Int>)] {
         precondition(self.kind(of: value) == .object)
-        var reader = Reader(bytes: self.bytes, position: value.lowerBound + 1)
         var members: [(key: String, value: Range<Int>)] = []
-        reader.skipSpace()
-        while reader.peek != UInt8(ascii: "}") {
+        self.forEachEntry(of: value, close: UInt8(ascii: "}")) { reader in
             let keyStart = reader.position
             reader.skipChecked()
             let key = self.string(at: keyStart..<reader.position)
@@ -72,11 +70,6 @@ struct JSONText: Sendable {
             let valueStart = reader.position
             reader.skipChecked()
             members.append((key, valueStart..<reader.position))
-            reader.skipSpace()
-            if reader.peek == UInt8(ascii: ",") {
-                reader.position += 1
-                reader.skipSpace()
-            }
         }
         return members
     }
@@ -84,20 +77,28 @@ struct JSONText: Sendable {
     /// The elements of the array at `value`, in order.
     func elements(of value: Range<Int>) -> [Range<Int>] {
         precondition(self.kind(of: value) == .array)
-        var reader = Reader(bytes: self.bytes, position: value.lowerBound + 1)
         var elements: [Range<Int>] = []
-        reader.skipSpace()
-        while reader.peek != UInt8(ascii: "]") {
+        self.forEachEntry(of: value, close: UInt8(ascii: "]")) { reader in
             let start = reader.position
             reader.skipChecked()
             elements.append(start..<reader.position)
+        }
+        return elements
+    }
+
+    /// Calls `entry` with a reader at each entry (member or element) of the checked container at `value`; `entry`
+    /// steps over it.
+    private func forEachEntry(of value: Range<Int>, close: UInt8, _ entry: (inout Reader) -> Void) {
+        var reader = Reader(bytes: self.bytes, position: value.lowerBound + 1)
+        reader.skipSpace()
+        while reader.peek != close {
+            entry(&reader)
             reader.skipSpace()
             if reader.peek == UInt8(ascii: ",") {
                 reader.position += 1
                 reader.skipSpace()
             }
         }
-        return elements
     }
 
     /// The value of the (checked) string at `value`, escapes decoded.
@@ -203,53 +204,45 @@ private struct Reader {
     }
 
     private mutating func object(depth: Int) throws(JSONText.SyntaxError) {
-        guard depth <= JSONText.maxDepth else { throw self.error("nested deeper than \(JSONText.maxDepth)") }
-        self.position += 1
-        self.skipSpace()
-        if self.peek == UInt8(ascii: "}") {
-            self.position += 1
-            return
-        }
-        while true {
-            guard self.peek == UInt8(ascii: "\"") else { throw self.error("a member's name was expected") }
-            try self.string()
-            self.skipSpace()
-            guard self.peek == UInt8(ascii: ":") else { throw self.error("':' was expected") }
-            self.position += 1
-            self.skipSpace()
-            try self.value(depth: depth)
-            self.skipSpace()
-            switch self.peek {
-            case UInt8(ascii: ","):
-                self.position += 1
-                self.skipSpace()
-            case UInt8(ascii: "}"):
-                self.position += 1
-                return
-            default: throw self.error("',' or '}' was expected")
-            }
+        try self.container(depth: depth, close: UInt8(ascii: "}")) { reader throws(JSONText.SyntaxError) in
+            guard reader.peek == UInt8(ascii: "\"") else { throw reader.error("a member's name was expected") }
+            try reader.string()
+            reader.skipSpace()
+            guard reader.peek == UInt8(ascii: ":") else { throw reader.error("':' was expected") }
+            reader.position += 1
+            reader.skipSpace()
+            try reader.value(depth: depth)
         }
     }
 
     private mutating func array(depth: Int) throws(JSONText.SyntaxError) {
+        try self.container(depth: depth, close: UInt8(ascii: "]")) { reader throws(JSONText.SyntaxError) in
+            try reader.value(depth: depth)
+        }
+    }
+
+    /// An object or array: its opening byte, then entries read by `entry` separated by commas, up to `close`.
+    private mutating func container(
+        depth: Int, close: UInt8, _ entry: (inout Reader) throws(JSONText.SyntaxError) -> Void
+    ) throws(JSONText.SyntaxError) {
         guard depth <= JSONText.maxDepth else { throw self.error("nested deeper than \(JSONText.maxDepth)") }
         self.position += 1
         self.skipSpace()
-        if self.peek == UInt8(ascii: "]") {
+        if self.peek == close {
             self.position += 1
             return
         }
         while true {
-            try self.value(depth: depth)
+            try entry(&self)
             self.skipSpace()
             switch self.peek {
             case UInt8(ascii: ","):
                 self.position += 1
                 self.skipSpace()
-            case UInt8(ascii: "]"):
+            case close:
                 self.position += 1
                 return
-            default: throw self.error("',' or ']' was expected")
+            default: throw self.error("',' or '\(Character(Unicode.Scalar(close)))' was expected")
             }
         }
     }
@@ -289,7 +282,7 @@ private struct Reader {
         return self.position > start
     }
 
-    private mutating func string() throws(JSONText.SyntaxError) {
+    mutating func string() throws(JSONText.SyntaxError) {
         self.position += 1
         while true {
             guard let byte = self.peek else { throw self.error("a string is not closed") }
