@@ -181,7 +181,7 @@ struct Writer {
     /// `switchboard_<name>_total`: adds what `value` grew since the last scrape.
     mutating func webhooks(_ counts: WebhookDispatcher.Counts) {
         let help =
-            "Webhook events by outcome: delivered (answered 2xx), overflowed (queue full), abandoned (every try failed)."
+            "Webhook events by outcome: delivered (answered 2xx), overflowed (queue full), abandoned (every try failed, or unsent when the drain at shutdown ended)."
         for (outcome, value) in [
             ("delivered", counts.delivered), ("overflowed", counts.overflowed), ("abandoned", counts.abandoned),
         ] {
