@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
         .library(name: "SwitchboardTopics", targets: ["SwitchboardTopics"]),
         .library(name: "SwitchboardAuth", targets: ["SwitchboardAuth"]),
+        .library(name: "SwitchboardNode", targets: ["SwitchboardNode"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],
     dependencies: [
@@ -124,6 +125,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -151,34 +153,54 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Layer 7: the chat server: page, seed-compatible /chat, channel sockets, publish API, health check. Its
-        // stores are protocols; the Redis ones live in SwitchboardChatRedis, which the executable wires.
+        // Layer 7a: the rooms protocol (`/ws`): the session state machine (events in, actions out) and its WebSocket
+        // adapter, identity and limits, the registry of connections by user and by room, presence that reports
+        // transitions, history; the stores are protocols with in-memory versions (the Redis ones are
+        // SwitchboardRoomsRedis).
         .target(
-            name: "SwitchboardChat",
+            name: "SwitchboardRooms",
             dependencies: [
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardWebSocket",
                 "SwitchboardPubSub",
                 "SwitchboardTopics",
-                "SwitchboardDemos",
                 "SwitchboardAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            // The server API's OpenAPI document, served at /api/v1/openapi.json (docs/openapi.json links to it).
-            resources: [.embedInCode("Api/openapi.json")],
             swiftSettings: strictSettings
         ),
-        // Webhooks: the chat's events (sockets, rooms, members) POSTed to the app's backend, batched, signed,
-        // retried, from bounded queues. Above the chat, which only calls a ChatObserver.
+        // Layer 7b: the server API (`/api/v1` and `POST /publish/{channel}`, on one KeyRing), its strict JSON reader
+        // and its OpenAPI document; cluster questions go through the fan-out engine's survey.
+        .target(
+            name: "SwitchboardApi",
+            dependencies: [
+                "SwitchboardLocks",
+                "Switchboard",
+                "SwitchboardWebSocket",
+                "SwitchboardTopics",
+                "SwitchboardRooms",
+                "SwitchboardAuth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            // The server API's OpenAPI document, served at /api/v1/openapi.json (docs/openapi.json links to it).
+            resources: [.embedInCode("openapi.json")],
+            swiftSettings: strictSettings
+        ),
+        // Webhooks and backend hooks: presence transitions and socket events POSTed to the app's backend, batched,
+        // signed, retried, from bounded queues; the connect, join and say hooks. Knows no Redis: it consumes what
+        // the rooms' presence reports.
         .target(
             name: "SwitchboardWebhooks",
             dependencies: [
-                "SwitchboardChat",
-                "SwitchboardRedis",
+                "SwitchboardRooms",
+                "SwitchboardAuth",
                 "SwitchboardLocks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -190,11 +212,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The chat's stores in Redis: room history in streams and presence in sorted sets, on a RedisClient.
+        // The rooms' stores in Redis: history in streams, presence (with its transitions and delayed leaves) in one
+        // script per change, every key of a room under one hash tag.
         .target(
-            name: "SwitchboardChatRedis",
+            name: "SwitchboardRoomsRedis",
             dependencies: [
-                "SwitchboardChat",
+                "SwitchboardRooms",
                 "SwitchboardLocks",
                 "SwitchboardRedis",
                 "SwitchboardPubSub",
@@ -205,48 +228,74 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .executableTarget(
-            name: "switchboard",
-            dependencies: [
-                "SwitchboardLocks",
-                "Switchboard",
-                "SwitchboardServer",
-                "SwitchboardDemos",
-                "SwitchboardPubSub",
-                "SwitchboardRedis",
-                "SwitchboardTopics",
-                "SwitchboardChat",
-                "SwitchboardChatRedis",
-                "SwitchboardAuth",
-                "SwitchboardMetrics",
-                "SwitchboardConfig",
-                "SwitchboardWebhooks",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // Operations: the layers' counts and histograms in the Prometheus text format. Above the chat (it reads the
-        // chat's counters); nothing below imports it.
+        // Operations: the layers' counts and histograms in the Prometheus text format.
         .target(
             name: "SwitchboardMetrics",
             dependencies: [
-                "SwitchboardWebhooks",
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
                 "SwitchboardWebSocket",
                 "SwitchboardTopics",
                 "SwitchboardRedis",
-                "SwitchboardChat",
+                "SwitchboardRooms",
+                "SwitchboardWebhooks",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The node: one application type (a ServiceLifecycle Service) that reads the typed configuration (flags over
+        // environment over the YAML file, each setting defined once), builds the object graph, owns the service
+        // order and serves the page, /chat, /subscribe, /ws, the server API and the health checks.
+        .target(
+            name: "SwitchboardNode",
+            dependencies: [
+                "SwitchboardLocks",
+                "Switchboard",
+                "SwitchboardServer",
+                "SwitchboardWebSocket",
+                "SwitchboardPubSub",
+                "SwitchboardRedis",
+                "SwitchboardTopics",
+                "SwitchboardAuth",
+                "SwitchboardRooms",
+                "SwitchboardRoomsRedis",
+                "SwitchboardApi",
+                "SwitchboardWebhooks",
+                "SwitchboardMetrics",
+                "SwitchboardDemos",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            // The page: HTML, CSS and JS as files, compiled into the binary.
+            resources: [.embedInCode("Page/index.html"), .embedInCode("Page/app.js"), .embedInCode("Page/app.css")],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "switchboard",
+            dependencies: [
+                "SwitchboardLocks",
+                "SwitchboardNode",
+                "SwitchboardServer",
+                "SwitchboardDemos",
+                "SwitchboardPubSub",
+                "SwitchboardRedis",
+                "SwitchboardAuth",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -261,40 +310,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Operations: the settings the executable takes (flag, environment variable, config-file key), the config
-        // file's checks with line numbers, and the layering file < environment. Above everything it validates.
-        .target(
-            name: "SwitchboardConfig",
-            dependencies: [
-                "SwitchboardServer",
-                "SwitchboardRedis",
-                "SwitchboardChat",
-                "SwitchboardWebhooks",
-                "SwitchboardAuth",
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "SwitchboardConfigTests",
-            dependencies: ["SwitchboardConfig"],
-            swiftSettings: strictSettings
-        ),
-        // The executable's subcommands and their options, parsed as the command line would be and run as processes.
         .testTarget(
             name: "switchboardTests",
             dependencies: [
                 "SwitchboardLocks",
                 "switchboard",
-                "SwitchboardConfig",
+                "SwitchboardNode",
                 "SwitchboardTesting",
-                "SwitchboardServer",
                 "SwitchboardRedis",
-                "SwitchboardChat",
-                "SwitchboardAuth",
-                "SwitchboardWebhooks",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -308,6 +331,7 @@ let package = Package(
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -372,14 +396,43 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "SwitchboardChatTests",
+            name: "SwitchboardRoomsTests",
+            dependencies: [
+                "SwitchboardLocks",
+                "SwitchboardRooms",
+                "SwitchboardTopics",
+                "SwitchboardWebSocket",
+                "SwitchboardAuth",
+                "SwitchboardPubSub",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SwitchboardApiTests",
+            dependencies: [
+                "SwitchboardApi",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The node end to end: the chat's endpoints on a live server (embedded and on a real redis-server), the
+        // configuration and the service order.
+        .testTarget(
+            name: "SwitchboardNodeTests",
             dependencies: [
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
                 "SwitchboardTesting",
-                "SwitchboardChat",
-                "SwitchboardChatRedis",
+                "SwitchboardNode",
+                "SwitchboardRooms",
+                "SwitchboardRoomsRedis",
+                "SwitchboardApi",
                 "SwitchboardTopics",
                 "SwitchboardPubSub",
                 "SwitchboardRedis",
@@ -391,6 +444,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -398,10 +452,12 @@ let package = Package(
             name: "SwitchboardWebhooksTests",
             dependencies: [
                 "Switchboard",
-                "SwitchboardChat",
+                "SwitchboardApi",
+                "SwitchboardNode",
+                "SwitchboardRooms",
                 "SwitchboardWebhooks",
                 "SwitchboardRedis",
-                "SwitchboardChatRedis",
+                "SwitchboardRoomsRedis",
                 "SwitchboardLocks",
                 "SwitchboardPubSub",
                 "SwitchboardTopics",
@@ -423,7 +479,9 @@ let package = Package(
                 "Switchboard",
                 "SwitchboardTesting",
                 "SwitchboardMetrics",
-                "SwitchboardChat",
+                "SwitchboardNode",
+                "SwitchboardApi",
+                "SwitchboardRooms",
                 "SwitchboardTopics",
                 "SwitchboardPubSub",
                 "SwitchboardWebhooks",
@@ -500,9 +558,12 @@ if Context.environment["SWITCHBOARD_FUZZ"] == "1" {
         ),
         ("FuzzRESPDecoder", ["SwitchboardRedis", .product(name: "NIOCore", package: "swift-nio")]),
         ("FuzzRedisURL", ["SwitchboardRedis"]),
-        ("FuzzRoomsCommands", ["SwitchboardChat", "SwitchboardAuth"]),
-        ("FuzzApiJSON", ["SwitchboardChat"]),
-        ("FuzzConfigFile", ["SwitchboardConfig"]),
+        (
+            "FuzzRoomsCommands",
+            ["SwitchboardRooms", "SwitchboardAuth", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        ("FuzzApiJSON", ["SwitchboardApi"]),
+        ("FuzzConfigFile", ["SwitchboardNode"]),
     ]
     package.targets += fuzzTargets.map { name, dependencies in
         .executableTarget(name: name, dependencies: dependencies, path: "Fuzz/\(name)")

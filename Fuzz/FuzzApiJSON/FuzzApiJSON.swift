@@ -1,6 +1,6 @@
 import Foundation
 
-@testable import SwitchboardChat
+@testable import SwitchboardApi
 
 /// The server API's request bodies: any bytes through `JSONText` (the strict reader), then, when it takes them, every
 /// value walked as the API walks them (members, elements, strings, raw bytes) and the publish and batch shapes read

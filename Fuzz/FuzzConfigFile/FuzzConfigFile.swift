@@ -1,4 +1,4 @@
-import SwitchboardConfig
+import SwitchboardNode
 
 /// Config files as `check-config` and the server's start read them: YAML (Yams and libyaml), every setting's value
 /// checks, duplicates, the hints for unknown keys. Besides not crashing, each problem's line must be one of the file's

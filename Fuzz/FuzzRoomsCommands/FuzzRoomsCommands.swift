@@ -1,25 +1,54 @@
 import Foundation
+import NIOCore
 import SwitchboardAuth
 
-@testable import SwitchboardChat
+@testable import SwitchboardRooms
 
-/// A `/ws` client's command frames: the JSON a socket sends, decoded as the session decodes it, then the checks each
-/// command's fields go through (room names, nicknames with their Unicode rules, `since` ids, text length).
+/// A `/ws` client's frames through the rooms session machine, as the socket's adapter feeds them: each line of the
+/// input is one frame. Besides not crashing, every frame the machine sends must encode as JSON, a session never
+/// joins more rooms than the limit allows, and after its close it holds no room in the registry.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRoomsCommands(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let data = Data(bytes: start, count: count)
-    guard let frame = try? decoder.decode(ClientFrame.self, from: data) else { return 0 }
-    if let room = frame.room { _ = ChatNames.isValidRoom(room) }
-    if let nick = frame.nick, let normalized = DisplayName.normalized(nick) {
-        // Normalizing is idempotent: what was accepted is accepted again, unchanged.
-        guard DisplayName.normalized(normalized) == normalized else { fatalError("nickname normalization moved") }
+    var configuration = RoomsConfiguration()
+    configuration.rateLimits = .unlimited
+    var machine = RoomSessionMachine(
+        settings: .init(configuration), memberID: "fuzz-1", now: 0)
+    let directory = CountingDirectory()
+    var actions = machine.handle(.opened(preset: nil), now: 0, directory: directory)
+    for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+        actions += machine.handle(
+            .received(ByteBuffer(bytes: line), isText: true), now: UInt64(index) * 1_000_000, directory: directory)
+        // Joins go ahead as if every store answered at once.
+        for case .reserve(let room, let attempt) in actions {
+            actions += machine.handle(
+                .reserved(room: room, attempt: attempt, .success(())), now: 0, directory: directory)
+        }
+        for case .send(let frame) in actions {
+            guard (try? JSONEncoder().encode(frame)) != nil else { fatalError("a frame that does not encode") }
+        }
+        actions = []
     }
-    if let since = frame.since {
-        _ = RoomMessageID.split(since)
-        _ = RoomMessageID.isAfter(since, "epoch/1-0")
-    }
-    if let text = frame.text { _ = text.count <= 4000 }
+    if directory.rooms.value > configuration.limits.maxRoomsPerSocket { fatalError("more rooms than allowed") }
+    _ = machine.handle(.closed, now: 0, directory: directory)
+    if directory.rooms.value != 0 { fatalError("rooms still counted after the close: \(directory.rooms.value)") }
     return 0
 }
 
-private let decoder = JSONDecoder()
+/// Counts what the session holds in the registry.
+private final class CountingDirectory: RoomSessionDirectory {
+    final class Count {
+        var value = 0
+    }
+
+    let rooms = Count()
+
+    func admit(user: String, now: UInt64) -> Bool { true }
+    func release(user: String) {}
+    func enter(room: String) -> Bool {
+        self.rooms.value += 1
+        return true
+    }
+    func leave(room: String) { self.rooms.value -= 1 }
+    func takeMessage(of user: String, now: UInt64) -> UInt64? { nil }
+}

@@ -1,8 +1,8 @@
 import CoreMetrics
 package import Prometheus
-package import SwitchboardChat
 import SwitchboardLocks
 package import SwitchboardRedis
+package import SwitchboardRooms
 package import SwitchboardServer
 package import SwitchboardTopics
 import SwitchboardWebSocket

@@ -1,6 +1,6 @@
 import Prometheus
-import SwitchboardChat
 import SwitchboardRedis
+import SwitchboardRooms
 import SwitchboardServer
 import SwitchboardTopics
 import SwitchboardWebSocket

@@ -3,6 +3,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import NIOSSL
+public import ServiceLifecycle
 import ServiceLifecycleTestKit
 public import Switchboard
 public import SwitchboardServer
@@ -37,6 +38,7 @@ public let testLogger: Logger = {
 /// `eventLoopGroup`.
 public func withServer<T: Sendable>(
     _ app: some Application,
+    services: [any Service] = [],
     configuration: ServerConfiguration = testConfiguration(),
     eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     _ body: @Sendable (Server, Int) async throws -> T
@@ -44,6 +46,8 @@ public func withServer<T: Sendable>(
     let server = Server(
         application: app, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
+        // The app's services (a survey, a presence store) run beside the server until the body is done.
+        for service in services { group.addTask { try await service.run() } }
         group.addTask { try await server.run() }
         let port = try await server.listeningAddress().port!
         do {

@@ -111,6 +111,18 @@ public final class WebSocket: Sendable {
         }
     }
 
+    /// Sends `message`; `written` succeeds once it has been written to the connection, and fails if it never will
+    /// be (``WebSocketError/closed``, or ``WebSocketError/dropped`` by the slow-consumer policy). From any thread.
+    public func send(_ message: WebSocketMessage, written: EventLoopPromise<Void>) {
+        self.onLoop { handler in
+            do {
+                try handler.send(message, written: written)
+            } catch {
+                written.fail(error)
+            }
+        }
+    }
+
     /// Sends `message` and waits until it has been written to the connection: for pacing a large transfer (a
     /// history, a file) by the peer's reading, so that it never piles up in memory or trips the slow-consumer limit.
     ///
@@ -118,14 +130,7 @@ public final class WebSocket: Sendable {
     ///   written; ``WebSocketError/dropped`` if the slow-consumer policy dropped it.
     public func sendAndWait(_ message: WebSocketMessage) async throws {
         let written = self.eventLoop.makePromise(of: Void.self)
-        let handler = self.handler
-        self.eventLoop.execute {
-            do {
-                try handler.value.send(message, written: written)
-            } catch {
-                written.fail(error)
-            }
-        }
+        self.send(message, written: written)
         do {
             try await written.futureResult.value()
         } catch let error as WebSocketError {

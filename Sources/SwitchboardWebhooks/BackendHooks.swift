@@ -3,7 +3,7 @@ package import Logging
 public import NIOCore
 import NIOHTTP1
 import SwitchboardAuth
-package import SwitchboardChat
+package import SwitchboardRooms
 
 /// The backend's hook URLs and what happens when a hook cannot be asked.
 public struct BackendHookConfiguration: Sendable {

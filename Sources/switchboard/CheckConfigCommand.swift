@@ -1,5 +1,5 @@
 import ArgumentParser
-import SwitchboardConfig
+import SwitchboardNode
 
 #if canImport(Glibc)
     import Glibc

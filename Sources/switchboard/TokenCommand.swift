@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SwitchboardAuth
 
 /// `switchboard token`: prints a connection token signed with the configured key, for trying tokens out. An app's
@@ -49,16 +50,21 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let key: TokenIssuer.SigningKey
+        let environment = ProcessInfo.processInfo.environment
         if let path = self.privateKey {
-            key = .privateKey(pem: try AuthOptions.read(path))
-        } else if let secret = self.secret ?? configured("SWITCHBOARD_JWT_SECRET") {
-            let name = (self.algorithm ?? configured("SWITCHBOARD_JWT_ALGORITHM") ?? "HS256").uppercased()
+            do {
+                key = .privateKey(pem: try String(contentsOfFile: path, encoding: .utf8))
+            } catch {
+                throw Launch.usageError(["cannot read \(path)"])
+            }
+        } else if let secret = self.secret ?? environment["SWITCHBOARD_JWT_SECRET"] {
+            let name = (self.algorithm ?? environment["SWITCHBOARD_JWT_ALGORITHM"] ?? "HS256").uppercased()
             guard let algorithm = VerificationKey.Algorithm(rawValue: name) else {
-                exitWithUsageError("--algorithm must be HS256, HS384 or HS512")
+                throw Launch.usageError(["--algorithm must be HS256, HS384 or HS512"])
             }
             key = .hmac(secret: secret, algorithm: algorithm)
         } else {
-            exitWithUsageError("give --secret (or SWITCHBOARD_JWT_SECRET) or --private-key")
+            throw Launch.usageError(["give --secret (or SWITCHBOARD_JWT_SECRET) or --private-key"])
         }
         var claims = TokenIssuer.Claims(
             userID: self.user, name: self.name, rooms: self.room.isEmpty ? nil : self.room,
@@ -68,7 +74,7 @@ struct TokenCommand: AsyncParsableCommand {
         do {
             print(try await TokenIssuer.sign(claims, with: key, kid: self.kid))
         } catch {
-            exitWithUsageError("\(error)")
+            throw Launch.usageError(["\(error)"])
         }
     }
 }

@@ -1,9 +1,11 @@
 import NIOCore
 import NIOPosix
 import Switchboard
-import SwitchboardChat
+import SwitchboardApi
 import SwitchboardMetrics
+import SwitchboardNode
 import SwitchboardPubSub
+import SwitchboardRooms
 import SwitchboardTesting
 import SwitchboardTopics
 import SwitchboardWebhooks

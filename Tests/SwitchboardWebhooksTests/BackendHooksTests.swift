@@ -3,9 +3,11 @@ import HTTPTypes
 import NIOCore
 import NIOPosix
 import Switchboard
+import SwitchboardApi
 import SwitchboardAuth
-import SwitchboardChat
+import SwitchboardNode
 import SwitchboardPubSub
+import SwitchboardRooms
 import SwitchboardTesting
 import SwitchboardTopics
 import Testing

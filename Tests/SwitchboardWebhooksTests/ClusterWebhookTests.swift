@@ -2,10 +2,12 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Switchboard
+import SwitchboardApi
 import SwitchboardAuth
-import SwitchboardChat
-import SwitchboardChatRedis
+import SwitchboardNode
 import SwitchboardRedis
+import SwitchboardRooms
+import SwitchboardRoomsRedis
 import SwitchboardTesting
 import SwitchboardTopics
 import Testing
@@ -37,26 +39,27 @@ private func withRedisNode(
     chat.rateLimits = .unlimited
     chat.auth = ChatAuthentication(
         verifier: try await TokenVerifier(keys: [try .hmac(secret: clusterTokenSecret)]), allowsAnonymous: true)
-    let observer = RedisWebhookEvents(dispatcher: dispatcher, client: client, logger: testLogger)
-    let polling = Task { try await observer.run() }
+    let observer = WebhookEvents(dispatcher: dispatcher)
     let presence = RedisPresence(
-        client: client, ttl: presenceTTL ?? .seconds(30), logger: testLogger, observer: observer)
-    let heartbeats = presenceTTL.map { _ in Task { try await presence.run() } }
+        client: client, ttl: presenceTTL ?? .seconds(30), observer: observer, leaveDelay: .milliseconds(2000),
+        logger: testLogger)
+    // Heartbeats (with a short TTL) and the poll for due leaves.
+    let heartbeats = Task { try await presence.run() }
     let app = ChatApplication.make(
         topics: Topics(broker: broker, logger: testLogger), configuration: chat,
         roomLog: RedisRoomLog(client: client, limits: chat.history),
         presence: presence, observer: observer, logger: testLogger)
     let stop = { @Sendable in
-        heartbeats?.cancel()
-        _ = await heartbeats?.result
-        polling.cancel()
-        _ = await polling.result
+        heartbeats.cancel()
+        _ = await heartbeats.result
         running.cancel()
         await broker.shutdown()
         await client.shutdown()
     }
     do {
-        try await withServer(app) { _, port in try await body(port) { await client.shutdown() } }
+        try await withServer(app, services: app.services) { _, port in
+            try await body(port) { await client.shutdown() }
+        }
     } catch {
         await stop()
         throw error
@@ -75,7 +78,7 @@ private func dueLeaves(_ redis: RedisServerProcess) async throws -> Int {
     let deadline = ContinuousClock.now + .seconds(5)
     var count = 0
     while count != 2, ContinuousClock.now < deadline {
-        if case .integer(let due)? = try? await client.send(RESPCommand("ZCARD", "switchboard:hooks:due")) {
+        if case .integer(let due)? = try? await client.send(RESPCommand("ZCARD", RoomKeys.dueLeaves)) {
             count = Int(due)
         }
         try await Task.sleep(for: .milliseconds(10))

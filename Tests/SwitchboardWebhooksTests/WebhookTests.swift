@@ -6,10 +6,12 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Switchboard
+import SwitchboardApi
 import SwitchboardAuth
-import SwitchboardChat
 import SwitchboardLocks
+import SwitchboardNode
 import SwitchboardPubSub
+import SwitchboardRooms
 import SwitchboardTesting
 import SwitchboardTopics
 import Testing
@@ -85,18 +87,18 @@ private func withChat(
     configure(&configuration)
     let group = MultiThreadedEventLoopGroup.singleton
     let dispatcher = WebhookDispatcher(configuration: configuration, eventLoopGroup: group, logger: testLogger)
-    let events = WebhookEvents(dispatcher: dispatcher, eventLoop: group.next())
+    let events = WebhookEvents(dispatcher: dispatcher)
     let auth = ChatAuthentication(
         verifier: try await TokenVerifier(keys: [try .hmac(secret: tokenSecret)]), allowsAnonymous: true)
     var chat = ChatConfiguration()
     chat.auth = auth
     chat.rateLimits = .unlimited
     let app = ChatApplication.make(
-        topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: chat, observer: events,
-        logger: testLogger)
+        topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: chat, presenceObserver: events,
+        leaveDelay: configuration.leaveDelay, observer: events, eventLoop: group.next(), logger: testLogger)
     let running = Task { try await dispatcher.run() }
     defer { running.cancel() }
-    try await withServer(app) { _, port in try await body(port, dispatcher) }
+    try await withServer(app, services: app.services) { _, port in try await body(port, dispatcher) }
 }
 
 private func token(_ user: String, name: String) async throws -> String {
@@ -315,15 +317,17 @@ struct WebhookTests {
                     urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret,
                     leaveDelay: .seconds(30)),
                 eventLoopGroup: group, logger: testLogger)
-            let events = WebhookEvents(dispatcher: dispatcher, eventLoop: group.next())
+            let events = WebhookEvents(dispatcher: dispatcher)
             var chat = ChatConfiguration()
             chat.auth = ChatAuthentication(
                 verifier: try await TokenVerifier(keys: [try .hmac(secret: tokenSecret)]), allowsAnonymous: true)
             let app = ChatApplication.make(
-                topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: chat, observer: events,
+                topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: chat,
+                presenceObserver: events, leaveDelay: .seconds(30), observer: events, eventLoop: group.next(),
                 logger: testLogger)
-            // As the executable orders them: the events stop before the dispatcher.
-            let services = ServiceGroup(configuration: .init(services: [dispatcher, events], logger: testLogger))
+            // As the node orders them: presence (which reports the waiting leaves) stops before the dispatcher.
+            let services = ServiceGroup(
+                configuration: .init(services: [dispatcher] + app.services, logger: testLogger))
             let running = Task { try await services.run() }
             try await withServer(app) { _, port in
                 try await RawClient.withConnection(port: port) { alice in

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SwitchboardConfig
+import SwitchboardNode
 import SwitchboardTesting
 import Testing
 
@@ -9,64 +9,33 @@ import Testing
 /// Each subcommand gets the options it names, parsed as the command line is, and the real binary does what they say.
 @Suite("Subcommands and their options", .serialized)
 struct SubcommandOptionsTests {
-    @Test("serve is the default, and takes every flag (--help lists each with its variable); each is a setting")
+    @Test("serve is the default; its --help lists every setting with its variable, and nothing else")
     func serveFlagsAreTheSettings() throws {
-        let help = Serve.helpMessage(columns: 10_000)
+        let help = Launch.help(command: "serve", catalog: NodeConfiguration.settings)
         let flags = Set(help.matches(of: /--([a-z][a-z-]+)/).map { String($0.1) })
-        let settings = Set(Settings.all.map(\.key))
+        let settings = Set(NodeConfiguration.settings.map(\.key))
         #expect(flags.subtracting(["help", "config"]) == settings)
-        for setting in Settings.all {
+        for setting in NodeConfiguration.settings {
             #expect(help.contains(setting.variable), "--help does not name \(setting.variable)")
+            #expect(help.contains(setting.help), "--help does not explain \(setting.flag)")
         }
         #expect(try SwitchboardCommand.parseAsRoot([]) is Serve)
         let serve = try #require(
             try SwitchboardCommand.parseAsRoot(["--port", "9000", "--redis", "redis://r:1"]) as? Serve)
-        #expect(serve.options.port == 9000 && serve.chat.redis == "redis://r:1")
+        #expect(serve.settings == ["--port", "9000", "--redis", "redis://r:1"])
         let spelled = try #require(
             try SwitchboardCommand.parseAsRoot(["serve", "--echo", "--config", "f.yaml"]) as? Serve)
-        #expect(spelled.chat.echo && spelled.options.config == "f.yaml")
+        #expect(spelled.settings == ["--echo", "--config", "f.yaml"])
     }
 
-    @Test("a flag is checked by its setting's rules: each bound is accepted, one past it refused")
-    func flagsFollowTheSettingsRules() async throws {
-        try await onItsOwnThread { Self.checkEveryFlag() }
-    }
-
-    private static func checkEveryFlag() {
-        for setting in Settings.all {
-            switch setting.kind {
-            case .integer(let range, _):
-                #expect(throws: Never.self) { try Serve.parse([setting.flag, "\(range.upperBound)"]) }
-                #expect(throws: Never.self) { try Serve.parse([setting.flag, "\(range.lowerBound)"]) }
-                #expect(throws: (any Error).self, "\(setting.flag)") {
-                    try Serve.parse([setting.flag, "\(range.upperBound + 1)"])
-                }
-                #expect(throws: (any Error).self, "\(setting.flag)") {
-                    try Serve.parse([setting.flag, "\(range.lowerBound - 1)"])
-                }
-            case .number(let bound):
-                #expect(throws: Never.self) { try Serve.parse([setting.flag, "\(bound)"]) }
-                #expect(throws: (any Error).self, "\(setting.flag)") { try Serve.parse([setting.flag, "0"]) }
-                #expect(throws: (any Error).self, "\(setting.flag)") {
-                    try Serve.parse([setting.flag, "\(bound * 2)"])
-                }
-            case .choice(let words):
-                #expect(throws: Never.self) { try Serve.parse([setting.flag, words[0].lowercased()]) }
-                #expect(throws: (any Error).self, "\(setting.flag)") { try Serve.parse([setting.flag, "nonsense"]) }
-            default:
-                continue
-            }
-        }
-    }
-
-    @Test("hijack-demo takes the server's options; bench broker its own --redis; token its key; check-config a file")
+    @Test("hijack-demo takes the server's settings only; bench broker its own --redis; token its key; check-config")
     func otherSubcommands() throws {
         let demo = try #require(
             try SwitchboardCommand.parseAsRoot(["hijack-demo", "--port", "0", "--config", "d.yaml"])
                 as? HijackDemoCommand)
-        #expect(demo.options.port == 0 && demo.options.config == "d.yaml")
-        #expect(throws: (any Error).self) {
-            try SwitchboardCommand.parseAsRoot(["hijack-demo", "--redis", "redis://x"])
+        #expect(demo.settings == ["--port", "0", "--config", "d.yaml"])
+        #expect(throws: FlagParser.Problem.self) {
+            try FlagParser.parse(["--redis", "redis://x"], settings: NodeConfiguration.serverSettings)
         }
         let bench = try #require(
             try SwitchboardCommand.parseAsRoot(["bench", "broker", "--redis", "redis://r:1", "--messages", "100"])
@@ -80,6 +49,19 @@ struct SubcommandOptionsTests {
             try SwitchboardCommand.parseAsRoot(["check-config", "x.yaml", "--skip-files"]) as? CheckConfigCommand)
         #expect(check.file == "x.yaml" && check.skipFiles)
         #expect(throws: (any Error).self) { try SwitchboardCommand.parseAsRoot(["check-config"]) }
+    }
+
+    @Test("the binary: a bad flag, variable or unknown flag is one line each and exit code 64; --help exits 0")
+    func badSettings() async throws {
+        let flag = try await run(["--port", "70000"])
+        #expect(flag.status == 64 && flag.output == "switchboard: --port must be 0 to 65535, not \"70000\"\n")
+        let variable = try await run([], environment: ["SWITCHBOARD_PORT": "eighty"])
+        #expect(variable.status == 64)
+        #expect(variable.output == "switchboard: SWITCHBOARD_PORT must be 0 to 65535, not \"eighty\"\n")
+        let unknown = try await run(["serve", "--prot", "1"])
+        #expect(unknown.status == 64 && unknown.output == "switchboard: unknown flag --prot; did you mean --port?\n")
+        let help = try await run(["serve", "--help"])
+        #expect(help.status == 0 && help.output.contains("--max-rooms <n>"))
     }
 
     @Test("the binary: bench broker --redis tries that Redis; check-config prints each problem and exits 1")

@@ -10,11 +10,17 @@ public struct ContentLength: Middleware {
 
     public func respond(to request: Request, next: any Application) async throws -> Response {
         var response = try await next.respond(to: request)
+        Self.add(to: &response, answering: request)
+        return response
+    }
+
+    /// Adds `Content-Length` to `response` (the answer to `request`) where the middleware would: for an app that
+    /// answers its routes itself.
+    public static func add(to response: inout Response, answering request: Request) {
         guard response.hijack == nil, !request.isHijacked, !response.status.forbidsBody,
             response.headers[.contentLength] == nil, response.headers[.transferEncoding] == nil,
             let length = response.body.knownLength
-        else { return response }
+        else { return }
         response.headers[.contentLength] = String(length)
-        return response
     }
 }

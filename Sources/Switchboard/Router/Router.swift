@@ -42,6 +42,62 @@ public struct Router: Application {
         self.routes.first { $0.pattern.match(request.path) != nil }?.source
     }
 
+    /// What answers `request`, found once: the route's pattern (for metrics and logs) and the answer to run.
+    public struct Match: Sendable {
+        /// The pattern of the first route whose path matches, whatever its method; `nil` if none does.
+        public let pattern: String?
+        private let answer: Answer
+
+        private enum Answer: Sendable {
+            case route(any Application, Request)
+            case response(Response)
+        }
+
+        fileprivate init(pattern: String?, route: any Application, request: Request) {
+            self.pattern = pattern
+            self.answer = .route(route, request)
+        }
+
+        fileprivate init(pattern: String?, response: Response) {
+            self.pattern = pattern
+            self.answer = .response(response)
+        }
+
+        /// Answers the request: the route's answer, or the router's `404` or `405` with `Allow`.
+        public func respond() async throws -> Response {
+            switch self.answer {
+            case .route(let application, let request): try await application.respond(to: request)
+            case .response(let response): response
+            }
+        }
+    }
+
+    /// Finds the route for `request`, matching its path against each route once.
+    public func match(_ request: Request) -> Match {
+        var allowed: [HTTPRequest.Method] = []
+        var headFallback: (Route, Parameters)?
+        var first: String?
+        for route in self.routes {
+            guard let captures = route.pattern.match(request.path) else { continue }
+            first = first ?? route.source
+            if route.method == request.method {
+                return Match(pattern: first, route: route.application, request: request.with(captures))
+            }
+            if request.method == .head && route.method == .get && headFallback == nil {
+                headFallback = (route, captures)
+            }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        if let (route, captures) = headFallback {
+            return Match(pattern: first, route: route.application, request: request.with(captures))
+        }
+        if allowed.isEmpty { return Match(pattern: nil, response: HTTPError(.notFound).response) }
+        if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
+        var response = HTTPError(.methodNotAllowed).response
+        response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+        return Match(pattern: first, response: response)
+    }
+
     /// Adds a route answered by a closure.
     public mutating func add(
         _ method: HTTPRequest.Method,
@@ -72,26 +128,7 @@ public struct Router: Application {
     }
 
     public func respond(to request: Request) async throws -> Response {
-        var allowed: [HTTPRequest.Method] = []
-        var headFallback: (Route, Parameters)?
-        for route in self.routes {
-            guard let captures = route.pattern.match(request.path) else { continue }
-            if route.method == request.method {
-                return try await route.application.respond(to: request.with(captures))
-            }
-            if request.method == .head && route.method == .get && headFallback == nil {
-                headFallback = (route, captures)
-            }
-            if !allowed.contains(route.method) { allowed.append(route.method) }
-        }
-        if let (route, captures) = headFallback {
-            return try await route.application.respond(to: request.with(captures))
-        }
-        if allowed.isEmpty { return HTTPError(.notFound).response }
-        if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
-        var response = HTTPError(.methodNotAllowed).response
-        response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
-        return response
+        try await self.match(request).respond()
     }
 }
 

@@ -1,0 +1,170 @@
+import SwitchboardAuth
+public import SwitchboardRedis
+
+/// Fan-out through Redis (several nodes), or the embedded broker without it.
+public struct RedisSettings: Sendable {
+    /// The Redis to fan out through, with its TLS files; `nil` for the embedded broker.
+    public var configuration: RedisConfiguration?
+    /// Seconds a room member stays listed without a refresh from its node: the bound on ghosts after a crash.
+    public var presenceTTL = 30
+
+    public init() {}
+
+    static let url = Setting(
+        "redis", .text, secret: true, defaultNote: "none: the embedded broker, one node",
+        help: "Fan out through Redis, so several nodes chat together: redis://[[user]:password@]host[:port][/db], or "
+            + "rediss://… for TLS."
+    ) { value in
+        do {
+            _ = try RedisConfiguration(url: value)
+            return nil
+        } catch {
+            // RedisURLError never contains the password (FuzzRedisURL checks it).
+            return "\(error)"
+        }
+    }
+    static let ca = Setting(
+        "redis-ca", .file, defaultNote: "the system's trust roots",
+        help: "rediss:// only: a PEM file of the CA certificates to trust for Redis.")
+    static let certificate = Setting(
+        "redis-cert", .file,
+        help: "rediss:// only: a PEM client certificate for Redis servers that require one (tls-auth-clients yes); "
+            + "needs --redis-key.")
+    static let key = Setting("redis-key", .file, help: "rediss:// only: the PEM private key of --redis-cert.")
+    static let presenceTTL = Setting(
+        "presence-ttl", .integer(1...3600, unit: " seconds"), default: "30",
+        help: "With --redis: seconds a room member stays listed without a refresh from its node, the bound on ghost "
+            + "users after a node crash.")
+
+    static let settings = [url, ca, certificate, key, presenceTTL]
+
+    public init(_ parser: inout SettingsParser) {
+        self.presenceTTL = parser.integer(Self.presenceTTL) ?? self.presenceTTL
+        let files = [
+            (Self.ca, parser.text(Self.ca)), (Self.certificate, parser.text(Self.certificate)),
+            (Self.key, parser.text(Self.key)),
+        ]
+        guard let url = parser.text(Self.url), var configuration = try? RedisConfiguration(url: url) else {
+            for (setting, value) in files where value != nil {
+                parser.report("\(setting.key) needs a rediss:// URL in redis (TLS to Redis)")
+            }
+            return
+        }
+        if (files[1].1 == nil) != (files[2].1 == nil) { parser.report("redis-cert and redis-key go together") }
+        if configuration.tls == nil {
+            for (setting, value) in files where value != nil {
+                parser.report("\(setting.key) needs a rediss:// URL in redis (TLS to Redis)")
+            }
+        }
+        configuration.tls?.caFile = files[0].1
+        configuration.tls?.certificateFile = files[1].1
+        configuration.tls?.keyFile = files[2].1
+        self.configuration = configuration
+    }
+}
+
+/// The chat's endpoints and rooms: who may open sockets, what is served, how much history is kept.
+public struct ChatSettings: Sendable {
+    public var allowedOrigins: [String] = []
+    public var publicURL: String?
+    public var requireOrigin = false
+    public var echo = false
+    public var maxRooms = 10_000
+    public var historySize = 1000
+    /// Seconds a room message is kept.
+    public var historyTTL = 86_400
+    /// MiB of embedded history.
+    public var historyMemory = 256
+    /// Room messages per second a socket may send, after a burst of twice as many.
+    public var sayRate = 20.0
+
+    public init() {}
+
+    static let allowedOrigins = Setting(
+        "allowed-origin", .list(separator: ","), variable: "SWITCHBOARD_ALLOWED_ORIGINS",
+        defaultNote: "the --public-url's origin",
+        help: "A browser origin allowed to open WebSockets, e.g. https://chat.example.com; repeatable."
+    ) { value in
+        value.hasPrefix("http://") || value.hasPrefix("https://")
+            ? nil : "each must look like https://host[:port], not \(value.debugDescription)"
+    }
+    static let publicURL = Setting(
+        "public-url", .text,
+        defaultNote: "the --host and --port address (for 127.0.0.1 also localhost and [::1]); none for 0.0.0.0",
+        help: "The URL browsers open the chat at, e.g. https://chat.example.com; its origin is the one allowed to "
+            + "open WebSockets when no --allowed-origin is given."
+    ) { value in
+        BrowserOrigins.origin(ofPublicURL: value) == nil
+            ? "must look like https://host[:port][/path], not \(value.debugDescription)" : nil
+    }
+    static let requireOrigin = Setting(
+        "require-origin", .toggle, default: "false",
+        help: "Refuse WebSocket requests without an Origin header. By default they are let in: they do not come "
+            + "from a browser page.")
+    static let echo = Setting(
+        "echo", .toggle, default: "false",
+        help: "Serve GET /echo, a WebSocket echo for conformance runs and benchmarks (16 MiB messages, any origin).")
+    static let maxRooms = Setting(
+        "max-rooms", .integer(1...1_000_000, unit: ""), default: "10000",
+        help: "The most rooms with members on this node; a join past it gets rooms_full.")
+    static let historySize = Setting(
+        "history-size", .integer(1...100_000, unit: ""), default: "1000",
+        help: "Messages of history kept per room for catch-up.")
+    static let historyTTL = Setting(
+        "history-ttl", .integer(1...31_536_000, unit: " seconds"), default: "86400",
+        help: "Seconds a room message is kept; with --redis a room's stream expires that long after its last message.")
+    static let historyMemory = Setting(
+        "history-memory", .integer(1...1_048_576, unit: " MiB"), default: "256",
+        help: "Without --redis: MiB of room history kept in this process, over all rooms; past it the history of the "
+            + "rooms nobody is in goes first, oldest first.")
+    static let sayRate = Setting(
+        "say-rate", .number(atMost: 1_000_000), default: "20",
+        help: "Room messages a /ws socket may send per second, after a burst of twice as many; a user over all their "
+            + "sockets twice that.")
+
+    static let settings = [
+        allowedOrigins, publicURL, requireOrigin, echo, maxRooms, historySize, historyTTL, historyMemory, sayRate,
+    ]
+
+    public init(_ parser: inout SettingsParser) {
+        self.allowedOrigins = parser.list(Self.allowedOrigins)
+        self.publicURL = parser.text(Self.publicURL)
+        self.requireOrigin = parser.toggle(Self.requireOrigin)
+        self.echo = parser.toggle(Self.echo)
+        self.maxRooms = parser.integer(Self.maxRooms) ?? self.maxRooms
+        self.historySize = parser.integer(Self.historySize) ?? self.historySize
+        self.historyTTL = parser.integer(Self.historyTTL) ?? self.historyTTL
+        self.historyMemory = parser.integer(Self.historyMemory) ?? self.historyMemory
+        self.sayRate = parser.number(Self.sayRate) ?? self.sayRate
+    }
+
+    /// The browser origins allowed: the configured list, else the public URL's origin, else the listening
+    /// address's.
+    public func origins(host: String, port: Int) -> [String] {
+        if !self.allowedOrigins.isEmpty { return self.allowedOrigins }
+        if let url = self.publicURL, let origin = BrowserOrigins.origin(ofPublicURL: url) { return [origin] }
+        return BrowserOrigins.origins(listeningOn: host, port: port)
+    }
+}
+
+/// Where `GET /metrics` is served.
+public struct MetricsSettings: Sendable {
+    /// `nil`: no metrics, and none recorded.
+    public var port: Int?
+    public var host = "127.0.0.1"
+
+    public init() {}
+
+    static let port = Setting(
+        "metrics-port", .integer(0...65535, unit: ""), defaultNote: "no metrics, and none recorded",
+        help: "Serve Prometheus metrics at http://<metrics-host>:<port>/metrics, a port apart from the public one.")
+    static let host = Setting(
+        "metrics-host", .text, default: "127.0.0.1", help: "The address the metrics port listens on.")
+
+    static let settings = [port, host]
+
+    public init(_ parser: inout SettingsParser) {
+        self.port = parser.integer(Self.port)
+        self.host = parser.text(Self.host) ?? self.host
+    }
+}

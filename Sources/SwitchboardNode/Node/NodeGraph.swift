@@ -1,0 +1,211 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Switchboard
+import SwitchboardApi
+import SwitchboardAuth
+package import SwitchboardMetrics
+import SwitchboardPubSub
+package import SwitchboardRedis
+package import SwitchboardRooms
+import SwitchboardRoomsRedis
+import SwitchboardServer
+package import SwitchboardTopics
+package import SwitchboardWebhooks
+
+/// The objects a node is made of, built once from its configuration: each made here and only here.
+package struct NodeGraph: Sendable {
+    let configuration: NodeConfiguration
+    let logger: Logger
+    package let topics: Topics
+    package let counters: ChatCounters
+    let authentication: ChatAuthentication
+    let tls: TLSCredentials?
+    /// With Redis: the command connection (shared by the broker and the stores) and the broker.
+    package let redis: (client: RedisClient, broker: RedisBroker)?
+    package let presence: (any PresenceStore)?
+    package let dispatcher: WebhookDispatcher?
+    package let exporter: MetricsExporter?
+    let chat: ChatConfiguration
+    let hooks: ChatHooks
+    let eventLoop: any EventLoop
+
+    init(configuration: NodeConfiguration, eventLoopGroup group: any EventLoopGroup, logger: Logger)
+        async throws(NodeError)
+    {
+        self.configuration = configuration
+        self.logger = logger
+        self.eventLoop = group.next()
+        self.authentication = try await configuration.identity.authentication()
+        self.tls = try configuration.tlsCredentials()
+        // With metrics off nothing is recorded, not even a clock read per message.
+        let exporter = configuration.metrics.port == nil ? nil : MetricsExporter()
+        self.exporter = exporter
+        let counters = ChatCounters()
+        self.counters = counters
+        let dispatcher = configuration.webhooks.configuration.map {
+            WebhookDispatcher(configuration: $0, eventLoopGroup: group, logger: logger)
+        }
+        self.dispatcher = dispatcher
+        let events = dispatcher.map { WebhookEvents(dispatcher: $0) }
+        let hookConfiguration = configuration.webhooks.hooks
+        self.hooks =
+            hookConfiguration.isEmpty
+            ? ChatHooks()
+            : BackendHooks(configuration: hookConfiguration, eventLoopGroup: group, logger: logger).chatHooks
+        self.chat = configuration.chatConfiguration(auth: self.authentication, hooks: self.hooks)
+        if let redis = configuration.redis.configuration {
+            // Two Redis connections per process: one for commands (PUBLISH, history, presence), one subscriber.
+            let client = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
+            let broker = RedisBroker(
+                client: client, eventLoopGroup: group, logger: logger, metricsFactory: exporter?.factory)
+            self.redis = (client, broker)
+            self.topics = Topics(broker: broker, logger: logger, metricsFactory: exporter?.factory)
+            self.presence = RedisPresence(
+                client: client, ttl: .seconds(configuration.redis.presenceTTL), observer: events,
+                leaveDelay: configuration.webhooks.leaveDelay, logger: logger)
+            exporter?.observe(redis: client, broker: broker)
+        } else {
+            self.redis = nil
+            self.topics = Topics(broker: LocalBroker(), logger: logger, metricsFactory: exporter?.factory)
+            self.presence = nil
+        }
+        exporter?.observe(topics: self.topics, chat: counters)
+        if let dispatcher {
+            exporter?.observe(webhooks: dispatcher)
+            logger.info(
+                "Webhooks on",
+                metadata: ["urls": "\(dispatcher.configuration.urls.map(\.description).joined(separator: ", "))"])
+        }
+        let origins = configuration.chat.origins(host: configuration.server.host, port: configuration.server.port)
+        if origins.isEmpty {
+            logger.warning(
+                "No browser origin is allowed: give --public-url (or --allowed-origin) so the page can connect",
+                metadata: ["host": "\(configuration.server.host)", "port": "\(configuration.server.port)"])
+        }
+    }
+
+    /// The node's routes (an app's own first), with the services that go with them.
+    func makeApplication(appRoutes: (inout Router) -> Void) -> ChatApplication {
+        let redis = self.redis
+        let events = self.dispatcher.map { WebhookEvents(dispatcher: $0) }
+        return ChatApplication.make(
+            topics: self.topics,
+            configuration: self.chat,
+            health: {
+                guard let redis else { return BrokerHealth(kind: "embedded") }
+                return BrokerHealth(kind: "redis", unavailable: await redis.broker.unreadiness(timeout: .seconds(1)))
+            },
+            roomLog: self.redis.map { RedisRoomLog(client: $0.client, limits: self.chat.history) },
+            presence: self.presence,
+            presenceObserver: events,
+            leaveDelay: self.configuration.webhooks.leaveDelay,
+            counters: self.counters,
+            observer: events,
+            eventLoop: self.eventLoop,
+            logger: self.logger,
+            appRoutes: appRoutes)
+    }
+
+    /// The services in start order (shutdown is the reverse), each named.
+    ///
+    /// Why this order: Redis's connections outlive everything that uses them; the webhook dispatcher outlives
+    /// presence, which reports the last leaves at shutdown (the embedded one at once, the Redis one through the due
+    /// set); the survey answers until the end; the public server starts last and stops first, so no socket is left
+    /// when presence removes this node's members.
+    func services(
+        around chatServices: [any Service], server: Server, name: String, group: any EventLoopGroup
+    ) -> [(name: String, configuration: ServiceGroupConfiguration.ServiceConfiguration)] {
+        var services: [(String, ServiceGroupConfiguration.ServiceConfiguration)] = []
+        if let (client, broker) = self.redis {
+            services.append(("redis client", .init(service: client)))
+            services.append(("redis broker", .init(service: broker)))
+        }
+        if let dispatcher { services.append(("webhook dispatcher", .init(service: dispatcher))) }
+        if let presence = self.presence as? RedisPresence {
+            services.append(("redis presence", .init(service: presence)))
+        }
+        for service in chatServices {
+            let label = service is ClusterSurvey ? "cluster survey" : "presence"
+            services.append((label, .init(service: service)))
+        }
+        if let verifier = self.authentication.verifier {
+            let identity = self.configuration.identity
+            if let path = identity.jwksFile {
+                services.append(
+                    ("jwks file", .init(service: JWKSReloader.file(path, verifier: verifier, logger: self.logger))))
+            }
+            if let url = identity.jwksURL {
+                let reloader = JWKSReloader.url(
+                    url, every: .seconds(identity.jwksRefresh), verifier: verifier, logger: self.logger)
+                services.append(("jwks url", .init(service: reloader)))
+            }
+        }
+        if let tls {
+            services.append(("tls reloader", .init(service: TLSReloader(credentials: tls, logger: self.logger))))
+        }
+        if let (_, broker) = self.redis, let redis = self.configuration.redis.configuration {
+            let report = RedisStartupReport(broker: broker, configuration: redis, logger: self.logger)
+            services.append(("redis report", .init(service: report, successTerminationBehavior: .ignore)))
+        }
+        if let exporter, let port = self.configuration.metrics.port {
+            let metricsServer = Server(
+                application: MetricsEndpoint(exporter: exporter),
+                configuration: ServerConfiguration(
+                    host: self.configuration.metrics.host, port: port, maxConnections: 64),
+                eventLoopGroup: group,
+                logger: self.logger)
+            services.append(("metrics server", .init(service: metricsServer)))
+            let announcer = Announcer(server: metricsServer, name: "Metrics", path: "metrics")
+            services.append(("metrics announcer", .init(service: announcer, successTerminationBehavior: .ignore)))
+        }
+        services.append(("server", .init(service: server)))
+        services.append(
+            ("announcer", .init(service: Announcer(server: server, name: name), successTerminationBehavior: .ignore)))
+        return services
+    }
+}
+
+extension NodeConfiguration {
+    /// The chat's settings from the node's.
+    func chatConfiguration(auth: ChatAuthentication, hooks: ChatHooks) -> ChatConfiguration {
+        let api = self.api.configuration
+        var chat = ChatConfiguration(
+            allowedOrigins: self.chat.origins(host: self.server.host, port: self.server.port),
+            requiresOrigin: self.chat.requireOrigin,
+            servesEcho: self.chat.echo,
+            publishToken: api.publishToken,
+            publishKeys: api.publishKeys,
+            apiKeys: api.apiKeys,
+            clusterDeadline: .milliseconds(Int64(self.api.deadline)),
+            maxRooms: self.chat.maxRooms,
+            history: RoomHistoryLimits(
+                messagesPerRoom: self.chat.historySize, maxAgeMilliseconds: Int64(self.chat.historyTTL) * 1000,
+                maxRooms: self.chat.maxRooms, maxBytes: self.chat.historyMemory * 1024 * 1024),
+            auth: auth,
+            rateLimits: self.chat.rateLimits)
+        chat.keyRate = api.keyRate
+        chat.hooks = hooks
+        return chat
+    }
+
+    /// The TLS credentials, read now; `nil` without a certificate.
+    func tlsCredentials() throws(NodeError) -> TLSCredentials? {
+        guard let certificate = self.server.tlsCertificate, let key = self.server.tlsKey else { return nil }
+        do {
+            return try TLSCredentials(certificateChainPath: certificate, privateKeyPath: key)
+        } catch {
+            throw NodeError("\(error)")
+        }
+    }
+}
+
+extension ChatSettings {
+    /// The rate limits, with this node's say rate.
+    var rateLimits: ChatRateLimits {
+        var limits = ChatRateLimits()
+        limits.sayMessages = .init(rate: self.sayRate, burst: 2 * self.sayRate)
+        limits.userSayMessages = .init(rate: 2 * self.sayRate, burst: 4 * self.sayRate)
+        return limits
+    }
+}

@@ -1,0 +1,183 @@
+import FoundationEssentials
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SwitchboardLocks
+import SwitchboardRedis
+import SwitchboardRooms
+
+/// Leaves: queued (with their delayed transitions), swept when their node stopped refreshing them, and reported by
+/// whichever node claims them when due.
+extension RedisPresence {
+    /// A leave waiting for its delay, as the due set keeps it: which room and marker, the token the marker must still
+    /// hold, and the transition to report.
+    struct DueLeave: Codable {
+        var room: String
+        /// The marker's field: `room`, or `member:<key>`.
+        var field: String
+        var token: String
+        var event: String
+        var member: PresenceMember?
+        var at: Int64
+
+        var transition: PresenceTransition? {
+            switch (self.event, self.member) {
+            case ("member_left", let member?): .memberLeft(member, room: self.room, at: self.at)
+            case ("room_vacated", _): .roomVacated(room: self.room, at: self.at)
+            default: nil
+            }
+        }
+    }
+
+    /// Queues the removal of `member` (stored as `stored`, its JSON by default), the announcement of its leave and,
+    /// when it ends the member's or the room's presence, the delayed transitions; whether this call removed it.
+    @discardableResult
+    func queueLeave(_ member: PresenceMember, stored: ByteBuffer? = nil, room: String) -> EventLoopFuture<Bool> {
+        let token = self.observer == nil ? "" : String(UInt64.random(in: 1...UInt64.max), radix: 36)
+        let time = PresenceTransition.now()
+        let delay = self.leaveDelay.nanoseconds / 1_000_000
+        let removed = self.client.evaluateNow(
+            Self.leaveScript, keys: Self.keys(room),
+            arguments: [
+                stored ?? ByteBuffer(string: member.json()),
+                PresenceFrame(room: room, event: "leave", member: member).json(),
+                ByteBuffer(string: member.transitionKey), ByteBuffer(string: token),
+                ByteBuffer(string: String(delay + Self.markerLifetime)),
+            ])
+        return removed.flatMap { reply in
+            let flags = Self.integers(reply)
+            guard flags.count == 3, flags[0] == 1 else { return removed.eventLoop.makeSucceededFuture(false) }
+            guard !token.isEmpty else { return removed.eventLoop.makeSucceededFuture(true) }
+            var due: [DueLeave] = []
+            if flags[1] == 1 {
+                due.append(
+                    DueLeave(
+                        room: room, field: "member:\(member.transitionKey)", token: token, event: "member_left",
+                        member: member, at: time))
+            }
+            if flags[2] == 1 {
+                due.append(
+                    DueLeave(room: room, field: "room", token: token, event: "room_vacated", member: nil, at: time))
+            }
+            // The due set is the cluster's key: its own command. The room's leave is due half a millisecond after the
+            // member's, so it is claimed after it.
+            var arguments = [RoomKeys.dueLeaves]
+            for (index, leave) in due.enumerated() {
+                guard let json = try? JSONEncoder().encode(leave) else { continue }
+                arguments += [
+                    String(Double(time + delay) + Double(index) * 0.5), String(decoding: json, as: UTF8.self),
+                ]
+            }
+            guard arguments.count > 1 else { return removed.eventLoop.makeSucceededFuture(true) }
+            return self.client.sendNow(RESPCommand("ZADD", arguments.map { ByteBuffer(string: $0) })).map { _ in true }
+        }
+    }
+
+    /// Claims the due leaves (atomically: each by one node) and reports those whose marker is still theirs; how many
+    /// entries were due.
+    func claimDueLeaves() async -> Int {
+        do {
+            let reply = try await self.client.evaluateNow(
+                Self.claimScript, keys: [ByteBuffer(string: RoomKeys.dueLeaves)],
+                arguments: [
+                    ByteBuffer(string: Self.nowMilliseconds()), ByteBuffer(string: String(Self.claimLimit)),
+                ]
+            ).value()
+            let entries = reply.elements ?? []
+            for case .bulkString(let json?) in entries {
+                guard let leave = try? JSONDecoder().decode(DueLeave.self, from: Data(json.readableBytesView)),
+                    let transition = leave.transition
+                else { continue }
+                let confirmed = try await self.client.evaluateNow(
+                    Self.confirmScript, keys: [ByteBuffer(string: RoomKeys.markers(leave.room))],
+                    arguments: [ByteBuffer(string: leave.field), ByteBuffer(string: leave.token)]
+                ).value()
+                if confirmed == .integer(1) { self.observer?.presenceChanged(transition) }
+            }
+            return entries.count
+        } catch {
+            self.logger.debug("Claiming due presence leaves failed", metadata: ["error": "\(error)"])
+            return 0
+        }
+    }
+
+    /// Removes members whose node stopped refreshing them; the script announces each leave once, from whichever
+    /// node removed it, and counts it for the transitions.
+    func sweep(_ room: String) async throws {
+        let expired = try await self.client.send(
+            RESPCommand("ZRANGEBYSCORE", RoomKeys.presence(room), "-inf", "(" + Self.nowMilliseconds()))
+        for value in expired.elements ?? [] {
+            guard let bytes = value.bytes,
+                let member = try? JSONDecoder().decode(PresenceMember.self, from: Data(bytes.readableBytesView))
+            else { continue }
+            _ = try await self.queueLeave(member, stored: bytes, room: room).value()
+        }
+    }
+
+    /// Refreshes this node's members and sweeps the expired ones: in the rooms where this node has members, and in
+    /// the rooms of the index where everyone has expired.
+    func heartbeat() async {
+        let expiry = self.expiry()
+        // Queued under the lock, so a refresh can never follow (and undo) a leave queued after it.
+        let refreshes = self.local.withLockedValue { local in
+            local.map { room, members in
+                let members = Array(members.values)
+                var arguments = [ByteBuffer(string: expiry)]
+                for member in members {
+                    arguments += [
+                        ByteBuffer(string: member.json()),
+                        PresenceFrame(room: room, event: "join", member: member).json(),
+                        ByteBuffer(string: member.transitionKey),
+                    ]
+                }
+                let refreshed = self.client.evaluateNow(Self.refreshScript, keys: Self.keys(room), arguments: arguments)
+                self.client.sendNow(RESPCommand("ZADD", RoomKeys.presenceRooms, "GT", expiry, room)).whenFailure { _ in
+                }
+                return (room, members, refreshed)
+            }
+        }
+        for (room, members, refreshed) in refreshes {
+            do {
+                for restored in try await refreshed.value().elements ?? [] {
+                    let flags = Self.integers(restored)
+                    guard flags.count == 3, members.indices.contains(Int(flags[0])) else { continue }
+                    self.reportEnter(members[Int(flags[0])], room: room, occupied: flags[1] == 1, joined: flags[2] == 1)
+                }
+                try await self.sweep(room)
+            } catch {
+                self.logger.debug("Presence refresh failed", metadata: ["room": "\(room)", "error": "\(error)"])
+            }
+        }
+        do {
+            try await self.sweepAbandonedRooms()
+        } catch {
+            self.logger.debug("Presence sweep failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Sweeps the rooms whose members have all expired (at most 1,000 a heartbeat), and forgets the empty ones.
+    ///
+    /// The index is another slot than the rooms', so "empty, then forget" is two commands: an enter between them
+    /// drops a room with a member from the index until its node's next refresh (a third of the TTL) adds it back.
+    private func sweepAbandonedRooms() async throws {
+        let due = try await self.client.send(
+            RESPCommand(
+                "ZRANGEBYSCORE", RoomKeys.presenceRooms, "-inf", "(" + Self.nowMilliseconds(), "LIMIT", "0", "1000"))
+        for case .bulkString(let name?) in due.elements ?? [] {
+            let room = String(buffer: name)
+            try await self.sweep(room)
+            if try await self.client.send(RESPCommand("ZCARD", RoomKeys.presence(room))) == .integer(0) {
+                try await self.client.send(RESPCommand("ZREM", RoomKeys.presenceRooms, room))
+            }
+        }
+    }
+
+    /// At shutdown: this node's members leave now rather than when their entries expire.
+    func removeLocalMembers() async {
+        let removals = self.local.withLockedValue { local in
+            defer { local = [:] }
+            return local.flatMap { room, members in members.values.map { self.queueLeave($0, room: room) } }
+        }
+        for removal in removals { _ = try? await removal.value() }
+    }
+}
