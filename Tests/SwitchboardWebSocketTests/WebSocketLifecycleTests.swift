@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Switchboard
@@ -128,6 +129,26 @@ struct WebSocketLifecycleTests {
                 #expect(frame.text == "still open")
             }
         }
+    }
+
+    @Test("A loop's keepalive scheduler exists while it has sockets with keepalive, and goes with the last")
+    func keepaliveSchedulerGoesWithTheLastSocket() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let app = echoing(WebSocketConfiguration(pingInterval: .seconds(30)))
+        try await withServer(app, eventLoopGroup: group) { _, port in
+            #expect(!KeepaliveScheduler.isActive(on: loop))
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.handshake()
+                try await client.send(clientFrame(0x1, text: "hi"))
+                #expect(try await client.readFrame()?.text == "hi")
+                #expect(KeepaliveScheduler.isActive(on: loop))
+                try await client.send(clientFrame(0x8, closePayload(1000)))
+                _ = try await client.readFrame()
+            }
+            #expect(await eventually { !KeepaliveScheduler.isActive(on: loop) })
+        }
+        try await group.shutdownGracefully()
     }
 
     @Test("The idle timeout closes a silent connection with 1001; traffic keeps it open")

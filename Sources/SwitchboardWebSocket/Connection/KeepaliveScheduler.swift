@@ -7,8 +7,16 @@ import NIOCore
 /// A timer per socket would cost each idle connection a scheduled task, a closure and a promise (about 700 bytes
 /// measured); here a socket costs one dictionary entry. The tick runs every second (or a quarter of the shortest
 /// interval configured on the loop), so deadlines are kept to within a tick.
+///
+/// A loop's scheduler exists while the loop has sockets with keepalive: made for the first, gone with the last (its
+/// task cancelled and its entry removed), so loops that end, or go quiet, leave nothing behind.
 final class KeepaliveScheduler {
     private static let schedulers = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<KeepaliveScheduler>]>([:])
+
+    /// Whether `eventLoop` has a scheduler now (for tests: not once its last socket closed).
+    static func isActive(on eventLoop: any EventLoop) -> Bool {
+        self.schedulers.withLockedValue { $0[ObjectIdentifier(eventLoop)] != nil }
+    }
 
     private let eventLoop: any EventLoop
     private var handlers: [ObjectIdentifier: WebSocketHandler] = [:]
@@ -47,10 +55,14 @@ final class KeepaliveScheduler {
 
     func unregister(_ handler: WebSocketHandler) {
         self.handlers[ObjectIdentifier(handler)] = nil
-        if self.handlers.isEmpty {
-            // No sockets on this loop: stop ticking until the next one registers.
-            self.task?.cancel()
-            self.task = nil
+        guard self.handlers.isEmpty else { return }
+        // No sockets on this loop: stop ticking, and forget the loop until the next one registers. On the loop, as
+        // every registration of this loop is, so no registration can slip in between.
+        self.task?.cancel()
+        self.task = nil
+        let key = ObjectIdentifier(self.eventLoop)
+        Self.schedulers.withLockedValue { schedulers in
+            if schedulers[key]?.value === self { schedulers[key] = nil }
         }
     }
 

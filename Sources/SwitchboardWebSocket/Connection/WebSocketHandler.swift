@@ -11,34 +11,26 @@ final class WebSocketHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    struct MessageInProgress {
-        var kind: WebSocketMessage.Kind
-        var compressed: Bool
-        var buffer: ByteBuffer?
-        var size: Int
-    }
-
     let configuration: WebSocketConfiguration
     let deflate: NegotiatedDeflate?
     let logger: Logger
     /// The closing handshake; every transition away from open also stops off-loop sends (``WebSocket/isOpen``).
-    private(set) var closing = CloseHandshake() {
+    var closing = CloseHandshake() {
         didSet { if !self.closing.isOpen { self.socket?.markNotOpen() } }
     }
     private var parser: FrameParser
+    /// Bytes of a frame that has not arrived whole.
     private var pending: ByteBuffer?
-    private var message: MessageInProgress?
-    private var frameFin = false
-    private var utf8 = UTF8Validator()
-    private var inflater: Inflater?
-    private var deflater: Deflater?
+    /// Data frames into messages: fragments, UTF-8, inflating, the size cap.
+    private var assembler: MessageAssembler
+    var deflater: Deflater?
     private(set) var context: ChannelHandlerContext?
     /// What the app asked of the socket in its set-up closure, which runs just before the handler joins the
     /// pipeline: done in order once it has (`nil` from then on). A fan-out member attached there replays what
     /// was published during the handshake, and a gap it held closes the socket: none of it may be lost.
-    private var beforeAdded: [(WebSocketHandler) -> Void]? = []
+    var beforeAdded: [(WebSocketHandler) -> Void]? = []
     /// The channel's writability, as of the last event.
-    private var isWritable = true
+    var isWritable = true
     var timers = WebSocketTimers()
     private var readsPaused = false
     private var readPending = false
@@ -62,6 +54,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.deflate = deflate
         self.logger = logger
         self.parser = FrameParser(maxFrameSize: configuration.maxFrameSize, allowsRSV1: deflate != nil)
+        self.assembler = MessageAssembler(maxMessageSize: configuration.maxMessageSize, deflate: deflate)
     }
 
     // MARK: Lifecycle
@@ -79,7 +72,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     /// The handler has not joined the pipeline yet: operations are kept (``beforeAdded``). Checked before a
     /// closure is made, so the sends of a running socket allocate nothing for it.
-    private var isBeforeAdded: Bool { self.context == nil && self.beforeAdded != nil }
+    var isBeforeAdded: Bool { self.context == nil && self.beforeAdded != nil }
 
     /// Kept from writability events: cheaper than asking the channel on every send of a fan-out.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -128,10 +121,9 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.isFinished = true
         self.configuration.counters?.closed(code: code)
         if let context { self.timers.cancel(handler: self, eventLoop: context.eventLoop) }
-        self.inflater = nil
+        self.assembler.reset()
         self.deflater = nil
         self.pending = nil
-        self.message = nil
         self.socket?.markNotOpen()
         guard self.appOperations == 0 else {
             let handler = NIOLoopBound(self, eventLoop: eventLoop)
@@ -157,7 +149,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     }
 
     /// Runs an operation the app started; the connection's end, if it happens inside, is reported after it.
-    private func appOperation<Result>(_ body: () throws -> Result) rethrows -> Result {
+    func appOperation<Result>(_ body: () throws -> Result) rethrows -> Result {
         self.appOperations += 1
         defer { self.appOperations -= 1 }
         return try body()
@@ -196,97 +188,14 @@ final class WebSocketHandler: ChannelDuplexHandler {
         case .control(let header, let payload):
             try self.handleControl(header.opcode, payload: payload, context: context)
         case .dataHeader(let header):
-            try self.startFrame(header)
+            try self.assembler.startFrame(header)
         case .data(let piece, let endOfFrame):
-            try self.receive(piece, endOfFrame: endOfFrame)
+            guard let message = try self.assembler.receive(piece, endOfFrame: endOfFrame) else { return }
+            // After our close frame the peer's remaining data is read (to reach its close frame) but not delivered.
+            guard self.closing.isOpen, let socket else { return }
+            self.configuration.counters?.received(bytes: message.data.readableBytes)
+            socket.deliver(message, handler: self)
         }
-    }
-
-    private func startFrame(_ header: FrameHeader) throws(WebSocketProtocolViolation) {
-        if header.opcode == .continuation {
-            guard self.message != nil else {
-                throw .init(code: .protocolError, reason: "continuation frame without a message")
-            }
-            // RFC 7692 §6.1: RSV1 marks a compressed message on its first frame only.
-            if header.rsv1 { throw .init(code: .protocolError, reason: "RSV1 on a continuation frame") }
-        } else {
-            guard self.message == nil else {
-                throw .init(code: .protocolError, reason: "new data frame inside a fragmented message")
-            }
-            self.message = MessageInProgress(
-                kind: header.opcode == .text ? .text : .binary,
-                compressed: header.rsv1,
-                buffer: nil,
-                size: 0
-            )
-            self.utf8 = UTF8Validator()
-        }
-        if !self.message!.compressed, self.message!.size + header.length > self.configuration.maxMessageSize {
-            throw .init(code: .messageTooBig, reason: "message exceeds \(self.configuration.maxMessageSize) bytes")
-        }
-        self.frameFin = header.fin
-    }
-
-    private func receive(_ piece: ByteBuffer, endOfFrame: Bool) throws {
-        guard var message = self.message else { return }
-        self.message = nil  // keep the message buffer uniquely referenced while appending
-        if message.compressed {
-            try self.inflate(piece, into: &message, final: endOfFrame && self.frameFin)
-        } else {
-            if message.kind == .text { try self.validateUTF8(piece) }
-            message.size += piece.readableBytes
-            if message.buffer == nil {
-                message.buffer = piece
-            } else {
-                var piece = piece
-                message.buffer!.writeBuffer(&piece)
-            }
-        }
-        guard endOfFrame && self.frameFin else {
-            self.message = message
-            return
-        }
-        if message.kind == .text && !self.utf8.isComplete {
-            throw WebSocketProtocolViolation(
-                code: .invalidFramePayloadData, reason: "text message ends inside a code point")
-        }
-        // After our close frame the peer's remaining data is read (to reach its close frame) but not delivered.
-        guard self.closing.isOpen, let socket else { return }
-        self.configuration.counters?.received(bytes: message.buffer?.readableBytes ?? 0)
-        socket.deliver(WebSocketMessage(kind: message.kind, data: message.buffer ?? ByteBuffer()), handler: self)
-    }
-
-    private func validateUTF8(_ bytes: ByteBuffer) throws(WebSocketProtocolViolation) {
-        let valid = bytes.withUnsafeReadableBytes { self.utf8.validate($0) }
-        if !valid { throw .init(code: .invalidFramePayloadData, reason: "text message is not valid UTF-8") }
-    }
-
-    private func inflate(_ piece: ByteBuffer, into message: inout MessageInProgress, final: Bool) throws {
-        let inflater = try self.inflater ?? Inflater()
-        self.inflater = inflater
-        var output = message.buffer ?? (self.context?.channel.allocator ?? ByteBufferAllocator()).buffer(capacity: 256)
-        let before = output.writerIndex
-        var fits: Bool
-        do {
-            fits = try inflater.inflate(piece, into: &output, limit: self.configuration.maxMessageSize)
-            if fits && final {
-                fits = try inflater.inflate(
-                    ByteBuffer(bytes: [0x00, 0x00, 0xFF, 0xFF]), into: &output, limit: self.configuration.maxMessageSize
-                )
-            }
-        } catch {
-            throw WebSocketProtocolViolation(code: .invalidFramePayloadData, reason: "invalid compressed data")
-        }
-        guard fits else {
-            throw WebSocketProtocolViolation(
-                code: .messageTooBig, reason: "decompressed message exceeds \(self.configuration.maxMessageSize) bytes")
-        }
-        if message.kind == .text, output.writerIndex > before {
-            try self.validateUTF8(output.getSlice(at: before, length: output.writerIndex - before)!)
-        }
-        message.size = output.readableBytes
-        message.buffer = output
-        if final, self.deflate?.clientNoContextTakeover == true { inflater.reset() }
     }
 
     private func handleControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, context: ChannelHandlerContext) throws {
@@ -345,7 +254,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.perform(self.closing.peerFailed(code: violation.code, reason: violation.reason), context: context)
     }
 
-    private func perform(_ action: CloseHandshake.FailAction, context: ChannelHandlerContext) {
+    func perform(_ action: CloseHandshake.FailAction, context: ChannelHandlerContext) {
         switch action {
         case .sendCloseThenCloseTCP(let code, let reason):
             self.writeThenCloseTCP(
@@ -359,7 +268,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
     /// Sends the last frame, then closes our side (FIN) and drops whatever the peer still sends until it closes
     /// too, or the close timeout passes. Closing at once would make the kernel answer the peer's in-flight bytes
     /// with a reset, which can destroy our close frame before the peer reads it.
-    private func writeThenCloseTCP(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+    func writeThenCloseTCP(_ frame: ByteBuffer, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { result in
             switch result {
@@ -391,148 +300,6 @@ final class WebSocketHandler: ChannelDuplexHandler {
         if self.readPending, let context {
             self.readPending = false
             context.read()
-        }
-    }
-
-    // MARK: Outbound
-
-    /// Starts the closing handshake from our side.
-    func close(code: WebSocketCloseCode, reason: String) {
-        if self.isBeforeAdded {
-            self.beforeAdded?.append { $0.close(code: code, reason: reason) }
-            return
-        }
-        guard let context, case .sendClose(let code, let reason) = self.closing.startClosing(code: code, reason: reason)
-        else { return }
-        self.appOperation {
-            context.writeAndFlush(
-                self.wrapOutboundOut(
-                    FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)),
-                promise: nil)
-        }
-        self.timers.armCloseTimeout(self.configuration.closeTimeout, handler: self, context: context)
-    }
-
-    /// Sends `message` as one frame, compressed when negotiated and worth it.
-    func send(_ message: WebSocketMessage, written: EventLoopPromise<Void>? = nil) throws {
-        // A promise is not kept for later: a socket whose handler is never added would leave it unfulfilled.
-        if written == nil, self.isBeforeAdded {
-            self.beforeAdded?.append { try? $0.send(message) }
-            return
-        }
-        try self.appOperation { try self.sendNow(message, written: written) }
-    }
-
-    /// Sends `message`; `written` completes once it is written to the socket (fails if it never will be).
-    private func sendNow(_ message: WebSocketMessage, written: EventLoopPromise<Void>? = nil) throws {
-        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
-        self.configuration.counters?.sent(bytes: message.data.readableBytes)
-        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-        if let deflate, let bits = deflate.serverWindowBits, message.data.readableBytes >= deflate.minimumSizeToCompress
-        {
-            let deflater = try self.deflater ?? Deflater(windowBits: bits, level: deflate.compressionLevel)
-            self.deflater = deflater
-            let compressed = try deflater.compress(message.data, allocator: context.channel.allocator)
-            if deflate.serverNoContextTakeover { deflater.reset() }
-            try self.write(
-                FrameWriter.frame(
-                    rsv1: true, opcode: opcode, payload: compressed, allocator: context.channel.allocator),
-                context: context, written: written)
-        } else if message.data.readableBytes > FrameWriter.inlinePayloadLimit {
-            // Large payloads are not copied: header and payload go out as two buffers with one flush (writev).
-            var header = context.channel.allocator.buffer(capacity: 10)
-            FrameWriter.writeHeader(opcode: opcode, length: message.data.readableBytes, into: &header)
-            try self.write(header, message.data, context: context, written: written)
-        } else {
-            try self.write(
-                FrameWriter.frame(opcode: opcode, payload: message.data, allocator: context.channel.allocator),
-                context: context, written: written)
-        }
-    }
-
-    /// Sends a frame already encoded (a prepared message).
-    func send(encodedFrame: ByteBuffer) throws {
-        if self.isBeforeAdded {
-            self.beforeAdded?.append { try? $0.send(encodedFrame: encodedFrame) }
-            return
-        }
-        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
-        try self.appOperation { try self.write(encodedFrame, context: context) }
-    }
-
-    /// Sends frames already encoded, in order, with one flush: a fan-out that fell behind catches up with one
-    /// system call per socket instead of one per message.
-    func send(encodedFrames frames: some Collection<ByteBuffer>) throws {
-        if self.isBeforeAdded {
-            let copied = Array(frames)
-            self.beforeAdded?.append { try? $0.send(encodedFrames: copied) }
-            return
-        }
-        try self.appOperation { try self.sendNow(encodedFrames: frames) }
-    }
-
-    private func sendNow(encodedFrames frames: some Collection<ByteBuffer>) throws {
-        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
-        if !self.isWritable,
-            try !self.admitsWhileUnwritable(bytes: frames.reduce(0) { $0 + $1.readableBytes }, context: context)
-        {
-            return
-        }
-        for frame in frames { context.write(self.wrapOutboundOut(frame), promise: nil) }
-        context.flush()
-    }
-
-    /// Sends a ping.
-    func ping(_ payload: ByteBuffer = ByteBuffer()) throws {
-        guard self.closing.isOpen, let context else { throw WebSocketError.closed }
-        try self.appOperation {
-            try self.write(
-                FrameWriter.frame(opcode: .ping, payload: payload, allocator: context.channel.allocator),
-                context: context)
-        }
-    }
-
-    /// Ends an unresponsive connection: a close frame for the record, then TCP close without waiting.
-    func abort(code: WebSocketCloseCode, reason: String, context: ChannelHandlerContext) {
-        guard let action = self.closing.peerUnresponsive(code: code, reason: reason) else { return }
-        self.perform(action, context: context)
-    }
-
-    /// Writes and flushes, unless the peer is a slow consumer.
-    private func write(
-        _ frame: ByteBuffer, _ more: ByteBuffer? = nil, context: ChannelHandlerContext,
-        written: EventLoopPromise<Void>? = nil
-    ) throws {
-        if !self.isWritable,
-            try !self.admitsWhileUnwritable(bytes: frame.readableBytes + (more?.readableBytes ?? 0), context: context)
-        {
-            written?.fail(WebSocketError.dropped)
-            return
-        }
-        if let more {
-            context.write(self.wrapOutboundOut(frame), promise: nil)
-            context.writeAndFlush(self.wrapOutboundOut(more), promise: written)
-        } else {
-            context.writeAndFlush(self.wrapOutboundOut(frame), promise: written)
-        }
-    }
-
-    /// Applies the slow-consumer policy to `bytes` more while the channel is not writable: `true` to queue them,
-    /// `false` to drop them (policy `.drop`); closes the connection and throws (policy `.close`).
-    private func admitsWhileUnwritable(bytes: Int, context: ChannelHandlerContext) throws -> Bool {
-        let queued = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
-        guard queued + bytes > self.configuration.maxQueuedBytes else { return true }
-        switch self.configuration.slowConsumerPolicy.kind {
-        case .drop:
-            self.configuration.counters?.messageDroppedForSlowConsumer()
-            return false
-        case .close(let code):
-            self.configuration.counters?.slowConsumerClosed()
-            self.logger.debug("slow consumer: closing", metadata: ["switchboard.queued": "\(queued)"])
-            self.closing.droppedSlowConsumer(code: code)
-            // The peer is not reading, so a close handshake cannot complete: drop the connection.
-            context.close(promise: nil)
-            throw WebSocketError.closed
         }
     }
 }

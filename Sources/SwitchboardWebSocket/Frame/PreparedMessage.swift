@@ -63,9 +63,9 @@ extension WebSocket {
     public func send(_ prepared: PreparedMessage) throws {
         let frame = prepared.frame(for: self.frameEncoding)
         if self.eventLoop.inEventLoop {
-            try self.handler.value.send(encodedFrame: frame)
+            try self.handler.value.send(frames: CollectionOfOne(frame))
         } else {
-            try self.onLoopLater { handler in try handler.send(encodedFrame: frame) }
+            try self.onLoopLater { handler in try handler.send(frames: CollectionOfOne(frame)) }
         }
     }
 
@@ -85,9 +85,9 @@ extension WebSocket {
         guard !frames.isEmpty else { return }
         let frames = frames.encoding == self.frameEncoding ? frames : frames.resolved(for: self.frameEncoding)
         if self.eventLoop.inEventLoop {
-            try self.handler.value.send(encodedFrames: frames.frames)
+            try self.handler.value.send(frames: frames.frames)
         } else {
-            try self.onLoopLater { handler in try handler.send(encodedFrames: frames.frames) }
+            try self.onLoopLater { handler in try handler.send(frames: frames.frames) }
         }
     }
 }
