@@ -425,6 +425,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardNodeTests",
             dependencies: [
+                "SwitchboardWebhooks",
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
@@ -445,6 +446,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings
         ),

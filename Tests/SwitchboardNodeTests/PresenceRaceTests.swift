@@ -136,7 +136,7 @@ struct PresenceRaceTests {
         #expect(empty)
         if !empty {
             let set = try await node.client.send(
-                RESPCommand("ZRANGE", "switchboard:presence:lobby", "0", "-1", "WITHSCORES"))
+                RESPCommand("ZRANGE", RoomKeys.presence("lobby"), "0", "-1", "WITHSCORES"))
             print("DIAG set: \(set)")
             print("DIAG calls: \(presence.calls.withLock { $0 })")
         }

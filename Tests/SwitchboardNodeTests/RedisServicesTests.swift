@@ -53,10 +53,11 @@ struct RedisServicesTests {
         presence.enter(PresenceMember(id: "n1-1", nick: "alice"), room: "lobby", promise: entered)
         try await entered.futureResult.value()
         #expect(try await presence.members(of: "lobby").map(\.nick) == ["alice"])
+        #expect(try await admin.send(RESPCommand("ZCARD", RoomKeys.presence("lobby"))) == .integer(1))
 
         await services.triggerGracefulShutdown()
         try await running.value
-        #expect(try await admin.send(RESPCommand("ZCARD", "switchboard:presence:lobby")) == .integer(0))
+        #expect(try await admin.send(RESPCommand("ZCARD", RoomKeys.presence("lobby"))) == .integer(0))
         #expect(await eventually { announcements.withLock { $0.count } == 2 })
         #expect(announcements.withLock { $0.map { $0.contains(#""event":"leave""#) } } == [false, true])
         #expect(await eventually { (try? await clients()) == 1 + 2 }, "this node's connections are closed")

@@ -76,6 +76,41 @@ func errorCode(_ json: [String: Any]) -> String? {
 
 @Suite("Server API (/api/v1), one node", .timeLimit(.minutes(1)))
 struct ServerApiTests {
+    @Test(
+        "One bucket per key, whichever endpoint: alternating /publish and /api/v1/publish gets its burst, not twice it")
+    func oneBucketPerKey() async throws {
+        var configuration = ChatConfiguration.loadTest
+        // A burst of 10 that hardly refills, however slow the machine is.
+        let slow = TokenBucket.Limit(rate: 0.001, burst: 10)
+        configuration.publishKeys = [
+            PublishKey(name: "slow", secret: "slow-key-0123456789", channels: [ChannelPattern("*")!], rate: slow)
+        ]
+        let app = ChatApplication.make(
+            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration, logger: testLogger)
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                var accepted = 0
+                for index in 0..<20 {
+                    let status: Int
+                    if index.isMultiple(of: 2) {
+                        try await client.send(
+                            "POST /publish/news HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer slow-key-0123456789\r\n"
+                                + "Content-Length: 2\r\n\r\nhi")
+                        status = try await client.readResponse().status
+                    } else {
+                        status = try await client.api(
+                            "POST", "/api/v1/publish", json: #"{"channel":"news","data":"hi"}"#,
+                            key: "slow-key-0123456789"
+                        ).status
+                    }
+                    if status == 204 || status == 200 { accepted += 1 } else { #expect(status == 429) }
+                }
+                // The key's burst, once: each endpoint with a bucket of its own would let 20 through.
+                #expect(accepted == 10, "\(accepted) of 20 went through")
+            }
+        }
+    }
+
     @Test("publish: one channel, several, a JSON value; subscribers get the text or the JSON")
     func publish() async throws {
         try await withServer(try await apiApp()) { _, port in

@@ -206,14 +206,14 @@ struct HijackTests {
     func hijackedConnectionIsNotTimedOut() async throws {
         // The idle timeout also runs between the connect and the first request: it must exceed how late a loaded
         // test machine may send that request, and the sleep must exceed it well.
-        let configuration = testConfiguration(idleTimeout: .milliseconds(500), headReadTimeout: .milliseconds(500))
+        let configuration = testConfiguration(idleTimeout: .seconds(1), headReadTimeout: .seconds(1))
         try await withServer(echoUpgradeApp, configuration: configuration) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.send(
                     "GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
                 let head = try await client.read(through: "\r\n\r\n")
                 #expect(head.hasPrefix("HTTP/1.1 101 "))
-                try await Task.sleep(for: .milliseconds(1500))
+                try await Task.sleep(for: .milliseconds(2500))
                 try await client.send("still here")
                 #expect(try await client.read(count: 10) == "still here")
             }
