@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "SwitchboardTopics", targets: ["SwitchboardTopics"]),
         .library(name: "SwitchboardAuth", targets: ["SwitchboardAuth"]),
         .library(name: "SwitchboardNode", targets: ["SwitchboardNode"]),
+        .library(name: "SwitchboardJSON", targets: ["SwitchboardJSON"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
     ],
     dependencies: [
@@ -174,11 +175,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // A strict JSON reader (RFC 8259) that checks a text once and walks it where needed, values' bytes kept as sent.
+        .target(name: "SwitchboardJSON", swiftSettings: strictSettings),
         // Layer 7b: the server API (`/api/v1` and `POST /publish/{channel}`, on one KeyRing), its strict JSON reader
         // and its OpenAPI document; cluster questions go through the fan-out engine's survey.
         .target(
             name: "SwitchboardApi",
             dependencies: [
+                "SwitchboardJSON",
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardWebSocket",
@@ -193,12 +197,28 @@ let package = Package(
             resources: [.embedInCode("openapi.json")],
             swiftSettings: strictSettings
         ),
+        // The node's HTTP client: keep-alive connections pooled per host, capped, every request within a deadline; for
+        // hooks, webhooks and JWKS documents.
+        .target(
+            name: "SwitchboardHTTPClient",
+            dependencies: [
+                "SwitchboardLocks",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Webhooks and backend hooks: presence transitions and socket events POSTed to the app's backend, batched,
         // signed, retried, from bounded queues; the connect, join and say hooks. Knows no Redis: it consumes what
         // the rooms' presence reports.
         .target(
             name: "SwitchboardWebhooks",
             dependencies: [
+                "SwitchboardHTTPClient",
                 "SwitchboardRooms",
                 "SwitchboardAuth",
                 "SwitchboardLocks",
@@ -253,6 +273,7 @@ let package = Package(
         .target(
             name: "SwitchboardNode",
             dependencies: [
+                "SwitchboardHTTPClient",
                 "SwitchboardLocks",
                 "Switchboard",
                 "SwitchboardServer",
@@ -412,19 +433,26 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "SwitchboardApiTests",
+            name: "SwitchboardHTTPClientTests",
             dependencies: [
-                "SwitchboardApi",
+                "Switchboard",
+                "SwitchboardHTTPClient",
+                "SwitchboardLocks",
+                "SwitchboardTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "SwitchboardJSONTests", dependencies: ["SwitchboardJSON"], swiftSettings: strictSettings),
         // The node end to end: the chat's endpoints on a live server (embedded and on a real redis-server), the
         // configuration and the service order.
         .testTarget(
             name: "SwitchboardNodeTests",
             dependencies: [
+                "SwitchboardHTTPClient",
                 "SwitchboardWebhooks",
                 "SwitchboardLocks",
                 "Switchboard",
@@ -453,6 +481,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardWebhooksTests",
             dependencies: [
+                "SwitchboardHTTPClient",
                 "Switchboard",
                 "SwitchboardApi",
                 "SwitchboardNode",
@@ -478,6 +507,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardMetricsTests",
             dependencies: [
+                "SwitchboardHTTPClient",
                 "Switchboard",
                 "SwitchboardTesting",
                 "SwitchboardMetrics",
@@ -564,7 +594,7 @@ if Context.environment["SWITCHBOARD_FUZZ"] == "1" {
             "FuzzRoomsCommands",
             ["SwitchboardRooms", "SwitchboardAuth", .product(name: "NIOCore", package: "swift-nio")]
         ),
-        ("FuzzApiJSON", ["SwitchboardApi"]),
+        ("FuzzApiJSON", ["SwitchboardApi", "SwitchboardJSON"]),
         ("FuzzConfigFile", ["SwitchboardNode"]),
     ]
     package.targets += fuzzTargets.map { name, dependencies in

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Fuzz/run.sh [SECONDS] [TARGET...] (env FUZZ_RUNS=N: N executions instead): builds the libFuzzer targets (release, AddressSanitizer, in .build-fuzz) and runs
 # each for SECONDS (default 30) from a copy of its seed corpus in Fuzz/corpus (the committed corpus is not changed).
-# Fails on a crash, a leak, a timeout or an out-of-memory; a crashing input is kept and printed. Prints, per target,
+# FUZZ_BUILD_ONLY=1 builds the targets and runs none. Fails on a crash, a leak, a timeout or an out-of-memory; a crashing input is kept and printed. Prints, per target,
 # the executions, the time and the corpus size at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,8 @@ FLAGS=(-c release --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=addres
 for target in "${TARGETS[@]}"; do
     swift build "${FLAGS[@]}" --product "$target" 2>&1 | grep -E "error|warning: .*Fuzz/|Compiling Fuzz|Build of" || true
 done
+# FUZZ_BUILD_ONLY=1: build, run nothing (CI builds beside other checks, then runs).
+[[ -n "${FUZZ_BUILD_ONLY:-}" ]] && exit 0
 BIN="$(swift build "${FLAGS[@]}" --show-bin-path)"
 FAILED=0
 for target in "${TARGETS[@]}"; do

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Switchboard
 import SwitchboardAuth
+import SwitchboardJSON
 import SwitchboardLocks
 import SwitchboardRooms
 import SwitchboardTopics

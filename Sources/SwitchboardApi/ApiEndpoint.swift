@@ -4,6 +4,7 @@ package import Logging
 import NIOCore
 package import Switchboard
 import SwitchboardAuth
+import SwitchboardJSON
 import SwitchboardLocks
 package import SwitchboardRooms
 package import SwitchboardTopics

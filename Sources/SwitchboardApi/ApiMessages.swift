@@ -1,4 +1,5 @@
 import NIOCore
+import SwitchboardJSON
 import SwitchboardRooms
 
 /// The bodies of the server API's requests and answers (docs/openapi.json is their schema).

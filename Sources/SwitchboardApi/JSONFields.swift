@@ -1,4 +1,5 @@
 import HTTPTypes
+import SwitchboardJSON
 
 /// The known members of one object of a JSON text, taken by name, with errors that name the field as
 /// `JSONDecoder`'s did: `channels[1] has the wrong type`, `commands[0].publish.data is missing`. Other members are

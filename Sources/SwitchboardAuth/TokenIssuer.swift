@@ -1,7 +1,7 @@
 public import FoundationEssentials
 import JWTKit
 
-/// Signs connection tokens: what an app's backend does (see README, "Securing Switchboard"); Switchboard itself
+/// Signs connection tokens: what an app's backend does (see docs/SECURITY.md); Switchboard itself
 /// uses it only for `switchboard token`, the development helper, and tests.
 public enum TokenIssuer {
     /// A key to sign with.

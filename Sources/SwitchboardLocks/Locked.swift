@@ -2,7 +2,7 @@
 #if SWITCHBOARD_TSAN
     @_exported public import NIOConcurrencyHelpers
 
-    /// A value behind a lock. In Thread Sanitizer builds (`SWITCHBOARD_TSAN=1`, see README "Thread Sanitizer") it is
+    /// A value behind a lock. In Thread Sanitizer builds (`SWITCHBOARD_TSAN=1`, see docs/DEVELOPMENT.md) it is
     /// NIO's `pthread_mutex_t` box, which TSan sees: the standard library's `Mutex` locks with a futex that TSan does
     /// not see on Linux, so every access under it would be reported as a race (`scripts/tsan-mutex/main.swift`
     /// shows it with two threads and nothing else).

@@ -2,7 +2,7 @@ package import NIOCore
 package import SwitchboardAuth
 package import SwitchboardWebSocket
 
-/// Who may connect, as whom, and to which rooms and channels (README, "Securing Switchboard"; PROTOCOL.md, `auth`).
+/// Who may connect, as whom, and to which rooms and channels (docs/SECURITY.md; docs/PROTOCOL.md, `auth`).
 package struct ChatAuthentication: Sendable {
     /// Verifies connection tokens; `nil` when no key is configured (tokens cannot be used then).
     package var verifier: TokenVerifier?

@@ -3,13 +3,14 @@ package import Logging
 public import NIOCore
 import NIOHTTP1
 import SwitchboardAuth
+public import SwitchboardHTTPClient
 package import SwitchboardRooms
 
 /// The backend's hook URLs and what happens when a hook cannot be asked.
 public struct BackendHookConfiguration: Sendable {
-    public var connect: WebhookURL?
-    public var join: WebhookURL?
-    public var say: WebhookURL?
+    public var connect: OutboundURL?
+    public var join: OutboundURL?
+    public var say: OutboundURL?
     /// The deadline of each hook call.
     public var timeout: TimeAmount
     /// When the backend does not answer in time or answers nonsense: let the socket, join or message through
@@ -20,7 +21,7 @@ public struct BackendHookConfiguration: Sendable {
     public var secret: String?
 
     public init(
-        connect: WebhookURL? = nil, join: WebhookURL? = nil, say: WebhookURL? = nil,
+        connect: OutboundURL? = nil, join: OutboundURL? = nil, say: OutboundURL? = nil,
         timeout: TimeAmount = .seconds(1), failOpen: Bool = false, secret: String? = nil
     ) {
         self.connect = connect
@@ -54,12 +55,13 @@ package struct BackendHooks: Sendable {
     }
 
     let configuration: BackendHookConfiguration
-    let poster: WebhookPoster
+    let client: HTTPClient
     let logger: Logger
 
-    package init(configuration: BackendHookConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    /// - Parameter client: The node's HTTP client: a keep-alive pool per backend host, its calls in flight capped.
+    package init(configuration: BackendHookConfiguration, client: HTTPClient, logger: Logger) {
         self.configuration = configuration
-        self.poster = WebhookPoster(group: eventLoopGroup)
+        self.client = client
         self.logger = logger
     }
 
@@ -78,7 +80,7 @@ package struct BackendHooks: Sendable {
         return hooks
     }
 
-    private func connect(_ request: ChatHooks.ConnectRequest, url: WebhookURL) async -> ChatHooks.ConnectDecision {
+    private func connect(_ request: ChatHooks.ConnectRequest, url: OutboundURL) async -> ChatHooks.ConnectDecision {
         var body: [String: JSONField] = ["event": .string("connect"), "headers": .object(request.headers)]
         if let client = request.client { body["client"] = .string(client) }
         guard let answer = await self.ask(url, body, as: ConnectAnswer.self) else {
@@ -94,7 +96,7 @@ package struct BackendHooks: Sendable {
         return .accept(Identity(userID: user, name: name, rooms: rooms))
     }
 
-    private func join(_ member: ChatHooks.Member, room: String, url: WebhookURL) async -> ChatHooks.JoinDecision {
+    private func join(_ member: ChatHooks.Member, room: String, url: OutboundURL) async -> ChatHooks.JoinDecision {
         var body = Self.fields(of: member)
         body["event"] = .string("join")
         body["room"] = .string(room)
@@ -105,7 +107,7 @@ package struct BackendHooks: Sendable {
     }
 
     private func say(
-        _ member: ChatHooks.Member, room: String, text: String, url: WebhookURL
+        _ member: ChatHooks.Member, room: String, text: String, url: OutboundURL
     ) async -> ChatHooks.SayDecision {
         var body = Self.fields(of: member)
         body["event"] = .string("say")
@@ -126,7 +128,7 @@ package struct BackendHooks: Sendable {
 
     /// POSTs `body` and decodes a 200's JSON; `nil` (logged) for anything else.
     private func ask<Answer: Decodable>(
-        _ url: WebhookURL, _ body: [String: JSONField], as type: Answer.Type
+        _ url: OutboundURL, _ body: [String: JSONField], as type: Answer.Type
     ) async -> Answer? {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -140,10 +142,10 @@ package struct BackendHooks: Sendable {
                 value: WebhookDispatcher.signature(data, time: WebhookEvent.now(), secret: secret))
         }
         do {
-            let (status, answer) = try await self.poster.exchange(
-                ByteBuffer(bytes: data), to: url, headers: headers, timeout: self.configuration.timeout)
-            guard status == 200 else { throw WebhookPostError(description: "HTTP status \(status)") }
-            return try JSONDecoder().decode(Answer.self, from: Data(answer.readableBytesView))
+            let response = try await self.client.send(
+                .POST, url, headers: headers, body: ByteBuffer(bytes: data), deadline: self.configuration.timeout)
+            guard response.status == 200 else { throw HTTPClientError("HTTP status \(response.status)") }
+            return try JSONDecoder().decode(Answer.self, from: Data(response.body.readableBytesView))
         } catch {
             self.logger.warning(
                 "A backend hook failed",

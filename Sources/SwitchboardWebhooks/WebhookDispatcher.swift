@@ -4,12 +4,13 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
+public import SwitchboardHTTPClient
 import SwitchboardLocks
 
 /// Where and how webhooks are sent.
 public struct WebhookConfiguration: Sendable {
     /// Every URL gets every event.
-    public var urls: [WebhookURL]
+    public var urls: [OutboundURL]
     /// The HMAC-SHA256 key of `Switchboard-Signature`: 16 bytes or more.
     public var secret: String
     /// The events sent (by default ``WebhookEvent/Name/defaults``: all but `message`).
@@ -33,7 +34,7 @@ public struct WebhookConfiguration: Sendable {
     public var drainTimeout: TimeAmount
 
     public init(
-        urls: [WebhookURL], secret: String, events: Set<WebhookEvent.Name> = WebhookEvent.Name.defaults,
+        urls: [OutboundURL], secret: String, events: Set<WebhookEvent.Name> = WebhookEvent.Name.defaults,
         leaveDelay: TimeAmount = .seconds(3), timeout: TimeAmount = .seconds(5), maxBatch: Int = 100,
         maxQueued: Int = 10_000, maxAttempts: Int = 8, firstRetryDelay: TimeAmount = .milliseconds(500),
         maxRetryDelay: TimeAmount = .seconds(30), drainTimeout: TimeAmount = .seconds(5)
@@ -86,16 +87,17 @@ public final class WebhookDispatcher: Service, Sendable {
     }
 
     public let configuration: WebhookConfiguration
-    private let poster: WebhookPoster
+    private let client: HTTPClient
     private let logger: Logger
     private let queues: [QueueBox]
     private let tally = Locked(Counts())
     /// Set at graceful shutdown: until when the queues may still be sent.
     private let drainDeadline = Locked<NIODeadline?>(nil)
 
-    public init(configuration: WebhookConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+    /// - Parameter client: The node's HTTP client (its connections are kept alive between batches).
+    public init(configuration: WebhookConfiguration, client: HTTPClient, logger: Logger) {
         self.configuration = configuration
-        self.poster = WebhookPoster(group: eventLoopGroup)
+        self.client = client
         self.logger = logger
         self.queues = configuration.urls.map { _ in QueueBox() }
     }
@@ -204,7 +206,7 @@ public final class WebhookDispatcher: Service, Sendable {
     }
 
     /// POSTs `batch` until a 2xx, or drops it after the last attempt.
-    private func post(_ batch: [WebhookEvent], to url: WebhookURL) async {
+    private func post(_ batch: [WebhookEvent], to url: OutboundURL) async {
         var delay = self.configuration.firstRetryDelay
         var attempts = 0
         for attempt in 1...self.configuration.maxAttempts {
@@ -218,13 +220,14 @@ public final class WebhookDispatcher: Service, Sendable {
                 name: "Switchboard-Signature",
                 value: Self.signature(body, time: time, secret: self.configuration.secret))
             do {
-                let status = try await self.poster.post(
-                    ByteBuffer(bytes: body), to: url, headers: headers, timeout: self.configuration.timeout)
+                let status = try await self.client.send(
+                    .POST, url, headers: headers, body: ByteBuffer(bytes: body), deadline: self.configuration.timeout
+                ).status
                 if (200..<300).contains(status) {
                     self.tally.withLock { $0.delivered += batch.count }
                     return
                 }
-                throw WebhookPostError(description: "HTTP status \(status)")
+                throw HTTPClientError("HTTP status \(status)")
             } catch {
                 self.tally.withLock { $0.failedAttempts += 1 }
                 self.logger.warning(

@@ -3,7 +3,7 @@ import Foundation
 import SwitchboardAuth
 
 /// `switchboard token`: prints a connection token signed with the configured key, for trying tokens out. An app's
-/// backend issues its own (README, "Securing Switchboard").
+/// backend issues its own (docs/SECURITY.md).
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",

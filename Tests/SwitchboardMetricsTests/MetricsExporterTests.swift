@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import Switchboard
 import SwitchboardApi
+import SwitchboardHTTPClient
 import SwitchboardMetrics
 import SwitchboardNode
 import SwitchboardPubSub
@@ -115,8 +116,8 @@ struct MetricsExporterTests {
     func webhookOverflow() async throws {
         let dispatcher = WebhookDispatcher(
             configuration: WebhookConfiguration(
-                urls: [WebhookURL("http://127.0.0.1:9/hook")!], secret: "metrics-test-secret-0123", maxQueued: 1),
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+                urls: [OutboundURL("http://127.0.0.1:9/hook")!], secret: "metrics-test-secret-0123", maxQueued: 1),
+            client: HTTPClient(group: MultiThreadedEventLoopGroup.singleton, logger: testLogger), logger: testLogger)
         let exporter = MetricsExporter()
         exporter.observe(webhooks: dispatcher)
         // Not running: the queue holds the first event and drops the other two.

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import SwitchboardApi
 import SwitchboardAuth
+import SwitchboardHTTPClient
 import SwitchboardNode
 import SwitchboardRedis
 import SwitchboardServer
@@ -137,6 +138,21 @@ struct NodeConfigurationTests {
         #expect(backend.join?.description == "https://app.example/join" && backend.say?.port == 9)
         #expect(backend.timeout == .milliseconds(750) && backend.failOpen)
         #expect(backend.secret == "file-webhook-secret-0123")
+    }
+
+    @Test("docs/CONFIGURATION.md lists every setting with its variable and its help, as --help does")
+    func documented() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/CONFIGURATION.md").path
+        let rows = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").filter {
+            $0.hasPrefix("| `--")
+        }
+        for setting in NodeConfiguration.settings + [NodeConfiguration.configFile] {
+            let row = rows.first { $0.hasPrefix("| `\(setting.flag) ") || $0.hasPrefix("| `\(setting.flag)`") }
+            #expect(row?.contains("`\(setting.variable)`") == true, "\(setting.flag) is not in the table")
+            #expect(row?.contains(setting.help) == true, "\(setting.flag)'s help differs from its definition")
+        }
+        #expect(rows.count == NodeConfiguration.settings.count + 1, "a row for a setting that no longer exists")
     }
 
     @Test("every bound of every setting: accepted at it, refused one past it, the problem naming the flag")

@@ -5,6 +5,7 @@ import NIOPosix
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Switchboard
+import SwitchboardHTTPClient
 import SwitchboardNode
 import SwitchboardRedis
 import SwitchboardRoomsRedis
@@ -55,7 +56,7 @@ struct NodeTests {
         var configuration = NodeConfiguration()
         configuration.chat.allowedOrigins = ["http://t"]
         try await withNode(configuration) { node, port, _ in
-            #expect(node.serviceNames == ["presence", "cluster survey", "server", "announcer"])
+            #expect(node.serviceNames == ["http client", "presence", "cluster survey", "server", "announcer"])
             try await RawClient.withConnection(port: port) { client in
                 try await client.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
                 let page = try await client.readResponse()
@@ -94,8 +95,8 @@ struct NodeTests {
         try await withNode(configuration) { node, port, shutDown in
             #expect(
                 node.serviceNames == [
-                    "redis client", "redis broker", "webhook dispatcher", "redis presence", "cluster survey",
-                    "redis report", "metrics server", "metrics announcer", "server", "announcer",
+                    "redis client", "redis broker", "http client", "webhook dispatcher", "redis presence",
+                    "cluster survey", "redis report", "metrics server", "metrics announcer", "server", "announcer",
                 ])
             try await RawClient.withConnection(port: port) { client in
                 try await client.openRooms()

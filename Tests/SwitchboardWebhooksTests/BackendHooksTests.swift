@@ -5,6 +5,7 @@ import NIOPosix
 import Switchboard
 import SwitchboardApi
 import SwitchboardAuth
+import SwitchboardHTTPClient
 import SwitchboardNode
 import SwitchboardPubSub
 import SwitchboardRooms
@@ -70,9 +71,9 @@ private func withHookedChat(
     let base = "http://127.0.0.1:\(backendPort)"
     let hooks = BackendHooks(
         configuration: BackendHookConfiguration(
-            connect: WebhookURL(base + "/connect"), join: WebhookURL(base + "/join"), say: WebhookURL(base + "/say"),
+            connect: OutboundURL(base + "/connect"), join: OutboundURL(base + "/join"), say: OutboundURL(base + "/say"),
             timeout: timeout, failOpen: failOpen),
-        eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+        client: HTTPClient(group: MultiThreadedEventLoopGroup.singleton, logger: testLogger), logger: testLogger)
     var chat = ChatConfiguration()
     chat.rateLimits = .unlimited
     chat.hooks = hooks.chatHooks

@@ -4,6 +4,7 @@ import NIOPosix
 import Switchboard
 import SwitchboardApi
 import SwitchboardAuth
+import SwitchboardHTTPClient
 import SwitchboardNode
 import SwitchboardRedis
 import SwitchboardRooms
@@ -31,9 +32,9 @@ private func withRedisNode(
     try #require(await broker.waitUntilConnected(timeout: .seconds(5)))
     let dispatcher = WebhookDispatcher(
         configuration: WebhookConfiguration(
-            urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: "the-webhook-tests-hmac-secret",
+            urls: [OutboundURL("http://127.0.0.1:\(hookPort)/hook")!], secret: "the-webhook-tests-hmac-secret",
             leaveDelay: .milliseconds(2000), firstRetryDelay: .milliseconds(50)),
-        eventLoopGroup: group, logger: testLogger)
+        client: HTTPClient(group: group, logger: testLogger), logger: testLogger)
     let running = Task { try await dispatcher.run() }
     var chat = ChatConfiguration()
     chat.rateLimits = .unlimited

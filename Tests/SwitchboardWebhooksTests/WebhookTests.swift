@@ -8,6 +8,7 @@ import ServiceLifecycle
 import Switchboard
 import SwitchboardApi
 import SwitchboardAuth
+import SwitchboardHTTPClient
 import SwitchboardLocks
 import SwitchboardNode
 import SwitchboardPubSub
@@ -82,11 +83,12 @@ private func withChat(
     _ body: @escaping @Sendable (Int, WebhookDispatcher) async throws -> Void
 ) async throws {
     var configuration = WebhookConfiguration(
-        urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret, leaveDelay: .milliseconds(400),
+        urls: [OutboundURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret, leaveDelay: .milliseconds(400),
         timeout: .seconds(10), firstRetryDelay: .milliseconds(50), maxRetryDelay: .milliseconds(200))
     configure(&configuration)
     let group = MultiThreadedEventLoopGroup.singleton
-    let dispatcher = WebhookDispatcher(configuration: configuration, eventLoopGroup: group, logger: testLogger)
+    let dispatcher = WebhookDispatcher(
+        configuration: configuration, client: HTTPClient(group: group, logger: testLogger), logger: testLogger)
     let events = WebhookEvents(dispatcher: dispatcher)
     let auth = ChatAuthentication(
         verifier: try await TokenVerifier(keys: [try .hmac(secret: tokenSecret)]), allowsAnonymous: true)
@@ -314,9 +316,9 @@ struct WebhookTests {
             let group = MultiThreadedEventLoopGroup.singleton
             let dispatcher = WebhookDispatcher(
                 configuration: WebhookConfiguration(
-                    urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret,
+                    urls: [OutboundURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret,
                     leaveDelay: .seconds(30)),
-                eventLoopGroup: group, logger: testLogger)
+                client: HTTPClient(group: group, logger: testLogger), logger: testLogger)
             let events = WebhookEvents(dispatcher: dispatcher)
             var chat = ChatConfiguration()
             chat.auth = ChatAuthentication(
@@ -356,9 +358,10 @@ struct WebhookTests {
         try await withServer(receiver.app) { _, hookPort in
             let dispatcher = WebhookDispatcher(
                 configuration: WebhookConfiguration(
-                    urls: [WebhookURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret,
+                    urls: [OutboundURL("http://127.0.0.1:\(hookPort)/hook")!], secret: secret,
                     timeout: .milliseconds(300), drainTimeout: .milliseconds(200)),
-                eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: testLogger)
+                client: HTTPClient(group: MultiThreadedEventLoopGroup.singleton, logger: testLogger), logger: testLogger
+            )
             let services = ServiceGroup(configuration: .init(services: [dispatcher], logger: testLogger))
             let running = Task { try await services.run() }
             for index in 0..<5 { dispatcher.send(WebhookEvent(name: .roomOccupied, room: "r\(index)")) }
@@ -375,12 +378,12 @@ struct WebhookTests {
     @Test("URLs: http and https, ports, IPv6; no user info, fragments or other schemes")
     func urls() {
         #expect(
-            WebhookURL("https://hooks.example.com/switchboard?x=1")?.description
+            OutboundURL("https://hooks.example.com/switchboard?x=1")?.description
                 == "https://hooks.example.com/switchboard?x=1")
-        #expect(WebhookURL("http://127.0.0.1:8081")?.target == "/")
-        #expect(WebhookURL("http://[::1]:9000/h")?.host == "::1")
+        #expect(OutboundURL("http://127.0.0.1:8081")?.target == "/")
+        #expect(OutboundURL("http://[::1]:9000/h")?.host == "::1")
         for bad in ["ftp://x/", "http://", "http://u:p@x/", "http://x/#f", "http://x:0/", "http://x:99999/", "x"] {
-            #expect(WebhookURL(bad) == nil, "\(bad)")
+            #expect(OutboundURL(bad) == nil, "\(bad)")
         }
     }
 }

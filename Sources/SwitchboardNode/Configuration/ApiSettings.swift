@@ -70,7 +70,7 @@ public struct ApiSettings: Sendable {
     }
 }
 
-/// Who may connect: token keys, anonymous access, members-only rooms (README, "Securing Switchboard").
+/// Who may connect: token keys, anonymous access, members-only rooms (docs/SECURITY.md).
 public struct IdentitySettings: Sendable {
     public var jwtSecret: String?
     /// HS256, HS384 or HS512.

@@ -1,16 +1,17 @@
 public import NIOCore
+package import SwitchboardHTTPClient
 package import SwitchboardWebhooks
 
 /// Where the chat's events go, and which of the backend's hooks are asked (docs/WEBHOOKS.md).
 public struct WebhookSettings: Sendable {
-    package var urls: [WebhookURL] = []
+    package var urls: [OutboundURL] = []
     public var secret: String?
     package var events = WebhookEvent.Name.defaults
     /// Milliseconds `room_vacated` and `member_left` wait for a return.
     public var delay = 3000
-    package var hookConnect: WebhookURL?
-    package var hookJoin: WebhookURL?
-    package var hookSay: WebhookURL?
+    package var hookConnect: OutboundURL?
+    package var hookJoin: OutboundURL?
+    package var hookSay: OutboundURL?
     /// Milliseconds each hook call may take.
     public var hookTimeout = 1000
     /// Let a socket, join or message through when its hook fails (`open`), or refuse it (`closed`, the default).
@@ -24,7 +25,7 @@ public struct WebhookSettings: Sendable {
             + "message if --webhook-events lists it) to this http(s) URL, batched and signed; repeatable. Needs "
             + "--webhook-secret."
     ) { value in
-        WebhookURL(value) == nil
+        OutboundURL(value) == nil
             ? "each must be an http:// or https:// URL without user or fragment, not \(value.debugDescription)" : nil
     }
     static let secret = Setting(
@@ -66,20 +67,20 @@ public struct WebhookSettings: Sendable {
     static let settings = [urls, secret, events, delay, hookConnect, hookJoin, hookSay, hookTimeout, hookFailure]
 
     private static func hookURLProblem(_ value: String) -> String? {
-        WebhookURL(value) == nil
+        OutboundURL(value) == nil
             ? "must be an http:// or https:// URL without user or fragment, not \(value.debugDescription)" : nil
     }
 
     public init(_ parser: inout SettingsParser) {
-        self.urls = parser.list(Self.urls, WebhookURL.init)
+        self.urls = parser.list(Self.urls, OutboundURL.init)
         self.secret = parser.text(Self.secret)
         if parser.source(of: Self.events) != nil {
             self.events = Set(parser.list(Self.events) { WebhookEvent.Name(rawValue: $0) })
         }
         self.delay = parser.integer(Self.delay) ?? self.delay
-        self.hookConnect = parser.text(Self.hookConnect).flatMap(WebhookURL.init)
-        self.hookJoin = parser.text(Self.hookJoin).flatMap(WebhookURL.init)
-        self.hookSay = parser.text(Self.hookSay).flatMap(WebhookURL.init)
+        self.hookConnect = parser.text(Self.hookConnect).flatMap(OutboundURL.init)
+        self.hookJoin = parser.text(Self.hookJoin).flatMap(OutboundURL.init)
+        self.hookSay = parser.text(Self.hookSay).flatMap(OutboundURL.init)
         self.hookTimeout = parser.integer(Self.hookTimeout) ?? self.hookTimeout
         self.hooksFailOpen = parser.text(Self.hookFailure)?.lowercased() == "open"
         if !self.urls.isEmpty, self.secret == nil {

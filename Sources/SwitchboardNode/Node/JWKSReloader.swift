@@ -1,11 +1,10 @@
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import SwitchboardAuth
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
+import SwitchboardHTTPClient
 
 /// Reads a JWKS document again every `interval` (a file, or a URL) and, when it changed, replaces the verifier's
 /// keys: an identity provider rotating its keys publishes the new one beside the old, and tokens of both verify
@@ -24,8 +23,10 @@ struct JWKSReloader: Service {
             interval: .seconds(60))
     }
 
-    static func url(_ url: String, every interval: Duration, verifier: TokenVerifier, logger: Logger) -> Self {
-        let fetcher = JWKSFetcher(url: url)
+    static func url(
+        _ url: String, every interval: Duration, client: HTTPClient, verifier: TokenVerifier, logger: Logger
+    ) -> Self {
+        let fetcher = JWKSFetcher(url: url, client: client)
         return Self(
             source: url, read: { try await fetcher.fetch() }, verifier: verifier, logger: logger, interval: interval)
     }
@@ -56,28 +57,28 @@ struct JWKSReloader: Service {
     }
 }
 
-/// Fetches a JWKS document over HTTP(S): at most 1 MiB, within 10 s, status 200.
+/// Fetches a JWKS document over HTTP(S), with the node's HTTP client: at most 1 MiB, within 10 s, status 200.
 struct JWKSFetcher: Sendable {
     let url: String
-
-    static let maxBytes = 1 << 20
+    let client: HTTPClient
 
     func fetch() async throws -> String {
-        guard let url = URL(string: self.url), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
+        guard let url = OutboundURL(self.url) else {
             throw KeyError("--jwks-url must be an http or https URL, not \(self.url.debugDescription)")
         }
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 10)
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        let (data, response): (Data, URLResponse)
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: "application/json")
+        let response: HTTPClient.Response
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            response = try await self.client.send(.GET, url, headers: headers, deadline: .seconds(10))
         } catch {
-            throw KeyError("fetching \(self.url): \(error.localizedDescription)")
+            throw KeyError("fetching \(self.url): \(error)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard status == 200 else { throw KeyError("fetching \(self.url): HTTP status \(status)") }
-        guard data.count <= Self.maxBytes else { throw KeyError("\(self.url): more than 1 MiB") }
-        guard let text = String(data: data, encoding: .utf8) else { throw KeyError("\(self.url): not UTF-8") }
+        guard response.status == 200 else { throw KeyError("fetching \(self.url): HTTP status \(response.status)") }
+        guard response.body.readableBytes <= 1 << 20 else { throw KeyError("\(self.url): more than 1 MiB") }
+        guard let text = String(validating: response.body.readableBytesView, as: UTF8.self) else {
+            throw KeyError("\(self.url): not UTF-8")
+        }
         return text
     }
 }

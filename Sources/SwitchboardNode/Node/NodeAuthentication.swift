@@ -1,12 +1,13 @@
 import Logging
 import SwitchboardAuth
+import SwitchboardHTTPClient
 import SwitchboardRooms
 
 extension IdentitySettings {
     /// The verification keys these settings name, read (and fetched) now; none without a key.
     ///
     /// - Throws: ``NodeError`` for a key or file that cannot be used.
-    func keys() async throws(NodeError) -> [VerificationKey] {
+    func keys(client: HTTPClient) async throws(NodeError) -> [VerificationKey] {
         var keys: [VerificationKey] = []
         do {
             if let secret = self.jwtSecret {
@@ -21,7 +22,7 @@ extension IdentitySettings {
             if let path = self.jwtPublicKey { keys.append(try .publicKey(pem: try readKeyFile(path))) }
             if let path = self.jwksFile { keys += try VerificationKey.keySet(json: try readKeyFile(path)) }
             if let url = self.jwksURL {
-                keys += try VerificationKey.keySet(json: try await JWKSFetcher(url: url).fetch())
+                keys += try VerificationKey.keySet(json: try await JWKSFetcher(url: url, client: client).fetch())
             }
         } catch let error as NodeError {
             throw error
@@ -34,8 +35,8 @@ extension IdentitySettings {
     /// Who may connect: with a verifier when a key is configured.
     ///
     /// - Throws: ``NodeError`` for a key that cannot be used, or members-only rooms without a key.
-    func authentication() async throws(NodeError) -> ChatAuthentication {
-        let keys = try await self.keys()
+    func authentication(client: HTTPClient) async throws(NodeError) -> ChatAuthentication {
+        let keys = try await self.keys(client: client)
         guard !keys.isEmpty else {
             if !self.privateRooms.isEmpty {
                 throw NodeError("private-room needs a token key (jwt-secret, jwt-public-key, jwks-file or jwks-url)")

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Switchboard
 import SwitchboardApi
 import SwitchboardAuth
+import SwitchboardHTTPClient
 package import SwitchboardMetrics
 import SwitchboardPubSub
 package import SwitchboardRedis
@@ -29,6 +30,8 @@ package struct NodeGraph: Sendable {
     let chat: ChatConfiguration
     let hooks: ChatHooks
     let eventLoop: any EventLoop
+    /// The one HTTP client: hooks, webhooks, the JWKS document.
+    let client: HTTPClient
 
     init(configuration: NodeConfiguration, eventLoopGroup group: any EventLoopGroup, logger: Logger)
         async throws(NodeError)
@@ -36,7 +39,9 @@ package struct NodeGraph: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.eventLoop = group.next()
-        self.authentication = try await configuration.identity.authentication()
+        let client = HTTPClient(group: group, logger: logger)
+        self.client = client
+        self.authentication = try await configuration.identity.authentication(client: client)
         self.tls = try configuration.tlsCredentials()
         // With metrics off nothing is recorded, not even a clock read per message.
         let exporter = configuration.metrics.port == nil ? nil : MetricsExporter()
@@ -44,7 +49,7 @@ package struct NodeGraph: Sendable {
         let counters = ChatCounters()
         self.counters = counters
         let dispatcher = configuration.webhooks.configuration.map {
-            WebhookDispatcher(configuration: $0, eventLoopGroup: group, logger: logger)
+            WebhookDispatcher(configuration: $0, client: client, logger: logger)
         }
         self.dispatcher = dispatcher
         let events = dispatcher.map { WebhookEvents(dispatcher: $0) }
@@ -52,19 +57,19 @@ package struct NodeGraph: Sendable {
         self.hooks =
             hookConfiguration.isEmpty
             ? ChatHooks()
-            : BackendHooks(configuration: hookConfiguration, eventLoopGroup: group, logger: logger).chatHooks
+            : BackendHooks(configuration: hookConfiguration, client: client, logger: logger).chatHooks
         self.chat = configuration.chatConfiguration(auth: self.authentication, hooks: self.hooks)
         if let redis = configuration.redis.configuration {
             // Two Redis connections per process: one for commands (PUBLISH, history, presence), one subscriber.
-            let client = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
+            let redisClient = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
             let broker = RedisBroker(
-                client: client, eventLoopGroup: group, logger: logger, metricsFactory: exporter?.factory)
-            self.redis = (client, broker)
+                client: redisClient, eventLoopGroup: group, logger: logger, metricsFactory: exporter?.factory)
+            self.redis = (redisClient, broker)
             self.topics = Topics(broker: broker, logger: logger, metricsFactory: exporter?.factory)
             self.presence = RedisPresence(
-                client: client, ttl: .seconds(configuration.redis.presenceTTL), observer: events,
+                client: redisClient, ttl: .seconds(configuration.redis.presenceTTL), observer: events,
                 leaveDelay: configuration.webhooks.leaveDelay, logger: logger)
-            exporter?.observe(redis: client, broker: broker)
+            exporter?.observe(redis: redisClient, broker: broker)
         } else {
             self.redis = nil
             self.topics = Topics(broker: LocalBroker(), logger: logger, metricsFactory: exporter?.factory)
@@ -121,6 +126,7 @@ package struct NodeGraph: Sendable {
             services.append(("redis client", .init(service: client)))
             services.append(("redis broker", .init(service: broker)))
         }
+        services.append(("http client", .init(service: self.client)))
         if let dispatcher { services.append(("webhook dispatcher", .init(service: dispatcher))) }
         if let presence = self.presence as? RedisPresence {
             services.append(("redis presence", .init(service: presence)))
@@ -137,7 +143,8 @@ package struct NodeGraph: Sendable {
             }
             if let url = identity.jwksURL {
                 let reloader = JWKSReloader.url(
-                    url, every: .seconds(identity.jwksRefresh), verifier: verifier, logger: self.logger)
+                    url, every: .seconds(identity.jwksRefresh), client: self.client, verifier: verifier,
+                    logger: self.logger)
                 services.append(("jwks url", .init(service: reloader)))
             }
         }

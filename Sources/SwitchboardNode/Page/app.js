@@ -13,7 +13,7 @@
   let identity = null, ready = false;
 
   // Where the page gets a connection token. An app replaces this with a call to its own backend, which
-  // signs one for the signed-in user (README, "Securing Switchboard"); this demo reads it from the URL's
+  // signs one for the signed-in user (docs/SECURITY.md); this demo reads it from the URL's
   // fragment (#token=…), which browsers never send to a server. null: connect anonymously.
   async function fetchToken() {
     return new URLSearchParams(location.hash.slice(1)).get("token");

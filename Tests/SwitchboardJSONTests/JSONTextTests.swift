@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import SwitchboardApi
+@testable import SwitchboardJSON
 
 @Suite("JSONText: the API's strict JSON reader")
 struct JSONTextTests {

@@ -7,32 +7,34 @@
 /// Strict, as the RFC's grammar is: no comments, trailing commas, leading zeros, `NaN`, single quotes or control
 /// characters in strings; strings must be well-formed UTF-8 and their `\u` escapes must not leave a surrogate
 /// unpaired; nesting is limited to ``maxDepth``.
-struct JSONText: Sendable {
+public struct JSONText: Sendable {
     /// What a value is.
-    enum Kind: Equatable, Sendable {
+    public enum Kind: Equatable, Sendable {
         case object, array, string, number, bool, null
     }
 
     /// Why a text is not JSON, with the byte offset where it stopped being JSON.
-    struct SyntaxError: Error, Equatable, CustomStringConvertible {
-        var offset: Int
-        var reason: String
+    public struct SyntaxError: Error, Equatable, CustomStringConvertible {
+        /// Where the text stopped being JSON, in bytes from its start.
+        public var offset: Int
+        /// What was wrong there.
+        public var reason: String
 
-        var description: String { "\(self.reason) at byte \(self.offset)" }
+        public var description: String { "\(self.reason) at byte \(self.offset)" }
     }
 
     /// Objects and arrays nest at most this deep.
-    static let maxDepth = 64
+    public static let maxDepth = 64
 
     /// The text.
-    let bytes: [UInt8]
+    public let bytes: [UInt8]
     /// Where the top-level value is in ``bytes``.
-    let root: Range<Int>
+    public let root: Range<Int>
 
     /// Checks `bytes` as one JSON text.
     ///
     /// - Throws: ``SyntaxError`` naming the first place it is not.
-    init(_ bytes: [UInt8]) throws(SyntaxError) {
+    public init(_ bytes: [UInt8]) throws(SyntaxError) {
         self.bytes = bytes
         var reader = Reader(bytes: bytes)
         reader.skipSpace()
@@ -45,7 +47,7 @@ struct JSONText: Sendable {
     }
 
     /// The kind of the (checked) value at `value`.
-    func kind(of value: Range<Int>) -> Kind {
+    public func kind(of value: Range<Int>) -> Kind {
         switch self.bytes[value.lowerBound] {
         case UInt8(ascii: "{"): .object
         case UInt8(ascii: "["): .array
@@ -57,7 +59,7 @@ struct JSONText: Sendable {
     }
 
     /// The members of the object at `value`, in the order written, keys decoded.
-    func members(of value: Range<Int>) -> [(key: String, value: Range<Int>)] {
+    public func members(of value: Range<Int>) -> [(key: String, value: Range<Int>)] {
         precondition(self.kind(of: value) == .object)
         var members: [(key: String, value: Range<Int>)] = []
         self.forEachEntry(of: value, close: UInt8(ascii: "}")) { reader in
@@ -75,7 +77,7 @@ struct JSONText: Sendable {
     }
 
     /// The elements of the array at `value`, in order.
-    func elements(of value: Range<Int>) -> [Range<Int>] {
+    public func elements(of value: Range<Int>) -> [Range<Int>] {
         precondition(self.kind(of: value) == .array)
         var elements: [Range<Int>] = []
         self.forEachEntry(of: value, close: UInt8(ascii: "]")) { reader in
@@ -102,7 +104,7 @@ struct JSONText: Sendable {
     }
 
     /// The value of the (checked) string at `value`, escapes decoded.
-    func string(at value: Range<Int>) -> String {
+    public func string(at value: Range<Int>) -> String {
         precondition(self.kind(of: value) == .string)
         let content = value.lowerBound + 1..<value.upperBound - 1
         guard self.bytes[content].contains(UInt8(ascii: "\\")) else {
