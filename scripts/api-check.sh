@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODULES=(Switchboard SwitchboardServer SwitchboardWebSocket SwitchboardPubSub SwitchboardRedis SwitchboardTopics
-    SwitchboardAuth SwitchboardNode)
+    SwitchboardAuth SwitchboardNode SwitchboardJSON)
 BUILD="$(swift build --show-bin-path)"
 # The C modules the Swift ones import (NIO's shims, zlib, BoringSSL) are found through their module maps.
 ARGS=()
