@@ -154,6 +154,16 @@ public final class WebSocket: Sendable {
         self.onLoop { $0.close(code: code, reason: reason) }
     }
 
+    /// Closes the connection for a policy reason (the peer floods or abuses): sends the close frame and closes TCP once
+    /// it is written, reading nothing more from the peer. From any thread.
+    ///
+    /// - Parameters:
+    ///   - code: The close code, such as 1008 (policy violation) or an application's 4xxx.
+    ///   - reason: A short reason (at most 123 bytes are sent).
+    public func drop(code: WebSocketCloseCode, reason: String = "") {
+        self.onLoop { $0.drop(code: code, reason: reason) }
+    }
+
     func onLoop(_ body: @escaping @Sendable (WebSocketHandler) -> Void) {
         if self.eventLoop.inEventLoop {
             body(self.handler.value)

@@ -13,7 +13,7 @@ private func assemble(
     var assembler = MessageAssembler(maxMessageSize: maxMessageSize, deflate: deflate)
     let frameBounds = [0] + frameSplits.filter { $0 > 0 && $0 < payload.count } + [payload.count]
     var result: WebSocketMessage?
-    do {
+    do throws(WebSocketProtocolViolation) {
         for (index, (start, end)) in zip(frameBounds, frameBounds.dropFirst()).enumerated() {
             let last = index == frameBounds.count - 2
             try assembler.startFrame(
@@ -31,11 +31,8 @@ private func assemble(
             }
         }
         return .success(result)
-    } catch let violation as WebSocketProtocolViolation {
-        return .failure(violation)
     } catch {
-        Issue.record("unexpected \(error)")
-        return .success(nil)
+        return .failure(error)
     }
 }
 

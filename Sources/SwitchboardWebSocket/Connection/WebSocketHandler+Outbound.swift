@@ -22,6 +22,26 @@ extension WebSocketHandler {
         self.timers.armCloseTimeout(self.configuration.closeTimeout, handler: self, context: context)
     }
 
+    /// Sends a close frame and closes the connection once it is written, reading nothing more: for a peer closed by
+    /// policy (it floods, it abuses), whose further bytes are not worth reading. Bytes it still sends are left in the
+    /// kernel and the connection is reset, which may cost it our close frame; that is its problem.
+    func drop(code: WebSocketCloseCode, reason: String) {
+        if self.isBeforeAdded {
+            self.beforeAdded?.append { $0.drop(code: code, reason: reason) }
+            return
+        }
+        guard let context, case .sendClose(let code, let reason) = self.closing.startClosing(code: code, reason: reason)
+        else { return }
+        self.pauseReading()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        self.appOperation {
+            context.writeAndFlush(
+                self.wrapOutboundOut(
+                    FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator))
+            ).whenComplete { _ in bound.value.close(promise: nil) }
+        }
+    }
+
     /// Sends `message` as one frame, compressed when negotiated and worth it; `written` completes once it is written
     /// to the connection (fails if it never will be).
     func send(_ message: WebSocketMessage, written: EventLoopPromise<Void>? = nil) throws {
