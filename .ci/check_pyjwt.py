@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's PyJWT example, run as written ("Securing Switchboard"): the token it makes is accepted by the
+"""docs/SECURITY.md's PyJWT example, run as written: the token it makes is accepted by the
 executable, carries its user and name, and opens the members-only room its rooms claim lists.
 
 Usage: check_pyjwt.py BINARY (with a python that has PyJWT)."""
@@ -7,7 +7,7 @@ import os, re, subprocess, sys
 from wsclient import WS, free_port, wait_for_port
 
 BIN = sys.argv[1]
-readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+readme = open(os.path.join(os.path.dirname(__file__), "..", "docs", "SECURITY.md")).read()
 snippet = re.search(r"in Python with PyJWT:\s*```python\n(.*?)```", readme, re.S).group(1)
 secret = "pyjwt-check-hmac-secret-0123456789abcdef"
 scope = {"secret": secret}
@@ -30,6 +30,6 @@ try:
     ws.send({"type": "join", "room": "team-blue"})
     refused = ws.recv_json()
     assert refused["code"] == "forbidden", refused
-    print("ok   the README's PyJWT token is accepted: user 42, Alice, team-red open and team-blue forbidden")
+    print("ok   docs/SECURITY.md's PyJWT token is accepted: user 42, Alice, team-red open and team-blue forbidden")
 finally:
     server.terminate(); server.wait()
