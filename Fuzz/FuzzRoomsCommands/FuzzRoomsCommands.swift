@@ -45,10 +45,10 @@ private final class CountingDirectory: RoomSessionDirectory {
 
     func admit(user: String, now: UInt64) -> Bool { true }
     func release(user: String) {}
-    func enter(room: String) -> Bool {
+    func enter(room: String, user: String?) -> RoomEntryRefusal? {
         self.rooms.value += 1
-        return true
+        return nil
     }
     func leave(room: String) { self.rooms.value -= 1 }
-    func takeMessage(of user: String, now: UInt64) -> UInt64? { nil }
+    func takeMessage(of user: String?, now: UInt64) -> (what: String, wait: UInt64)? { nil }
 }

@@ -46,6 +46,13 @@ public struct TokenBucket: Sendable {
         return UInt64((missing / self.limit.rate * 1e9).rounded(.up))
     }
 
+    /// Takes `cost` tokens whatever is left: the bucket may go into debt, and takes nothing more (``allows(_:now:)``
+    /// is `false`) until it has refilled. For work whose size is known only once it is done (a history sent).
+    public mutating func charge(_ cost: Double, now: UInt64) {
+        self.refill(now: now)
+        self.tokens -= cost
+    }
+
     /// Whether `cost` tokens could be taken now, without taking them.
     public mutating func allows(_ cost: Double = 1, now: UInt64) -> Bool {
         self.refill(now: now)

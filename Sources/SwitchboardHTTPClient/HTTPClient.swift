@@ -11,7 +11,8 @@ import SwitchboardLocks
 /// requests in flight and a bounded wait for a free connection, every request within one deadline (waiting,
 /// connecting, TLS, the exchange).
 ///
-/// Bounded in everything: connections and waiters per host (past the wait queue a request fails at once with
+/// Bounded in everything: connections in all (``Configuration/maxConnections``, within the 64 descriptors the server
+/// keeps aside from client connections) and per host, waiters per host (past the wait queue a request fails at once with
 /// ``HTTPClientError/busy``), response bodies (``Configuration/maxResponseBytes``), idle connections (closed after
 /// ``Configuration/idleTimeout``). A request whose deadline passes mid-exchange closes its connection (its answer
 /// could still come) and fails with ``HTTPClientError/timeout``.
@@ -23,6 +24,9 @@ public final class HTTPClient: Service, Sendable {
     public struct Configuration: Sendable {
         /// Requests in flight per host (each on a connection of its own).
         public var maxConnectionsPerHost = 16
+        /// Connections open or opening over all hosts: the server keeps 64 descriptors apart from its client
+        /// connections (``SwitchboardServer/ServerConfiguration/maxConnections``), and this client stays within them.
+        public var maxConnections = 48
         /// Requests waiting for a connection per host; past it a request fails at once.
         public var maxWaitingPerHost = 256
         /// How long a connection with nothing to do stays open.
@@ -45,6 +49,8 @@ public final class HTTPClient: Service, Sendable {
     let logger: Logger
     private let tls: Result<NIOSSLContext, any Error>
     private let pools = Locked<[PoolKey: HostPool]>([:])
+    /// Connections open or opening, over all hosts.
+    private let connections = Locked(0)
 
     /// - Parameters:
     ///   - group: Where the connections live.
@@ -98,6 +104,29 @@ public final class HTTPClient: Service, Sendable {
             let load = pool.load
             return (total.0 + load.connections, total.1 + load.inFlight, total.2 + load.waiting)
         }
+    }
+
+    /// Takes a place for a new connection under ``Configuration/maxConnections``; `false` if there is none.
+    func takeConnectionSlot() -> Bool {
+        self.connections.withLock { open in
+            guard open < self.configuration.maxConnections else { return false }
+            open += 1
+            return true
+        }
+    }
+
+    /// Whether a host other than `pool` has requests waiting (for a place under the client's cap, or its own).
+    func isWaiting(besides pool: HostPool) -> Bool {
+        guard self.connections.withLock({ $0 >= self.configuration.maxConnections }) else { return false }
+        let pools = self.pools.withLock { Array($0.values) }
+        return pools.contains { $0 !== pool && $0.hasWaiters }
+    }
+
+    /// Gives a connection's place back, and offers it to a host whose requests wait for one.
+    func returnConnectionSlot() {
+        self.connections.withLock { $0 -= 1 }
+        let pools = self.pools.withLock { Array($0.values) }
+        for pool in pools where pool.connectForWaiter() { return }
     }
 
     /// Runs until graceful shutdown, then closes the idle connections: start it before what uses the client, so it

@@ -68,7 +68,8 @@ final class HostPool: Sendable {
             let acquisition = self.state.withLock { state -> Acquisition in
                 if state.isShutDown { return .refuse(.shutDown) }
                 if let connection = state.idle.popLast() { return .idle(connection) }
-                if state.open < configuration.maxConnectionsPerHost {
+                // A connection of its own, within the host's cap and the client's (checked last: it takes a place).
+                if state.open < configuration.maxConnectionsPerHost, self.client.takeConnectionSlot() {
                     state.open += 1
                     return .connect
                 }
@@ -115,16 +116,26 @@ final class HostPool: Sendable {
             if let waiter {
                 _ = connection.take()
                 waiter.promise.succeed(connection)
-            } else {
-                connection.idle(for: self.client.configuration.idleTimeout) { [weak self] in self?.closedWhileIdle($0) }
+                return
             }
-            return
+            // Another host's requests wait for a place under the client's cap: this idle connection gives its up.
+            guard self.client.isWaiting(besides: self) else {
+                connection.idle(for: self.client.configuration.idleTimeout) { [weak self] in self?.closedWhileIdle($0) }
+                return
+            }
+            let wasIdle = self.state.withLock { state -> Bool in
+                guard let index = state.idle.firstIndex(where: { $0 === connection }) else { return false }
+                state.idle.remove(at: index)
+                return true
+            }
+            guard wasIdle else { return }
         }
         connection.close()
         self.discard()
     }
 
-    /// A connection went (closed, failed, never opened): its place goes to the next waiter, who opens one.
+    /// A connection went (closed, failed, never opened): its place goes to the next waiter, who opens one; without
+    /// one, back to the client (for another host's waiters).
     private func discard() {
         let waiter = self.state.withLock { state -> Waiter? in
             guard let waiter = state.waiters.popFirst() else {
@@ -133,7 +144,30 @@ final class HostPool: Sendable {
             }
             return waiter
         }
-        guard let waiter else { return }
+        guard let waiter else { return self.client.returnConnectionSlot() }
+        self.open(for: waiter)
+    }
+
+    /// Whether requests wait here.
+    var hasWaiters: Bool { self.state.withLock { !$0.waiters.isEmpty } }
+
+    /// Opens a connection for the first waiter, if there is one and a place for it here and in the client.
+    func connectForWaiter() -> Bool {
+        let configuration = self.client.configuration
+        let waiter = self.state.withLock { state -> Waiter? in
+            guard !state.waiters.isEmpty, state.open < configuration.maxConnectionsPerHost,
+                self.client.takeConnectionSlot()
+            else { return nil }
+            state.open += 1
+            return state.waiters.popFirst()
+        }
+        guard let waiter else { return false }
+        self.open(for: waiter)
+        return true
+    }
+
+    /// Opens a connection (whose place is counted) for `waiter`.
+    private func open(for waiter: Waiter) {
         let eventLoop = waiter.promise.futureResult.eventLoop
         let connecting = eventLoop.makeFutureWithTask {
             try await self.connect(on: eventLoop, deadline: waiter.until - .now())

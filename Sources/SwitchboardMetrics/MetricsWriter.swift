@@ -74,8 +74,14 @@ struct Writer {
             ("forbidden", counts.forbiddenJoins),
             ("rate_limit", counts.rateLimitRefusals),
             ("rooms_full", counts.roomsFullRefusals),
+            ("invalid_request", counts.invalidRequests),
+            ("room_quota", counts.roomQuotaRefusals),
+            ("client_sockets", counts.clientSocketRefusals),
         ]
         for (reason, count) in refusals { self.refusal(reason, count) }
+        self.counter(
+            "refusal_closes", "Sockets dropped for going on after as many refused requests in a row as allowed.", [],
+            counts.refusalClosures)
         self.timeout("join", counts.joinTimeouts)
         self.timeout("token_expiry", counts.tokenExpiries)
         self.dropped("join_overflow", counts.joinOverflows)

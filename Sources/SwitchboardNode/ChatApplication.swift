@@ -56,6 +56,7 @@ package struct ChatApplication: Application {
     ///   - topics: The fan-out engine, on `LocalBroker()` in one process or a `RedisBroker` across nodes.
     ///   - configuration: Origins, keys and limits.
     ///   - health: The broker's readiness, for `/readyz` (a round trip to it).
+    ///   - ready: Whether the broker's connections are up, asked before each `/chat` and `/subscribe` socket opens.
     ///   - roomLog: Where room history lives (the Redis log with Redis); `nil` for this process's memory.
     ///   - presence: Who is in which room (the Redis presence with Redis); `nil` for this process's memory, which
     ///     reports its transitions to `presenceObserver` after `leaveDelay`.
@@ -68,6 +69,7 @@ package struct ChatApplication: Application {
         topics: Topics,
         configuration: ChatConfiguration = .init(),
         health: @escaping @Sendable () async -> BrokerHealth = { BrokerHealth(kind: "embedded") },
+        ready: @escaping @Sendable () async -> Bool = { true },
         roomLog: (any RoomLog)? = nil,
         presence: (any PresenceStore)? = nil,
         presenceObserver: (any PresenceObserver)? = nil,
@@ -113,7 +115,9 @@ package struct ChatApplication: Application {
         let api = ApiEndpoint(
             configuration: configuration.api, topics: topics, log: log, presence: store, survey: survey,
             counters: counters, logger: logger)
-        let sockets = SocketEndpoints(topics: topics, configuration: configuration, counters: counters, logger: logger)
+        let sockets = SocketEndpoints(
+            topics: topics, configuration: configuration, registry: registry, counters: counters, ready: ready,
+            logger: logger)
         var router = Router()
         appRoutes(&router)
         router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }

@@ -105,8 +105,11 @@ package struct ChatConfiguration: Sendable {
 
     /// What the node's registry bounds.
     package var registryLimits: ConnectionRegistry.Limits {
-        ConnectionRegistry.Limits(
-            maxRooms: self.maxRooms, connectionsPerUser: self.rateLimits.connectionsPerUser,
-            userMessages: self.rateLimits.userSayMessages)
+        let limits = self.rateLimits
+        return ConnectionRegistry.Limits(
+            maxRooms: self.maxRooms, connectionsPerUser: limits.connectionsPerUser,
+            userMessages: limits.userSayMessages, socketsPerAddress: limits.socketsPerAddress,
+            addressMessages: limits.addressSayMessages, roomsPerClient: limits.roomsPerClient,
+            limitsLoopback: limits.limitsLoopback)
     }
 }

@@ -12,7 +12,10 @@ import SwitchboardWebSocket
 struct SocketEndpoints: Sendable {
     let topics: Topics
     let configuration: ChatConfiguration
+    let registry: ConnectionRegistry
     let counters: ChatCounters
+    /// Whether the broker's connections are up (cheap: no round trip); no socket is opened while they are not.
+    let ready: @Sendable () async -> Bool
     let logger: Logger
 
     private func socketConfiguration(_ endpoint: ChatCounters.Endpoint) -> WebSocketConfiguration {
@@ -28,18 +31,24 @@ struct SocketEndpoints: Sendable {
 
     private var access: ChannelAccess { ChannelAccess(auth: self.configuration.auth, counters: self.counters) }
 
-    /// The seed's chat: every text message goes to the chat channel; the socket receives everything on it.
+    /// The seed's chat: every text message goes to the chat channel (within the `say` limits, see ``ChatSender``);
+    /// the socket receives everything on it.
     func chat(_ request: Request) async throws -> Response {
         try self.checkOrigin(request)
         let identity =
             self.configuration.auth.allowsAnonymous ? nil : try await self.access.identity(of: request)
+        let lease = try self.lease(request, user: identity?.userID)
+        let (topics, channel, configuration) = (self.topics, self.configuration.chatChannel, self.configuration)
+        let (registry, counters, logger) = (self.registry, self.counters, self.logger)
         return try await self.upgrade(
-            request, to: self.configuration.chatChannel, until: identity?.expiresAt, endpoint: .chat,
-            onMessage: self.publishToChat)
+            request, to: channel, until: identity?.expiresAt, endpoint: .chat, lease: lease
+        ) { socket in
+            let sender = ChatSender(
+                topics: topics, channel: channel, limits: configuration.rateLimits, registry: registry, lease: lease,
+                counters: counters, logger: logger)
+            socket.onMessage { socket, message in sender.receive(message, on: socket) }
+        }
     }
-
-    /// `/chat`'s message callback; made once, not per socket (a closure's captures are a heap object).
-    private let publishToChat: @Sendable (WebSocket, WebSocketMessage) -> Void
 
     /// What `/chat` and `/subscribe` sockets are told when messages may have been lost.
     static let closeOnGap = TopicGapPolicy.close(code: .tryAgainLater, reason: "messages may have been lost; reconnect")
@@ -47,29 +56,6 @@ struct SocketEndpoints: Sendable {
     /// `/subscribe/{channel}`'s message callback: the client may not send.
     private static let refuseMessages: @Sendable (WebSocket, WebSocketMessage) -> Void = { socket, _ in
         socket.close(code: .policyViolation, reason: "receive-only: publish with POST /publish/{channel}")
-    }
-
-    init(topics: Topics, configuration: ChatConfiguration, counters: ChatCounters, logger: Logger) {
-        self.topics = topics
-        self.configuration = configuration
-        self.counters = counters
-        self.logger = logger
-        let channel = configuration.chatChannel
-        self.publishToChat = { socket, message in
-            guard message.kind == .text else {
-                socket.close(code: .unsupportedData, reason: "text messages only")
-                return
-            }
-            let promise = socket.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.whenFailure { error in
-                // The seed's protocol has no error message, and the message must not vanish without a word: the
-                // sender's socket is closed with 1013 (try again later). The broker logs its outage itself.
-                logger.debug("Publishing a chat message failed", metadata: ["error": "\(error)"])
-                counters.count(.publishFailed)
-                socket.close(code: .tryAgainLater, reason: "the message could not be published; try again")
-            }
-            topics.publish(message.data, to: channel, promise: promise)
-        }
     }
 
     /// A receive-only socket for one channel's notifications.
@@ -80,27 +66,51 @@ struct SocketEndpoints: Sendable {
         }
         try self.checkOrigin(request)
         let identity = try await self.access.checkRead(channel, request)
+        let lease = try self.lease(request, user: identity?.userID)
         return try await self.upgrade(
-            request, to: channel, until: identity?.expiresAt, endpoint: .subscribe, onMessage: Self.refuseMessages)
+            request, to: channel, until: identity?.expiresAt, endpoint: .subscribe, lease: lease
+        ) { socket in
+            socket.onMessage(Self.refuseMessages)
+        }
+    }
+
+    /// The client's places in the per-address and per-user counts (one count per user over `/ws`, `/subscribe` and
+    /// `/chat`); a `503` when it has none left.
+    private func lease(_ request: Request, user: String?) throws -> ClientLease? {
+        do {
+            return try ClientLease.take(
+                self.registry, peer: request.remoteAddress, user: user, now: NIODeadline.now().uptimeNanoseconds)
+        } catch {
+            self.counters.count(.clientSockets)
+            throw error
+        }
     }
 
     /// Upgrades to a socket that receives everything on `channel`, subscribed before the 101 is written (so a
-    /// client's first message comes back to it); `onMessage` handles what the client sends. A socket authenticated by
-    /// a token that expires is closed with 4002 at `expiry`: these endpoints have no way to ask for a fresh one.
+    /// client's first message comes back to it); `setUp` registers what handles the client's messages. A socket
+    /// authenticated by a token that expires is closed with 4002 at `expiry`: these endpoints have no way to ask
+    /// for a fresh one.
     private func upgrade(
         _ request: Request,
         to channel: String,
         until expiry: Date?,
         endpoint: ChatCounters.Endpoint,
-        onMessage: @escaping @Sendable (WebSocket, WebSocketMessage) -> Void
+        lease: ClientLease?,
+        setUp: @escaping @Sendable (WebSocket) -> Void
     ) async throws -> Response {
+        // Not before the node can deliver: a socket opened now would miss what is published meanwhile.
+        guard await self.ready() else {
+            throw HTTPError(
+                .serviceUnavailable, "not ready: the message broker is not connected", headers: [.retryAfter: "1"])
+        }
         let reservation = try await self.reserve(channel, on: request.eventLoop)
         let response = WebSocket.upgrade(request, configuration: self.socketConfiguration(endpoint)) { socket in
             // The membership ends when the socket closes. The seed's protocol and /subscribe have no message that
             // could say "you missed something", so after a gap the socket is closed with 1013: the client
             // reconnects (and reloads whatever state it shows) instead of silently missing messages.
             reservation.attach(socket, onGap: Self.closeOnGap)
-            socket.onMessage(onMessage)
+            lease?.opened(socket)
+            setUp(socket)
             if let expiry {
                 let remaining = TimeAmount.nanoseconds(Int64(max(0, expiry.timeIntervalSinceNow) * 1e9))
                 let expires = socket.eventLoop.scheduleTask(in: remaining) {

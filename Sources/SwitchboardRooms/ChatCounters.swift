@@ -30,6 +30,10 @@ package final class ChatCounters: Sendable {
     let tokenExpiries = Atomic<Int>(0)
     let forbiddenJoins = Atomic<Int>(0)
     let rateLimitRefusals = Atomic<Int>(0)
+    let invalidRequests = Atomic<Int>(0)
+    let refusalClosures = Atomic<Int>(0)
+    let roomQuotaRefusals = Atomic<Int>(0)
+    let clientSocketRefusals = Atomic<Int>(0)
 
     package init() {}
 
@@ -80,6 +84,15 @@ package final class ChatCounters: Sendable {
         /// Requests refused by a rate limit (`rate_limited`, a publish key's `429`, `auth_pending`), and sockets closed
         /// for going on (4008) or for one user too many (4005).
         package var rateLimitRefusals: Int
+        /// Requests refused as malformed or impossible (bad JSON, an unknown type or room, a frame too large, `say` in
+        /// a room not joined), each answered with an error.
+        package var invalidRequests: Int
+        /// Sockets dropped (4008 on `/ws`, 1008 on `/chat`) for going on after as many refusals in a row as allowed.
+        package var refusalClosures: Int
+        /// Joins refused because their client created as many rooms as one may (`room_quota`).
+        package var roomQuotaRefusals: Int
+        /// WebSocket handshakes refused because their address or user had as many sockets as allowed.
+        package var clientSocketRefusals: Int
         /// The sockets' own counters, all endpoints together.
         package var webSockets: WebSocketCounters.Snapshot
     }
@@ -96,6 +109,10 @@ package final class ChatCounters: Sendable {
             tokenExpiries: self.tokenExpiries.load(ordering: .relaxed),
             forbiddenJoins: self.forbiddenJoins.load(ordering: .relaxed),
             rateLimitRefusals: self.rateLimitRefusals.load(ordering: .relaxed),
+            invalidRequests: self.invalidRequests.load(ordering: .relaxed),
+            refusalClosures: self.refusalClosures.load(ordering: .relaxed),
+            roomQuotaRefusals: self.roomQuotaRefusals.load(ordering: .relaxed),
+            clientSocketRefusals: self.clientSocketRefusals.load(ordering: .relaxed),
             webSockets: Endpoint.allCases.map { self.sockets($0).snapshot }.reduce(into: .zero) { $0.add($1) }
         )
     }
@@ -103,7 +120,8 @@ package final class ChatCounters: Sendable {
     /// A limit that was hit.
     package enum Hit: Sendable, Equatable {
         case roomsFull, joinTimeout, joinOverflow, originRefused, publishFailed, historyEvicted
-        case authRefused, tokenExpired, joinForbidden, rateLimited
+        case authRefused, tokenExpired, joinForbidden, rateLimited, invalidRequest, refusalsClosed
+        case roomQuota, clientSockets
     }
 
     package func count(_ hit: Hit) {
@@ -118,6 +136,10 @@ package final class ChatCounters: Sendable {
         case .tokenExpired: self.tokenExpiries.wrappingAdd(1, ordering: .relaxed)
         case .joinForbidden: self.forbiddenJoins.wrappingAdd(1, ordering: .relaxed)
         case .rateLimited: self.rateLimitRefusals.wrappingAdd(1, ordering: .relaxed)
+        case .invalidRequest: self.invalidRequests.wrappingAdd(1, ordering: .relaxed)
+        case .refusalsClosed: self.refusalClosures.wrappingAdd(1, ordering: .relaxed)
+        case .roomQuota: self.roomQuotaRefusals.wrappingAdd(1, ordering: .relaxed)
+        case .clientSockets: self.clientSocketRefusals.wrappingAdd(1, ordering: .relaxed)
         }
     }
 }

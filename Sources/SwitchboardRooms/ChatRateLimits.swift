@@ -1,5 +1,4 @@
 package import SwitchboardAuth
-import SwitchboardLocks
 
 /// How fast one socket, and one user over all their sockets on this node, may act (token buckets: a burst, then a
 /// rate). At a limit the request is refused with `rate_limited` and `retryAfter`; a socket that keeps going past
@@ -15,10 +14,27 @@ package struct ChatRateLimits: Sendable {
     package var joins = TokenBucket.Limit(rate: 5, burst: 40)
     /// Nickname changes per socket.
     package var nicks = TokenBucket.Limit(rate: 0.5, burst: 10)
-    /// Refusals in a row after which the socket is closed (4008).
+    /// Frames of any kind per socket, refused ones included: every request costs, whatever it asks.
+    package var frames = TokenBucket.Limit(rate: 50, burst: 100)
+    /// `auth` requests per socket: each is a signature to verify.
+    package var auth = TokenBucket.Limit(rate: 0.2, burst: 5)
+    /// History bytes sent to a socket for its joins and re-syncs (estimated from the messages): a small request can
+    /// ask for a room's whole history.
+    package var catchUpBytes = TokenBucket.Limit(rate: 1024 * 1024, burst: 16 * 1024 * 1024)
+    /// Refused requests in a row (any error answered to the client) after which the socket is closed (4008) and
+    /// read no further.
     package var maxRefusals = 50
-    /// Sockets one user may have open on this node (with tokens); past it the new one is closed with 4005.
+    /// Sockets one user may have open on this node (with tokens), over `/ws`, `/subscribe` and `/chat`; past it a
+    /// `/ws` socket is closed with 4005, a `/chat` or `/subscribe` handshake refused with 503.
     package var connectionsPerUser = 32
+    /// WebSockets one address may have open on this node; past it the handshake is refused with 503.
+    package var socketsPerAddress = 128
+    /// Room and `/chat` messages per address, over all its sockets on the node.
+    package var addressSayMessages = TokenBucket.Limit(rate: 100, burst: 200)
+    /// Rooms one client (a user; an address without a token) may have created and still hold open on the node.
+    package var roomsPerClient = 100
+    /// Whether loopback peers are held to the per-address limits (see ``ConnectionRegistry/Limits/limitsLoopback``).
+    package var limitsLoopback = false
 
     package init() {}
 
@@ -28,6 +44,9 @@ package struct ChatRateLimits: Sendable {
         let plenty = TokenBucket.Limit(rate: 1e9, burst: 1e9)
         (limits.sayMessages, limits.sayBytes, limits.userSayMessages, limits.joins, limits.nicks) =
             (plenty, plenty, plenty, plenty, plenty)
+        (limits.frames, limits.auth, limits.catchUpBytes) = (plenty, plenty, plenty)
+        limits.maxRefusals = .max
+        (limits.addressSayMessages, limits.socketsPerAddress, limits.roomsPerClient) = (plenty, .max, .max)
         return limits
     }()
 }
@@ -38,6 +57,9 @@ struct SocketRateLimits {
     var sayBytes: TokenBucket
     var joins: TokenBucket
     var nicks: TokenBucket
+    var frames: TokenBucket
+    var auth: TokenBucket
+    var catchUpBytes: TokenBucket
     /// Refusals since the last request that went through.
     var refusals = 0
 
@@ -46,48 +68,8 @@ struct SocketRateLimits {
         self.sayBytes = TokenBucket(limits.sayBytes, now: now)
         self.joins = TokenBucket(limits.joins, now: now)
         self.nicks = TokenBucket(limits.nicks, now: now)
+        self.frames = TokenBucket(limits.frames, now: now)
+        self.auth = TokenBucket(limits.auth, now: now)
+        self.catchUpBytes = TokenBucket(limits.catchUpBytes, now: now)
     }
-}
-
-/// Per-user state over a node's sockets: how many are open, and the user's message bucket.
-package final class UserLimits: Sendable {
-    private struct User {
-        var connections = 0
-        var say: TokenBucket
-    }
-
-    private let limits: ChatRateLimits
-    private let users = Locked<[String: User]>([:])
-
-    package init(limits: ChatRateLimits) {
-        self.limits = limits
-    }
-
-    /// Counts a socket of `user` in; `false` (and not counted) if the user has as many as allowed.
-    func connect(_ user: String, now: UInt64) -> Bool {
-        self.users.withLock { users in
-            var entry = users[user] ?? User(say: TokenBucket(self.limits.userSayMessages, now: now))
-            guard entry.connections < self.limits.connectionsPerUser else { return false }
-            entry.connections += 1
-            users[user] = entry
-            return true
-        }
-    }
-
-    /// Counts a socket of `user` out; the user's state goes with their last socket.
-    func disconnect(_ user: String) {
-        self.users.withLock { users in
-            guard var entry = users[user] else { return }
-            entry.connections -= 1
-            users[user] = entry.connections > 0 ? entry : nil
-        }
-    }
-
-    /// Takes a message from `user`'s bucket; `nil` if taken, else nanoseconds to wait.
-    func takeSay(_ user: String, now: UInt64) -> UInt64? {
-        self.users.withLock { users in users[user]?.say.take(now: now) }
-    }
-
-    /// Users with sockets on this node.
-    var count: Int { self.users.withLock { $0.count } }
 }

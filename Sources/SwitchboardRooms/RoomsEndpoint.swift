@@ -25,6 +25,16 @@ package struct RoomsEndpoint: Sendable {
             throw HTTPError(.badRequest, "offer the subprotocol \(ChatProtocol.name) (Sec-WebSocket-Protocol)")
         }
         let preset = try await self.askConnectHook(request)
+        // The address's place is taken before the 101; the socket's user is counted by its session (`auth` can come
+        // later).
+        let lease: ClientLease?
+        do {
+            lease = try ClientLease.take(
+                self.context.registry, peer: request.remoteAddress, user: nil, now: RoomSessionMachine.now())
+        } catch {
+            self.context.counters.count(.clientSockets)
+            throw error
+        }
         let socketConfiguration = WebSocketConfiguration(
             maxFrameSize: 64 * 1024,
             maxMessageSize: 64 * 1024,
@@ -34,7 +44,8 @@ package struct RoomsEndpoint: Sendable {
         )
         let context = self.context
         return WebSocket.upgrade(request, configuration: socketConfiguration) { socket in
-            let session = RoomSocket(socket: socket, context: context)
+            let session = RoomSocket(socket: socket, context: context, address: lease?.address)
+            lease?.opened(socket)
             socket.onOpen { _ in session.handle(.opened(preset: preset)) }
             socket.onMessage { _, message in session.handle(.received(message.data, isText: message.kind == .text)) }
             socket.onClose { _, _, _ in session.handle(.closed) }

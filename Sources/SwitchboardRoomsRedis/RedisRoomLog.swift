@@ -49,7 +49,11 @@ package struct RedisRoomLog: RoomLog {
         self.clock = clock
     }
 
-    package func post(room: String, nick: String, user: String?, text: String, promise: EventLoopPromise<Void>?) {
+    /// `client` is not used: Redis bounds a room's stream by length and age (`MAXLEN`, the key's expiry), and the
+    /// node bounds what a client may send.
+    package func post(
+        room: String, nick: String, user: String?, client: ClientID?, text: String, promise: EventLoopPromise<Void>?
+    ) {
         let message = RoomMessage(room: room, id: "", ts: self.clock(), nick: nick, user: user, text: text)
         let parts: (head: ByteBuffer, tail: ByteBuffer)
         do {

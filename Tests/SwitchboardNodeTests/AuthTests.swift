@@ -203,6 +203,47 @@ struct AuthTests {
         }
     }
 
+    @Test("auth is metered: 5 tokens verified in a row, the 6th waits (each is a signature to check)")
+    func authRate() async throws {
+        let (app, _) = try await authApp()
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.openRoomsWelcome()
+                for _ in 0..<5 {
+                    #expect(try await client.auth(try await token("alice"))["type"] as? String == "authenticated")
+                }
+                let refused = try await client.auth(try await token("alice"))
+                #expect(refused["code"] as? String == "rate_limited", "\(refused)")
+                #expect((refused["retryAfter"] as? Int ?? 0) > 1000)
+            }
+        }
+    }
+
+    @Test("A refresh whose token no longer lists a members-only room takes the socket out of it (revoked)")
+    func revokedOnRefresh() async throws {
+        let (app, presence) = try await authApp(privateRooms: ["team-*"])
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                _ = try await client.openRoomsWelcome()
+                _ = try await client.auth(try await token("alice", rooms: ["team-red", "team-blue"]))
+                _ = try await client.join("team-red")
+                _ = try await client.join("team-blue")
+                _ = try await client.join("lobby")
+                #expect(
+                    try await client.auth(try await token("alice", rooms: ["team-blue"]))["type"] as? String
+                        == "authenticated")
+                let left = try await client.readJSON()
+                #expect(left["type"] as? String == "left" && left["room"] as? String == "team-red")
+                #expect(left["reason"] as? String == "revoked")
+                #expect(await eventually { (try? await presence.members(of: "team-red").isEmpty) == true })
+                try await client.sendJSON(["type": "say", "room": "team-red", "text": "still here?"])
+                #expect(try await client.readJSON()["code"] as? String == "not_joined")
+                try await client.sendJSON(["type": "say", "room": "team-blue", "text": "kept"])
+                #expect(try await client.readJSON()["text"] as? String == "kept")
+            }
+        }
+    }
+
     @Test("No auth within the deadline: closed with 4001")
     func authTimeout() async throws {
         let (app, _) = try await authApp(authTimeout: .milliseconds(300))

@@ -89,6 +89,55 @@ struct HistoryLimitsTests {
         }
     }
 
+    @Test("Embedded, fair: 40 sockets flooding rooms of their own with 12 KB messages erase no one else's history")
+    func fairHistory() async throws {
+        // The audit's scenario scaled down (170 sockets × 10 × 12 KB against 16 MiB): 4.8 MB against 2 MiB.
+        let configuration = ChatConfiguration(history: RoomHistoryLimits(maxBytes: 2 * 1024 * 1024))
+        let app = ChatApplication.make(
+            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration,
+            logger: testLogger)
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port, deadline: .seconds(60)) { resident in
+                try await resident.openRooms()
+                _ = try await resident.join("busy")
+                _ = try await resident.join("quiet")
+                for room in ["busy", "quiet"] {
+                    // 15 each: within the socket's burst of 40 messages.
+                    for n in 0..<15 {
+                        try await resident.sendJSON(["type": "say", "room": room, "text": "\(room) \(n)"])
+                    }
+                    for _ in 0..<15 { #expect(try await resident.readJSON()["type"] as? String == "message") }
+                }
+                try await resident.sendJSON(["type": "leave", "room": "quiet"])
+                #expect(try await resident.readJSON()["type"] as? String == "left")
+                let big = String(repeating: "€", count: 4_000)  // 12 KB in the 4,000 characters a message may have
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for n in 0..<40 {
+                        group.addTask {
+                            try await RawClient.withConnection(port: port, deadline: .seconds(60)) { attacker in
+                                try await attacker.openRooms()
+                                _ = try await attacker.join("flood-\(n)")
+                                for _ in 0..<10 {
+                                    try await attacker.sendJSON(["type": "say", "room": "flood-\(n)", "text": big])
+                                }
+                                for _ in 0..<10 {
+                                    #expect(try await attacker.readJSON()["type"] as? String == "message")
+                                }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                try await RawClient.withConnection(port: port) { newcomer in
+                    try await newcomer.openRooms()
+                    let quiet = texts(try await newcomer.join("quiet"))
+                    #expect(quiet == (0..<15).map { "quiet \($0)" }, "\(quiet.count): \(quiet.prefix(3))")
+                    #expect(texts(try await newcomer.join("busy")) == (0..<15).map { "busy \($0)" })
+                }
+            }
+        }
+    }
+
     @Test("Embedded: past the node's room limit a join gets rooms_full; a room freed lets the next one in")
     func roomsFull() async throws {
         let configuration = ChatConfiguration(maxRooms: 3, rateLimits: .unlimited)

@@ -28,6 +28,7 @@ struct NodeConfigurationTests {
         shutdown-timeout: 7
         max-connections: 900
         max-connections-per-ip: 90
+        limit-loopback: true
         connection-rate-per-ip: 9.5
         trusted-proxy: [10.0.0.0/8, "::1"]
         tls-cert: \(certificates.certificatePath)
@@ -61,6 +62,9 @@ struct NodeConfigurationTests {
         allow-anonymous: true
         private-room: [team-*, staff]
         say-rate: 3
+        ip-say-rate: 33
+        max-sockets-per-ip: 44
+        rooms-per-client: 55
         metrics-port: 9091
         metrics-host: 127.0.0.2
         webhook-url: ["https://hooks.example/a", "http://127.0.0.1:9/b"]
@@ -96,7 +100,7 @@ struct NodeConfigurationTests {
         #expect(configuration.log.format == .json)
         #expect(server.shutdownTimeout == 7)
         #expect(server.maxConnections == 900)
-        #expect(server.maxConnectionsPerIP == 90)
+        #expect(server.maxConnectionsPerIP == 90 && server.limitLoopback)
         #expect(server.connectionRatePerIP == 9.5)
         #expect(server.trustedProxies.map(\.description) == ["10.0.0.0/8", "::1"])
         #expect(server.tlsCertificate == certificates.certificatePath && server.tlsKey == certificates.keyPath)
@@ -109,7 +113,7 @@ struct NodeConfigurationTests {
         #expect(chat.publicURL == "https://chat.example/app")
         #expect(chat.requireOrigin && chat.echo)
         #expect(chat.historyTTL == 3600 && chat.historyMemory == 64)
-        #expect(chat.sayRate == 3)
+        #expect(chat.sayRate == 3 && chat.ipSayRate == 33 && chat.maxSocketsPerIP == 44 && chat.roomsPerClient == 55)
         #expect(api.publishToken == "file-token-0123456789")
         #expect(api.publishKeys.map(\.name) == ["orders", "alerts"])
         #expect(api.apiKeys.map(\.name) == ["backend", "support"])

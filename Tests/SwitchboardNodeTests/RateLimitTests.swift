@@ -132,14 +132,95 @@ struct RateLimitTests {
                 #expect(try await client.readJSON()["code"] as? String == "rate_limited")  // a refusal, 1 in a row
                 try await client.sendJSON(["type": "join", "room": "e"])
                 #expect(try await client.readJSON()["code"] as? String == "rate_limited")  // 2 in a row: the most
-                try await client.sendJSON(["type": "join", "room": "f"])  // the 3rd ends the socket
-                // Presence frames of the joins may still be on their way before the close.
+                try await client.sendJSON(["type": "join", "room": "f"])  // the 3rd is answered, and ends the socket
+                // Presence frames of the joins may still be on their way before the answer and the close.
                 var close = try await client.readFrame()
+                var answered = false
                 while let frame = close, frame.opcode == 0x1 {
-                    #expect(frame.text.contains(#""type":"presence""#), "\(frame.text)")
+                    answered = answered || frame.text.contains(#""code":"rate_limited""#)
+                    #expect(frame.text.contains(#""type":"presence""#) || answered, "\(frame.text)")
                     close = try await client.readFrame()
                 }
+                #expect(answered)
                 #expect(close?.opcode == 0x8 && close?.closeCode == 4008)
+            }
+        }
+    }
+
+    @Test("Refused requests are not free: 51 bad frames get 51 errors, then 4008, and the node reads no more of it")
+    func refusedFramesCloseTheSocket() async throws {
+        try await withServer(try await app(ChatRateLimits())) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.openRooms()
+                // Each kind that used to be refused before any bucket was asked.
+                let junk = [
+                    "not json", #"{"type":"dance"}"#, #"{"type":"join","room":"a b"}"#,
+                    #"{"type":"say","room":"lobby","text":"x"}"#, "",
+                ]
+                for n in 0..<200 { try await client.sendText(junk[n % junk.count]) }
+                var errors = 0
+                var close: TestFrame?
+                while let frame = try await client.readFrame() {
+                    if frame.opcode == 0x8 {
+                        close = frame
+                        break
+                    }
+                    errors += 1
+                }
+                #expect(errors == 51, "the 51st refusal in a row is the last answered")
+                #expect(close?.closeCode == 4008)
+                // The node closed TCP behind its close frame: what the client still sends is refused by the kernel.
+                let payload = [UInt8](repeating: 0x61, count: 64 * 1024)
+                var written = 0
+                let deadline = ContinuousClock.now + .seconds(3)
+                do {
+                    while ContinuousClock.now < deadline {
+                        try await client.send(clientFrame(0x2, payload))
+                        written += payload.count
+                    }
+                } catch {}
+                #expect(written < 8 * 1024 * 1024, "\(written) bytes written after the close")
+            }
+        }
+    }
+
+    @Test("Every frame costs: with a frame budget of 11, a join and 10 says go through and 5 more are refused")
+    func frameBudget() async throws {
+        var limits = ChatRateLimits()
+        limits.frames = .init(rate: 0.1, burst: 11)
+        try await withServer(try await app(limits)) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.enter("lobby")
+                let (sent, refused) = try await client.sayMany(15, in: "lobby")
+                #expect(sent == 10 && refused.count == 5)
+                #expect(refused.allSatisfy { ($0["message"] as? String)?.contains("frames") == true }, "\(refused)")
+            }
+        }
+    }
+
+    @Test("Catch-up bytes count: a socket that was sent 34 KB of history with a budget of 20 KB waits to rejoin")
+    func catchUpBudget() async throws {
+        var limits = ChatRateLimits()
+        limits.catchUpBytes = .init(rate: 1000, burst: 20_000)
+        try await withServer(try await app(limits)) { _, port in
+            try await RawClient.withConnection(port: port) { writer in
+                try await writer.enter("archive")
+                let text = String(repeating: "h", count: 1000)
+                for _ in 0..<30 {
+                    try await writer.sendJSON(["type": "say", "room": "archive", "text": text])
+                    #expect(try await writer.readJSON()["type"] as? String == "message")
+                }
+            }
+            try await RawClient.withConnection(port: port) { reader in
+                try await reader.openRooms()
+                let first = try await reader.join("archive")
+                #expect((first["messages"] as? [Any])?.count == 30)
+                try await reader.sendJSON(["type": "leave", "room": "archive"])
+                #expect(try await reader.readJSON()["type"] as? String == "left")
+                try await reader.sendJSON(["type": "join", "room": "archive"])
+                let refused = try await reader.readJSON()
+                #expect(refused["code"] as? String == "rate_limited", "\(refused)")
+                #expect((refused["retryAfter"] as? Int ?? 0) > 10_000, "about 15 KB of debt at 1 KB/s")
             }
         }
     }

@@ -472,7 +472,7 @@ struct RoomsOnRedisTests {
                 // The next refresh (every TTL/3) stores her again, announces her, and reports her return.
                 let again = try await alice.readJSON(presence: true)
                 #expect(again["event"] as? String == "join")
-                #expect(try await node.presence.members(of: "lobby") == stored)
+                #expect(await eventually { (try? await node.presence.members(of: "lobby")) == stored })
                 // Her join and her return: each made her a member, and the room occupied.
                 #expect(observer.entered.withLock { $0 } == ["lobby \(stored[0].id)", "lobby \(stored[0].id)"])
                 #expect(observer.occupied.withLock { $0 } == ["lobby", "lobby"])

@@ -170,6 +170,51 @@ struct RoomHistoryTests {
         #expect(history.evictedRooms == 3)
     }
 
+    @Test("Fair bytes: a writer over its share loses its own rooms' oldest; the largest writer goes first")
+    func fairBytes() {
+        let history = InMemoryRoomHistory(limits: .init(messagesPerRoom: 1000, maxBytes: 16_000_000))
+        let registry = ConnectionRegistry(observer: history)
+        for room in ["quiet", "busy"] {
+            #expect(registry.enter(room))
+            for n in 0..<30 { history.appendNow(room: room, nick: "v", writer: "user \(room)", text: "\(n)") { _ in } }
+        }
+        registry.leave("quiet")
+        // The audit's scenario: one address, 170 rooms of its own kept occupied, 10 × 12 KB each (20 MB against a
+        // budget of 16 MB; its share is 1 MB, and each occupied room keeps its newest message).
+        let big = String(repeating: "x", count: 12_000)
+        for n in 0..<170 {
+            #expect(registry.enter("flood-\(n)"))
+            for _ in 0..<10 {
+                history.appendNow(room: "flood-\(n)", nick: "a", writer: "address a", text: big) { _ in }
+            }
+        }
+        #expect(history.bytes(of: "address a") <= 170 * 12_200)
+        // Many sockets, each a client of its own within its share (48 KB), 19 MB together: the largest go first.
+        for n in 0..<400 {
+            for _ in 0..<4 { history.appendNow(room: "s-\(n)", nick: "s", writer: "socket \(n)", text: big) { _ in } }
+        }
+        #expect(history.bytes <= 16_000_000)
+        for room in ["quiet", "busy"] {
+            let kept = history.history(of: room, since: nil, limit: 100).messages.map(\.text)
+            #expect(kept == (0..<30).map { "\($0)" }, "\(room) is untouched")
+        }
+    }
+
+    @Test("A writer's own room is trimmed below the shown-on-join floor only of its own messages")
+    func shownFloor() {
+        let history = InMemoryRoomHistory(
+            limits: .init(messagesPerRoom: 1000, shownOnJoin: 5, maxBytes: 100_000, maxBytesPerClient: 10_000))
+        // A shared room: 5 messages of others first, then a flood by one writer.
+        for n in 0..<5 { history.appendNow(room: "shared", nick: "v", writer: "user v", text: "v\(n)") { _ in } }
+        for _ in 0..<20 {
+            history.appendNow(room: "shared", nick: "a", writer: "address a", text: String(repeating: "x", count: 1000))
+            { _ in }
+        }
+        let kept = history.history(of: "shared", since: nil, limit: 100).messages
+        #expect(history.bytes(of: "address a") <= 10_000)
+        #expect(kept.count >= 5, "never below the floor for the flooder's sake")
+    }
+
     @Test("Messages older than the age limit are neither kept nor sent; `since` one of them is a gap")
     func ageLimit() async throws {
         let now = NIOLockedValueBox<Int64>(1_000_000)
@@ -186,20 +231,35 @@ struct RoomHistoryTests {
         #expect(history.bytes == 0, "expired messages are dropped, not just hidden")
     }
 
-    @Test("Past the byte budget, empty rooms go first; a room with members alone over it gives up its oldest")
+    @Test("Past the byte budget the largest writer's rooms give up their oldest; a smaller writer's empty room stays")
     func byteLimit() async throws {
         let text = String(repeating: "x", count: 1_000)
-        let history = InMemoryRoomHistory(limits: .init(messagesPerRoom: 100, maxBytes: 10_000))
+        let history = InMemoryRoomHistory(
+            limits: .init(messagesPerRoom: 100, maxBytes: 10_000, maxBytesPerRoom: 100_000, maxBytesPerClient: 100_000))
         let directory = ConnectionRegistry(limits: .init(maxRooms: 10), observer: history)
         #expect(directory.enter("empty"))
-        for _ in 0..<5 { history.appendNow(room: "empty", nick: "n", text: text) { _ in } }
+        for _ in 0..<3 { history.appendNow(room: "empty", nick: "n", writer: "user a", text: text) { _ in } }
         directory.leave("empty")
         #expect(directory.enter("busy"))
-        for n in 0..<20 { history.appendNow(room: "busy", nick: "n", text: "\(n)" + text) { _ in } }
-        #expect(history.history(of: "empty", since: nil, limit: 100).messages.isEmpty)
+        for n in 0..<20 { history.appendNow(room: "busy", nick: "n", writer: "user b", text: "\(n)" + text) { _ in } }
+        #expect(history.history(of: "empty", since: nil, limit: 100).messages.count == 3)
         let kept = history.history(of: "busy", since: nil, limit: 100).messages
         #expect(kept.count < 10 && kept.last?.text.hasPrefix("19") == true)
         #expect(history.bytes <= 10_000)
+    }
+
+    @Test("A room keeps its newest message whatever its writer's share: a catch-up's last id stays known")
+    func newestKept() {
+        let history = InMemoryRoomHistory(limits: .init(maxBytes: 16_000))  // a share of 1,000 bytes
+        let registry = ConnectionRegistry(observer: history)
+        let text = String(repeating: "x", count: 2_000)
+        for n in 0..<3 {
+            #expect(registry.enter("r\(n)"))
+            history.appendNow(room: "r\(n)", nick: "n", writer: "user a", text: text) { _ in }
+        }
+        history.appendNow(room: "nobody-here", nick: "n", writer: "user a", text: text) { _ in }
+        for n in 0..<3 { #expect(history.history(of: "r\(n)", since: nil, limit: 10).messages.count == 1) }
+        #expect(history.history(of: "nobody-here", since: nil, limit: 10).messages.isEmpty, "no members: it goes")
     }
 
     @Test("Ids: ordered within an epoch (sequences and stream ids), any other epoch counts as after")
@@ -214,4 +274,9 @@ struct RoomHistoryTests {
         #expect(RoomMessageID.split("e/x") == nil)
         #expect(RoomMessageID.split("a/b/3-4").map { "\($0.0) \($0.1)" } == "a/b [3, 4]")
     }
+}
+
+extension ConnectionRegistry {
+    /// Enters `room` for no client in particular; whether it was let in.
+    fileprivate func enter(_ room: String) -> Bool { self.enter(room, client: nil) == nil }
 }

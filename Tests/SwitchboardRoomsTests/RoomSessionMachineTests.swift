@@ -17,16 +17,16 @@ private final class Directory: RoomSessionDirectory {
         return true
     }
     func release(user: String) { self.users[user]! -= 1 }
-    func enter(room: String) -> Bool {
-        guard self.rooms[room] != nil || self.rooms.count < self.maxRooms else { return false }
+    func enter(room: String, user: String?) -> RoomEntryRefusal? {
+        guard self.rooms[room] != nil || self.rooms.count < self.maxRooms else { return .nodeFull }
         self.rooms[room, default: 0] += 1
-        return true
+        return nil
     }
     func leave(room: String) {
         self.rooms[room]! -= 1
         if self.rooms[room] == 0 { self.rooms[room] = nil }
     }
-    func takeMessage(of user: String, now: UInt64) -> UInt64? { nil }
+    func takeMessage(of user: String?, now: UInt64) -> (what: String, wait: UInt64)? { nil }
 }
 
 /// A session machine driven by hand, as its adapter would: events in, actions out, no socket.
@@ -73,6 +73,11 @@ extension [RoomSessionMachine.Action] {
 
     fileprivate var closes: [UInt16] {
         self.compactMap { if case .close(let code, _) = $0 { code.rawValue } else { nil } }
+    }
+
+    /// Codes of the drops (a close for abuse, reading nothing more).
+    fileprivate var drops: [UInt16] {
+        self.compactMap { if case .drop(let code, _) = $0 { code.rawValue } else { nil } }
     }
 }
 
@@ -164,7 +169,7 @@ struct RoomSessionMachineTests {
         #expect(session.send(#"{"type":"join","room":"x"}"#).isEmpty)
     }
 
-    @Test("Refusals in a row past the limit close the socket with 4008")
+    @Test("Refusals in a row past the limit drop the socket with 4008; what it sends after is not looked at")
     func refusals() {
         var session = Session {
             $0.rateLimits.joins = .init(rate: 0.001, burst: 1)
@@ -173,7 +178,37 @@ struct RoomSessionMachineTests {
         _ = session.handle(.opened(preset: nil))
         _ = session.join("a", attempt: 1)
         for _ in 0..<3 { #expect(session.send(#"{"type":"join","room":"b"}"#).errors == ["rate_limited"]) }
-        #expect(session.send(#"{"type":"join","room":"b"}"#).closes == [4008])
+        #expect(session.send(#"{"type":"join","room":"b"}"#).drops == [4008])
+        #expect(session.send(#"{"type":"leave","room":"a"}"#).isEmpty)
+    }
+
+    @Test("Any error answered is a refusal (not only rate limits); a request that goes through starts the count again")
+    func everyRefusalCounts() {
+        var session = Session { $0.rateLimits.maxRefusals = 3 }
+        _ = session.handle(.opened(preset: nil))
+        for _ in 0..<3 { #expect(session.send("not json").errors == ["bad_json"]) }
+        _ = session.join("a", attempt: 1)  // goes through: the count starts again
+        for _ in 0..<3 { #expect(session.send(#"{"type":"dance"}"#).errors == ["unknown_type"]) }
+        let last = session.send(#"{"type":"say","room":"nowhere","text":"x"}"#)
+        #expect(last.errors == ["not_joined"] && last.drops == [4008])
+    }
+
+    @Test("Every frame takes from the frame bucket, refused or not; auth has a bucket of its own")
+    func frameAndAuthBuckets() async throws {
+        let verifier = try await TokenVerifier(keys: [try .hmac(secret: String(repeating: "k", count: 32))])
+        var session = Session {
+            $0.auth = ChatAuthentication(verifier: verifier, allowsAnonymous: true)
+            $0.rateLimits.frames = .init(rate: 0.001, burst: 4)
+            $0.rateLimits.auth = .init(rate: 0.001, burst: 2)
+        }
+        _ = session.handle(.opened(preset: nil))
+        #expect(session.send(#"{"type":"auth","token":"a"}"#).contains { if case .verify = $0 { true } else { false } })
+        _ = session.handle(.verified(attempt: 1, .failure(TokenError(.badSignature, "no"))))
+        #expect(session.send(#"{"type":"auth","token":"b"}"#).contains { if case .verify = $0 { true } else { false } })
+        _ = session.handle(.verified(attempt: 2, .failure(TokenError(.badSignature, "no"))))
+        #expect(session.send(#"{"type":"auth","token":"c"}"#).errors == ["rate_limited"], "2 auth a socket")
+        #expect(session.send("junk").errors == ["bad_json"])
+        #expect(session.send("junk").errors == ["rate_limited"], "4 frames, whatever they were")
     }
 
     @Test("With tokens required: frames wait for the token's verification, then run as its user; none in time is 4001")

@@ -2,9 +2,10 @@ import NIOCore
 import NIOPosix
 import Switchboard
 import SwitchboardLocks
-import SwitchboardServer
 import SwitchboardTesting
 import Testing
+
+@testable import SwitchboardServer
 
 @Suite("Connection limits", .timeLimit(.minutes(1)))
 struct ConnectionLimitTests {
@@ -96,6 +97,23 @@ struct ConnectionLimitTests {
             #expect(server.statistics.refusedForAddressLimit == 1)
             #expect(server.statistics.refusedForConnectionLimit == 0)
         }
+    }
+
+    @Test("With exemptsLoopbackFromAddressCap, loopback peers are outside the per-address cap; others are held to it")
+    func loopbackExempt() throws {
+        let limiter = ConnectionLimiter(
+            maxConnections: 1000, maxPerAddress: 2, exemptsLoopback: true, counters: ServerCounters(),
+            logger: testLogger)
+        let client = try SocketAddress(ipAddress: "203.0.113.7", port: 40000)
+        #expect(limiter.admit(client) == .admitted && limiter.admit(client) == .admitted)
+        #expect(limiter.admit(client) == .refused(.addressFull))
+        for address in ["127.0.0.1", "127.0.0.2", "::1"] {
+            let local = try SocketAddress(ipAddress: address, port: 40000)
+            for _ in 0..<5 { #expect(limiter.admit(local) == .admitted, "\(address)") }
+            for _ in 0..<5 { limiter.release(local) }
+        }
+        limiter.release(client)
+        #expect(limiter.admit(client) == .admitted)
     }
 
     @Test(

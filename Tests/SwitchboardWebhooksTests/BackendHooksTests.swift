@@ -6,6 +6,7 @@ import Switchboard
 import SwitchboardApi
 import SwitchboardAuth
 import SwitchboardHTTPClient
+import SwitchboardLocks
 import SwitchboardNode
 import SwitchboardPubSub
 import SwitchboardRooms
@@ -66,13 +67,13 @@ private func hang() async throws -> String {
 /// The chat with hooks to `backendPort` (or to a port nothing listens on, with `unreachable`).
 private func withHookedChat(
     backendPort: Int, failOpen: Bool = false, anonymous: Bool = true, timeout: TimeAmount = .seconds(5),
-    _ body: @escaping @Sendable (Int) async throws -> Void
+    sayOnly: Bool = false, _ body: @escaping @Sendable (Int) async throws -> Void
 ) async throws {
     let base = "http://127.0.0.1:\(backendPort)"
     let hooks = BackendHooks(
         configuration: BackendHookConfiguration(
-            connect: OutboundURL(base + "/connect"), join: OutboundURL(base + "/join"), say: OutboundURL(base + "/say"),
-            timeout: timeout, failOpen: failOpen),
+            connect: sayOnly ? nil : OutboundURL(base + "/connect"), join: sayOnly ? nil : OutboundURL(base + "/join"),
+            say: OutboundURL(base + "/say"), timeout: timeout, failOpen: failOpen),
         client: HTTPClient(group: MultiThreadedEventLoopGroup.singleton, logger: testLogger), logger: testLogger)
     var chat = ChatConfiguration()
     chat.rateLimits = .unlimited
@@ -201,4 +202,60 @@ struct BackendHooksTests {
             }
         }
     }
+
+    @Test("A say hook whose backend never answers: 16 connections at most, every message refused in time, fd bounded")
+    func silentBackend() async throws {
+        // A backend that accepts connections and never answers (the audit's: 8,000 connections opened at once).
+        let connections = Locked((open: 0, most: 0, total: 0))
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                connections.withLock {
+                    $0.open += 1
+                    $0.total += 1
+                    $0.most = max($0.most, $0.open)
+                }
+                channel.closeFuture.whenComplete { _ in connections.withLock { $0.open -= 1 } }
+                return channel.eventLoop.makeSucceededVoidFuture()
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let backendPort = try #require(silent.localAddress?.port)
+        let descriptorsBefore = openDescriptors()
+        try await withHookedChat(backendPort: backendPort, timeout: .milliseconds(500), sayOnly: true) { port in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<50 {
+                    group.addTask {
+                        try await RawClient.withConnection(port: port, deadline: .seconds(30)) { client in
+                            let status = try await client.open(cookie: nil)
+                            #expect(status == 101)
+                            try await client.request(#"{"type":"join","room":"lobby"}"#)
+                            _ = try await client.next("joined")
+                            for n in 0..<10 {
+                                try await client.request(#"{"type":"say","room":"lobby","text":"m\#(n)"}"#)
+                            }
+                            var rejected = 0
+                            while rejected < 10 {
+                                let error = try await client.next("error")
+                                #expect(error["code"] as? String == "rejected", "\(error)")
+                                rejected += 1
+                            }
+                            return rejected
+                        }
+                    }
+                }
+                var total = 0
+                for try await rejected in group { total += rejected }
+                #expect(total == 500, "every message answered (fail closed)")
+            }
+            // A request that timed out closes its connection (its answer could still come): the next opens another.
+            let seen = connections.withLock { $0 }
+            #expect(seen.most <= 16, "\(seen.most) connections to the backend at once, \(seen.total) in all")
+            #expect(openDescriptors() - descriptorsBefore < 150, "the hooks' connections are capped")
+        }
+    }
+}
+
+/// This process's open descriptors.
+private func openDescriptors() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
 }

@@ -75,8 +75,14 @@ public struct ChatSettings: Sendable {
     public var historyTTL = 86_400
     /// MiB of embedded history.
     public var historyMemory = 256
-    /// Room messages per second a socket may send, after a burst of twice as many.
+    /// Messages per second a `/ws` or `/chat` socket may send, after a burst of twice as many.
     public var sayRate = 20.0
+    /// Messages per second one address may send over all its sockets, after a burst of twice as many.
+    public var ipSayRate = 100.0
+    /// WebSockets one address may have open.
+    public var maxSocketsPerIP = 128
+    /// Rooms one client may have created and still hold open.
+    public var roomsPerClient = 100
 
     public init() {}
 
@@ -119,11 +125,27 @@ public struct ChatSettings: Sendable {
             + "rooms nobody is in goes first, oldest first.")
     static let sayRate = Setting(
         "say-rate", .number(atMost: 1_000_000), default: "20",
-        help: "Room messages a /ws socket may send per second, after a burst of twice as many; a user over all their "
-            + "sockets twice that.")
+        help: "Messages a /ws or /chat socket may send per second, after a burst of twice as many (and 1,600 bytes "
+            + "of text per message; frames of any kind 2.5 times as many, at least 50); a user over all their "
+            + "sockets twice that. Past it /ws answers rate_limited, /chat drops the message; a socket that goes on "
+            + "is closed.")
+    static let ipSayRate = Setting(
+        "ip-say-rate", .number(atMost: 1_000_000), default: "100",
+        help: "Messages one IP address may send per second over all its sockets, after a burst of twice as many "
+            + "(not loopback peers without --limit-loopback; behind a --trusted-proxy, per forwarded client).")
+    static let maxSocketsPerIP = Setting(
+        "max-sockets-per-ip", .integer(1...10_000_000, unit: ""), default: "128",
+        help: "WebSockets one IP address may have open (behind a --trusted-proxy, per forwarded client; not "
+            + "loopback peers without --limit-loopback); past it the handshake gets 503.")
+    static let roomsPerClient = Setting(
+        "rooms-per-client", .integer(1...1_000_000, unit: ""), default: "100",
+        help: "Rooms one client (a user with a token, else an IP address) may have created and still hold open; "
+            + "past it a join of a new room gets room_quota. The last tenth of --max-rooms is kept for clients "
+            + "that created few.")
 
     static let settings = [
         allowedOrigins, publicURL, requireOrigin, echo, maxRooms, historySize, historyTTL, historyMemory, sayRate,
+        ipSayRate, maxSocketsPerIP, roomsPerClient,
     ]
 
     public init(_ parser: inout SettingsParser) {
@@ -136,6 +158,9 @@ public struct ChatSettings: Sendable {
         self.historyTTL = parser.integer(Self.historyTTL) ?? self.historyTTL
         self.historyMemory = parser.integer(Self.historyMemory) ?? self.historyMemory
         self.sayRate = parser.number(Self.sayRate) ?? self.sayRate
+        self.ipSayRate = parser.number(Self.ipSayRate) ?? self.ipSayRate
+        self.maxSocketsPerIP = parser.integer(Self.maxSocketsPerIP) ?? self.maxSocketsPerIP
+        self.roomsPerClient = parser.integer(Self.roomsPerClient) ?? self.roomsPerClient
     }
 
     /// The browser origins allowed: the configured list, else the public URL's origin, else the listening

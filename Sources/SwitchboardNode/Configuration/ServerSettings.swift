@@ -9,7 +9,11 @@ public struct ServerSettings: Sendable {
     public var shutdownTimeout = 10
     /// The most connections open at once; `nil` for the open-file limit less 64.
     public var maxConnections: Int?
-    public var maxConnectionsPerIP: Int?
+    /// The most connections open at once from one address (not a trusted proxy's; loopback ones only with
+    /// ``limitLoopback``).
+    public var maxConnectionsPerIP = 256
+    /// Whether loopback peers are held to the per-IP caps too (connections, WebSockets, messages, rooms).
+    public var limitLoopback = false
     /// New connections per second per address, after a burst of twice as many.
     public var connectionRatePerIP: Double?
     public var trustedProxies: [IPAddressRange] = []
@@ -29,9 +33,15 @@ public struct ServerSettings: Sendable {
         "max-connections", .integer(connectionCounts, unit: ""), defaultNote: "the open-file limit less 64",
         help: "The most connections open at once; past it new ones get 503 with Retry-After.")
     static let maxConnectionsPerIP = Setting(
-        "max-connections-per-ip", .integer(connectionCounts, unit: ""),
-        defaultNote: "no limit, since behind a proxy every client shares its address",
-        help: "The most connections open at once from one IP address; past it new ones get 503.")
+        "max-connections-per-ip", .integer(connectionCounts, unit: ""), default: "256",
+        help: "The most connections open at once from one IP address; past it new ones get 503. Not for a "
+            + "--trusted-proxy (its clients are counted by the WebSocket caps), nor loopback peers without "
+            + "--limit-loopback.")
+    static let limitLoopback = Setting(
+        "limit-loopback", .toggle, default: "false",
+        help: "Hold loopback peers (127.0.0.0/8, ::1) to the per-IP caps too: connections, WebSockets, messages and "
+            + "rooms per IP. By default they are exempt: on this machine they are a local proxy, tools or tests (the "
+            + "connection rate, when set, applies to every address).")
     static let connectionRatePerIP = Setting(
         "connection-rate-per-ip", .number(atMost: 1_000_000), defaultNote: "no limit",
         help: "New connections (WebSocket handshakes included) per second from one IP address, after a burst of "
@@ -54,8 +64,8 @@ public struct ServerSettings: Sendable {
     public static let connectionCounts = 1...10_000_000
 
     static let settings = [
-        host, port, shutdownTimeout, maxConnections, maxConnectionsPerIP, connectionRatePerIP, trustedProxies,
-        tlsCertificate, tlsKey,
+        host, port, shutdownTimeout, maxConnections, maxConnectionsPerIP, limitLoopback, connectionRatePerIP,
+        trustedProxies, tlsCertificate, tlsKey,
     ]
 
     /// Reads the server's settings.
@@ -64,7 +74,8 @@ public struct ServerSettings: Sendable {
         self.port = parser.integer(Self.port) ?? self.port
         self.shutdownTimeout = parser.integer(Self.shutdownTimeout) ?? self.shutdownTimeout
         self.maxConnections = parser.integer(Self.maxConnections)
-        self.maxConnectionsPerIP = parser.integer(Self.maxConnectionsPerIP)
+        self.maxConnectionsPerIP = parser.integer(Self.maxConnectionsPerIP) ?? self.maxConnectionsPerIP
+        self.limitLoopback = parser.toggle(Self.limitLoopback)
         self.connectionRatePerIP = parser.number(Self.connectionRatePerIP)
         self.trustedProxies = parser.list(Self.trustedProxies, IPAddressRange.init)
         self.tlsCertificate = parser.text(Self.tlsCertificate)

@@ -111,10 +111,12 @@ public final class Node: Service, Sendable {
 extension NodeConfiguration {
     /// The public server's configuration.
     func serverConfiguration(tls: TLSCredentials?) -> ServerConfiguration {
-        ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: self.server.host, port: self.server.port, maxConnections: self.server.maxConnections,
             maxConnectionsPerAddress: self.server.maxConnectionsPerIP,
             connectionRatePerAddress: self.server.connectionRatePerIP, tls: tls,
             trustedProxies: self.server.trustedProxies)
+        configuration.exemptsLoopbackFromAddressCap = !self.server.limitLoopback
+        return configuration
     }
 }

@@ -101,6 +101,7 @@ package struct NodeGraph: Sendable {
                 guard let redis else { return BrokerHealth(kind: "embedded") }
                 return BrokerHealth(kind: "redis", unavailable: await redis.broker.unreadiness(timeout: .seconds(1)))
             },
+            ready: { await redis?.broker.isConnected ?? true },
             roomLog: self.redis.map { RedisRoomLog(client: $0.client, limits: self.chat.history) },
             presence: self.presence,
             presenceObserver: events,
@@ -190,7 +191,7 @@ extension NodeConfiguration {
                 messagesPerRoom: self.chat.historySize, maxAgeMilliseconds: Int64(self.chat.historyTTL) * 1000,
                 maxRooms: self.chat.maxRooms, maxBytes: self.chat.historyMemory * 1024 * 1024),
             auth: auth,
-            rateLimits: self.chat.rateLimits)
+            rateLimits: self.chat.rateLimits(limitLoopback: self.server.limitLoopback))
         chat.keyRate = api.keyRate
         chat.hooks = hooks
         return chat
@@ -208,11 +209,19 @@ extension NodeConfiguration {
 }
 
 extension ChatSettings {
-    /// The rate limits, with this node's say rate.
-    var rateLimits: ChatRateLimits {
+    /// The rate limits, with this node's say rate (the byte and frame budgets grow with it: a node told to take 1,000
+    /// messages a second from a socket takes their frames and text too) and per-IP caps.
+    func rateLimits(limitLoopback: Bool) -> ChatRateLimits {
         var limits = ChatRateLimits()
-        limits.sayMessages = .init(rate: self.sayRate, burst: 2 * self.sayRate)
-        limits.userSayMessages = .init(rate: 2 * self.sayRate, burst: 4 * self.sayRate)
+        let rate = self.sayRate
+        limits.sayMessages = .init(rate: rate, burst: 2 * rate)
+        limits.userSayMessages = .init(rate: 2 * rate, burst: 4 * rate)
+        limits.sayBytes = .init(rate: 1600 * rate, burst: 6400 * rate)
+        limits.frames = .init(rate: max(50, 2.5 * rate), burst: max(100, 5 * rate))
+        limits.addressSayMessages = .init(rate: self.ipSayRate, burst: 2 * self.ipSayRate)
+        limits.socketsPerAddress = self.maxSocketsPerIP
+        limits.roomsPerClient = self.roomsPerClient
+        limits.limitsLoopback = limitLoopback
         return limits
     }
 }

@@ -6,7 +6,9 @@ package import SwitchboardPubSub
 package protocol RoomLog: Sendable {
     /// Stores a message (assigning its id and timestamp) and publishes it to the room's broker channel, so that
     /// every subscriber sees a room's messages in id order. `promise` completes once stored and published.
-    func post(room: String, nick: String, user: String?, text: String, promise: EventLoopPromise<Void>?)
+    /// `client` is who the message is charged to, where the log keeps per-client budgets.
+    func post(
+        room: String, nick: String, user: String?, client: ClientID?, text: String, promise: EventLoopPromise<Void>?)
 
     /// The history to send on join, a page at a time: without `since`, the recent messages (one page); with it,
     /// up to `limit` messages after `since`, and whether more follow; or, with `gap`, the recent messages when
@@ -15,9 +17,9 @@ package protocol RoomLog: Sendable {
 }
 
 extension RoomLog {
-    /// Posts a message of an anonymous sender.
+    /// Posts a message of an anonymous sender, charged to no client in particular.
     package func post(room: String, nick: String, text: String, promise: EventLoopPromise<Void>?) {
-        self.post(room: room, nick: nick, user: nil, text: text, promise: promise)
+        self.post(room: room, nick: nick, user: nil, client: nil, text: text, promise: promise)
     }
 }
 
@@ -47,9 +49,12 @@ package struct InMemoryRoomLog: RoomLog {
         self.broker = broker
     }
 
-    package func post(room: String, nick: String, user: String?, text: String, promise: EventLoopPromise<Void>?) {
+    package func post(
+        room: String, nick: String, user: String?, client: ClientID?, text: String, promise: EventLoopPromise<Void>?
+    ) {
         // Id assignment and publication happen under the room's lock: subscribers see id order.
-        self.history.appendNow(room: room, nick: nick, user: user, text: text) { message in
+        let writer = client.map { "\($0)" } ?? ""
+        self.history.appendNow(room: room, nick: nick, user: user, writer: writer, text: text) { message in
             guard let json = try? message.json() else {
                 promise?.fail(BrokerError("the message could not be encoded"))
                 return

@@ -129,7 +129,8 @@ package struct RefreshFrame: Encodable, Equatable, Sendable {
     var expiresAt: Int64
 }
 
-/// The `left` frame of a socket the server API took out of a room.
+/// The `left` frame of a socket the server took out of a room: `unsubscribed` (the server API), `revoked` (a
+/// refreshed token no longer lists the members-only room).
 package struct UnsubscribedFrame: Encodable, Equatable, Sendable {
     var type = "left"
     var room: String

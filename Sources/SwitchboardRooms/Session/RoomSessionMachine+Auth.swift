@@ -6,7 +6,7 @@ import SwitchboardWebSocket
 
 /// `auth`: a token verified off the loop, adopted the first time, extending the socket's life on a refresh.
 extension RoomSessionMachine {
-    mutating func authenticate(_ token: String?, ref: String?, into actions: inout [Action]) {
+    mutating func authenticate(_ token: String?, ref: String?, now: UInt64, into actions: inout [Action]) {
         guard self.settings.auth.verifier != nil else {
             return actions.append(.send(.error("auth_off", "this server has no token key configured", ref: ref)))
         }
@@ -16,6 +16,9 @@ extension RoomSessionMachine {
         guard self.verifying == nil else {
             return actions.append(.send(.error("auth_pending", "a token is being verified already", ref: ref)))
         }
+        // Each token is a signature to verify: a socket gets a few, then one now and then.
+        let wait = self.rate.auth.take(now: now)
+        guard self.allowed(wait, "token verifications", room: nil, ref: ref, into: &actions) else { return }
         self.verifications += 1
         self.verifying = self.verifications
         self.verifyingRef = ref
@@ -33,6 +36,7 @@ extension RoomSessionMachine {
         case .failure(let error):
             actions.append(.count(.authRefused))
             actions.append(.send(.error(error.code.rawValue, error.message, ref: ref)))
+            self.refuse(into: &actions)
             // A refused refresh leaves the socket as it was, until its token expires; a refused first token (when
             // tokens are required) ends it.
             if self.identity == nil, !self.settings.auth.allowsAnonymous {
@@ -78,6 +82,11 @@ extension RoomSessionMachine {
                 .authenticated(
                     AuthenticatedFrame(
                         you: self.presenceMember, expiresAt: identity.expiresAt.map(Self.milliseconds), ref: ref))))
+        // A refreshed token that no longer lists a members-only room the socket is in takes it out of the room.
+        for room in self.rooms.keys.sorted() where !self.settings.auth.mayJoin(room, as: identity) {
+            self.removeRoom(room, directory: directory, into: &actions)
+            actions.append(.send(.unsubscribed(UnsubscribedFrame(room: room, reason: "revoked"))))
+        }
     }
 
     /// Takes `identity` for this socket: its name replaces the nickname; the expiry timers start over.

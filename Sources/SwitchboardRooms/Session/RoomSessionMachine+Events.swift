@@ -37,7 +37,7 @@ extension RoomSessionMachine {
         case .presenceStored(let room, let attempt, let result):
             self.presenceStored(room: room, attempt: attempt, result, directory: directory, into: &actions)
         case .historyRead(let room, let attempt, let result):
-            self.historyRead(room: room, attempt: attempt, result, directory: directory, into: &actions)
+            self.historyRead(room: room, attempt: attempt, result, now: now, directory: directory, into: &actions)
         case .historySent(let room, let attempt):
             self.historySent(room: room, attempt: attempt, into: &actions)
         case .handedOver(let room, let attempt, let outcome):

@@ -21,6 +21,9 @@ extension RoomSessionMachine {
         }
         let wait = self.rate.joins.take(now: now)
         guard self.allowed(wait, "joins and leaves", room: room, ref: ref, into: &actions) else { return }
+        // What the socket's joins have sent of history so far, against its budget (a join's is charged as it goes).
+        let history = self.rate.catchUpBytes.take(1, now: now)
+        guard self.allowed(history, "history bytes", room: room, ref: ref, into: &actions) else { return }
         if let existing = self.rooms[room] {
             // Joining a room the socket is in re-syncs it (after a gap, or with `since`): membership and presence
             // stay; the history since the client's last message goes out again, then the live messages held meanwhile.
@@ -47,7 +50,10 @@ extension RoomSessionMachine {
             self.reportedOpen = true
             actions.append(.socketOpened(self.presenceMember))
         }
-        guard directory.enter(room: room) else {
+        switch directory.enter(room: room, user: self.countedUser) {
+        case nil:
+            break
+        case .nodeFull:
             actions.append(.count(.roomsFull))
             actions.append(.log(.warning, "Room limit of this node reached: a join was refused", [:]))
             return actions.append(
@@ -55,6 +61,15 @@ extension RoomSessionMachine {
                     .error(
                         "rooms_full", "this server holds as many rooms as it may; try again later", room: room,
                         ref: ref)))
+        case .clientQuota(let created):
+            actions.append(.count(.roomQuota))
+            return actions.append(
+                .send(
+                    .error(
+                        "room_quota",
+                        "you created \(created) rooms that are still open here, as many as one client may; join "
+                            + "existing rooms or leave some",
+                        room: room, ref: ref)))
         }
         self.attempts += 1
         let asksHook = self.settings.asksJoinHook
@@ -137,8 +152,8 @@ extension RoomSessionMachine {
     }
 
     mutating func historyRead(
-        room: String, attempt: Int, _ result: Result<HistoryRead, any Error>, directory: some RoomSessionDirectory,
-        into actions: inout [Action]
+        room: String, attempt: Int, _ result: Result<HistoryRead, any Error>, now: UInt64,
+        directory: some RoomSessionDirectory, into actions: inout [Action]
     ) {
         guard let state = self.current(room, attempt, in: .catchingUp(answered: false), .catchingUp(answered: true))
         else { return }
@@ -157,6 +172,7 @@ extension RoomSessionMachine {
             return self.messagesLost(room: room, into: &actions)
         }
         let chunks = Self.chunked(read.page.messages)
+        self.rate.catchUpBytes.charge(Double(read.page.messages.reduce(0) { $0 + Self.estimatedSize($1) }), now: now)
         var frames: [ServerFrame] = []
         for (index, chunk) in chunks.enumerated() {
             let more = index < chunks.count - 1 || read.page.more
@@ -267,8 +283,7 @@ extension RoomSessionMachine {
         var chunks: [[RoomMessage]] = [[]]
         var bytes = 0
         for message in messages {
-            // JSON of a message: its strings and about 100 bytes of keys, id and timestamp.
-            let size = message.text.utf8.count + message.nick.utf8.count + message.room.utf8.count + 128
+            let size = Self.estimatedSize(message)
             if bytes + size > Self.maxHistoryFrameBytes, !chunks[chunks.count - 1].isEmpty {
                 chunks.append([])
                 bytes = 0
@@ -277,6 +292,13 @@ extension RoomSessionMachine {
             bytes += size
         }
         return chunks
+    }
+}
+
+extension RoomSessionMachine {
+    /// A message's JSON, estimated: its strings and about 100 bytes of keys, id and timestamp.
+    static func estimatedSize(_ message: RoomMessage) -> Int {
+        message.text.utf8.count + message.nick.utf8.count + message.room.utf8.count + 128
     }
 }
 

@@ -9,10 +9,44 @@ extension RoomSessionMachine {
     /// The most frames held while the first token is verified.
     static let maxHeldWhileVerifying = 32
 
+    /// A frame from the client: a request, and the refusal count it moves (any error answered is a refusal; a request
+    /// that goes through resets the count; past the limit the socket is dropped).
     mutating func received(
-        _ bytes: ByteBuffer, isText: Bool, now: UInt64, directory: some RoomSessionDirectory,
+        _ bytes: ByteBuffer, isText: Bool, metered: Bool = true, now: UInt64, directory: some RoomSessionDirectory,
         into actions: inout [Action]
     ) {
+        guard !self.isDropped else { return }
+        let start = actions.count
+        self.request(bytes, isText: isText, metered: metered, now: now, directory: directory, into: &actions)
+        let errors = actions[start...].compactMap { if case .send(let frame) = $0 { frame.errorCode } else { nil } }
+        if errors.isEmpty {
+            if actions.count > start { self.rate.refusals = 0 }
+            return
+        }
+        // Rate limits count themselves; any other error answered was a request that could not be done.
+        if errors.contains(where: { $0 != "rate_limited" }) { actions.append(.count(.invalidRequest)) }
+        self.refuse(into: &actions)
+    }
+
+    /// Counts a refusal; past ``ChatRateLimits/maxRefusals`` in a row the socket is dropped (4008): closed, and read
+    /// no further.
+    mutating func refuse(into actions: inout [Action]) {
+        self.rate.refusals += 1
+        guard self.rate.refusals > self.settings.rateLimits.maxRefusals else { return }
+        self.isDropped = true
+        actions.append(.count(.refusalsClosed))
+        actions.append(.drop(.rateLimited, reason: "too many refused requests"))
+    }
+
+    private mutating func request(
+        _ bytes: ByteBuffer, isText: Bool, metered: Bool, now: UInt64, directory: some RoomSessionDirectory,
+        into actions: inout [Action]
+    ) {
+        // Every frame costs, whatever it asks and whether or not it is refused (a held frame paid when it came).
+        if metered {
+            let cost = self.rate.frames.take(now: now)
+            guard self.allowed(cost, "frames", room: nil, ref: nil, into: &actions) else { return }
+        }
         if self.verifying != nil, self.identity == nil {
             guard self.held.count < Self.maxHeldWhileVerifying else {
                 actions.append(.count(.rateLimited))
@@ -29,7 +63,7 @@ extension RoomSessionMachine {
             return actions.append(.send(.error("bad_json", "each frame must be one JSON object with string fields")))
         }
         let ref = frame.ref.flatMap { $0.count <= 64 ? $0 : nil }
-        if frame.type == "auth" { return self.authenticate(frame.token, ref: ref, into: &actions) }
+        if frame.type == "auth" { return self.authenticate(frame.token, ref: ref, now: now, into: &actions) }
         guard self.identity != nil || self.settings.auth.allowsAnonymous else {
             return actions.append(.send(.error("unauthenticated", "send auth with a token first", ref: ref)))
         }
@@ -49,7 +83,7 @@ extension RoomSessionMachine {
         let held = self.held
         self.held = []
         for (bytes, isText) in held where !self.isClosed {
-            self.received(bytes, isText: isText, now: now, directory: directory, into: &actions)
+            self.received(bytes, isText: isText, metered: false, now: now, directory: directory, into: &actions)
         }
     }
 
@@ -114,8 +148,10 @@ extension RoomSessionMachine {
         guard self.allowed(messages, "messages", room: room, ref: ref, into: &actions) else { return }
         let bytes = self.rate.sayBytes.take(Double(text.utf8.count), now: now)
         guard self.allowed(bytes, "bytes", room: room, ref: ref, into: &actions) else { return }
-        let user = self.countedUser.flatMap { directory.takeMessage(of: $0, now: now) }
-        guard self.allowed(user, "messages of this user", room: room, ref: ref, into: &actions) else { return }
+        if let (what, wait) = directory.takeMessage(of: self.countedUser, now: now) {
+            _ = self.allowed(wait, what, room: room, ref: ref, into: &actions)
+            return
+        }
         guard self.settings.asksSayHook else {
             return actions.append(.post(room: room, text: text, ref: ref, self.presenceMember))
         }
@@ -163,21 +199,13 @@ extension RoomSessionMachine {
         }
     }
 
-    /// Whether a rate limit let a request through (`wait` is `nil`); if not, tells the client when to try again,
-    /// and closes a socket that keeps going (4008).
-    mutating func allowed(
+    /// Whether a rate limit let a request through (`wait` is `nil`); if not, tells the client when to try again (the
+    /// refusal is counted by ``received(_:isText:now:directory:into:)``).
+    func allowed(
         _ wait: UInt64?, _ what: String, room: String?, ref: String?, into actions: inout [Action]
     ) -> Bool {
-        guard let wait else {
-            self.rate.refusals = 0
-            return true
-        }
-        self.rate.refusals += 1
+        guard let wait else { return true }
         actions.append(.count(.rateLimited))
-        guard self.rate.refusals <= self.settings.rateLimits.maxRefusals else {
-            actions.append(.close(.rateLimited, reason: "rate limit exceeded"))
-            return false
-        }
         let milliseconds = Int((wait + 999_999) / 1_000_000)
         actions.append(
             .send(

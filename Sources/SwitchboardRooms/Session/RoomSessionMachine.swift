@@ -100,6 +100,8 @@ package struct RoomSessionMachine {
     var rooms: [String: Room] = [:]
     var attempts = 0
     package internal(set) var isClosed = false
+    /// Dropped for abuse: what the client still sends is not looked at.
+    var isDropped = false
     /// The observer was told this socket opened (and will be told it closed).
     var reportedOpen = false
     /// Say-hook answers are applied in the order the messages were sent: the next to ask, the next to apply, the
@@ -191,6 +193,9 @@ extension RoomSessionMachine {
         /// reports ``Event/historySent(room:attempt:)``; stops, reporting nothing, once `attempt` is not current.
         case sendPaced([ServerFrame], room: String, attempt: Int)
         case close(WebSocketCloseCode, reason: String)
+        /// Closes for a policy reason (the client floods or abuses): the close frame, then the connection, with
+        /// nothing more read from it.
+        case drop(WebSocketCloseCode, reason: String)
         case schedule(Timer, in: TimeAmount, stamp: Int)
         case cancel(Timer)
         case verify(token: String, attempt: Int)
@@ -226,9 +231,11 @@ package protocol RoomSessionDirectory {
     func admit(user: String, now: UInt64) -> Bool
     /// Counts the socket out of `user`'s.
     func release(user: String)
-    /// Counts the socket into `room`; `false` if the node holds as many rooms as allowed.
-    func enter(room: String) -> Bool
+    /// Counts the socket into `room`, a room it creates charged to `user` (without one, to the socket's address);
+    /// why not, if refused.
+    func enter(room: String, user: String?) -> RoomEntryRefusal?
     func leave(room: String)
-    /// Takes a message from `user`'s bucket; `nil` if taken, else nanoseconds to wait.
-    func takeMessage(of user: String, now: UInt64) -> UInt64?
+    /// Takes a message from `user`'s bucket (with a user) and from the socket's address's; `nil` if taken, else
+    /// what refused it (`"messages of this user"`, `"messages from this address"`) and nanoseconds to wait.
+    func takeMessage(of user: String?, now: UInt64) -> (what: String, wait: UInt64)?
 }

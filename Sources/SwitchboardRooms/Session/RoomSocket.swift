@@ -24,9 +24,14 @@ final class RoomSocket {
     /// What the registry holds for this socket (the server API acts on the socket through it).
     private(set) lazy var handle = Handle(self)
 
-    init(socket: WebSocket, context: RoomsContext) {
+    /// The client's address, when it is counted (``ConnectionRegistry/address(of:)``): rooms it creates without a
+    /// token are charged to it, and its messages take from its bucket.
+    let address: String?
+
+    init(socket: WebSocket, context: RoomsContext, address: String?) {
         self.socket = socket
         self.context = context
+        self.address = address
         self.machine = RoomSessionMachine(
             settings: context.settings, memberID: context.memberIDs.next(), now: RoomSessionMachine.now())
     }
@@ -39,7 +44,8 @@ final class RoomSocket {
         defer { self.isHandling = false }
         while !self.queued.isEmpty {
             let next = self.queued.removeFirst()
-            let directory = RegistryDirectory(registry: self.context.registry, connection: self.handle)
+            let directory = RegistryDirectory(
+                registry: self.context.registry, connection: self.handle, address: self.address)
             for action in self.machine.handle(next, now: RoomSessionMachine.now(), directory: directory) {
                 self.perform(action)
             }
@@ -54,6 +60,8 @@ final class RoomSocket {
             self.sendPaced(frames[...], room: room, attempt: attempt)
         case .close(let code, let reason):
             self.socket.close(code: code, reason: reason)
+        case .drop(let code, let reason):
+            self.socket.drop(code: code, reason: reason)
         case .schedule(let timer, let delay, let stamp):
             self.timers[timer]?.cancel()
             let bound = NIOLoopBound(self, eventLoop: self.socket.eventLoop)
@@ -99,7 +107,10 @@ final class RoomSocket {
             self.run { .sayAnswered(sequence: sequence, await hook(member, room, text)) }
         case .post(let room, let text, let ref, let member):
             let posted = self.socket.eventLoop.makePromise(of: Void.self)
-            self.context.log.post(room: room, nick: member.nick, user: member.user, text: text, promise: posted)
+            // Charged to the user, else the address, else this socket (a loopback peer, not counted by address).
+            let client = member.user.map(ClientID.user) ?? self.address.map(ClientID.address) ?? .socket(member.id)
+            self.context.log.post(
+                room: room, nick: member.nick, user: member.user, client: client, text: text, promise: posted)
             self.whenComplete(posted.futureResult) {
                 .posted(room: room, ref: ref, text: text, member: member, $0)
             }
@@ -271,7 +282,18 @@ private struct RegistryDirectory: RoomSessionDirectory {
 
     func admit(user: String, now: UInt64) -> Bool { self.registry.admit(self.connection, user: user, now: now) }
     func release(user: String) { self.registry.release(self.connection, user: user) }
-    func enter(room: String) -> Bool { self.registry.enter(room) }
+    /// The socket's address, when it is counted (``ConnectionRegistry/address(of:)``).
+    let address: String?
+
+    func enter(room: String, user: String?) -> RoomEntryRefusal? {
+        self.registry.enter(room, client: user.map(ClientID.user) ?? self.address.map(ClientID.address))
+    }
     func leave(room: String) { self.registry.leave(room) }
-    func takeMessage(of user: String, now: UInt64) -> UInt64? { self.registry.takeMessage(of: user, now: now) }
+    func takeMessage(of user: String?, now: UInt64) -> (what: String, wait: UInt64)? {
+        if let user, let wait = self.registry.takeMessage(of: user, now: now) { return ("messages of this user", wait) }
+        if let address, let wait = self.registry.takeMessage(ofAddress: address, now: now) {
+            return ("messages from this address", wait)
+        }
+        return nil
+    }
 }

@@ -53,6 +53,8 @@ final class ConnectionLimiter: Sendable {
 
     let maxConnections: Int
     let maxPerAddress: Int?
+    /// Whether loopback peers are outside ``maxPerAddress`` (the rate still applies to them).
+    let exemptsLoopback: Bool
     /// New connections per second from one address, after a burst of twice as many; `nil` for no limit.
     let ratePerAddress: Double?
     /// Peers that are proxies: no per-address cap or rate at accept (their clients' requests are rated instead).
@@ -68,10 +70,11 @@ final class ConnectionLimiter: Sendable {
     static let maxLingering = 32
 
     init(
-        maxConnections: Int?, maxPerAddress: Int?, ratePerAddress: Double? = nil,
+        maxConnections: Int?, maxPerAddress: Int?, exemptsLoopback: Bool = false, ratePerAddress: Double? = nil,
         trustedProxies: [IPAddressRange] = [], counters: ServerCounters, logger: Logger
     ) {
         self.trustedProxies = trustedProxies
+        self.exemptsLoopback = exemptsLoopback
         self.maxConnections = maxConnections ?? Self.defaultMaxConnections
         self.maxPerAddress = maxPerAddress
         self.ratePerAddress = ratePerAddress
@@ -98,6 +101,7 @@ final class ConnectionLimiter: Sendable {
         let key =
             self.maxPerAddress == nil && self.ratePerAddress == nil || self.isTrustedProxy(address)
             ? nil : AddressKey(address)
+        let capped = key != nil && self.isCapped(address)
         let now = self.ratePerAddress == nil ? 0 : NIODeadline.now().uptimeNanoseconds
         let decision = self.state.withLock { state -> Decision in
             if state.open >= self.maxConnections {
@@ -108,7 +112,7 @@ final class ConnectionLimiter: Sendable {
                 state.refusedSinceLog += 1
                 return .refused(.addressRate)
             }
-            if let key, let maxPerAddress = self.maxPerAddress {
+            if let key, capped, let maxPerAddress = self.maxPerAddress {
                 let count = state.perAddress[key, default: 0]
                 if count >= maxPerAddress {
                     state.refusedSinceLog += 1
@@ -158,6 +162,14 @@ final class ConnectionLimiter: Sendable {
         return true
     }
 
+    /// Whether ``maxPerAddress`` applies to `address` (it is not an exempt loopback one).
+    private func isCapped(_ address: SocketAddress?) -> Bool {
+        guard self.exemptsLoopback, let address else { return true }
+        return !Self.loopback.contains { $0.contains(address) }
+    }
+
+    private static let loopback = [IPAddressRange("127.0.0.0/8")!, IPAddressRange("::1")!]
+
     /// Whether `address` is a trusted proxy's.
     func isTrustedProxy(_ address: SocketAddress?) -> Bool {
         guard let address, !self.trustedProxies.isEmpty else { return false }
@@ -178,7 +190,9 @@ final class ConnectionLimiter: Sendable {
 
     /// Counts a closed connection out.
     func release(_ address: SocketAddress?) {
-        let key = self.maxPerAddress == nil || self.isTrustedProxy(address) ? nil : AddressKey(address)
+        let key =
+            self.maxPerAddress == nil || self.isTrustedProxy(address) || !self.isCapped(address)
+            ? nil : AddressKey(address)
         self.state.withLock { state in
             state.open -= 1
             if let key, self.maxPerAddress != nil, let count = state.perAddress[key] {

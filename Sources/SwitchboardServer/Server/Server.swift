@@ -60,6 +60,7 @@ public final class Server: Service {
         self.logger = logger
         self.limiter = ConnectionLimiter(
             maxConnections: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress,
+            exemptsLoopback: configuration.exemptsLoopbackFromAddressCap,
             ratePerAddress: configuration.connectionRatePerAddress, trustedProxies: configuration.trustedProxies,
             counters: self.counters, logger: logger)
     }

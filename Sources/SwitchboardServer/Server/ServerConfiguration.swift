@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     /// The most connections open at once from one IP address; past it, `503` as for ``maxConnections``. `nil`, the
     /// default, sets no such limit: behind a load balancer or proxy every client shares the proxy's address.
     public var maxConnectionsPerAddress: Int?
+    /// Whether loopback peers (127.0.0.0/8, `::1`) are outside ``maxConnectionsPerAddress``: on the server's own
+    /// machine they are a local proxy, tools or tests. `false` by default.
+    public var exemptsLoopbackFromAddressCap = false
     /// New connections per second from one IP address, after a burst of twice as many (WebSocket handshakes
     /// included: each is a connection); past it, `503` as for ``maxConnections``. `nil`, the default, sets no
     /// such limit, for the same reason as ``maxConnectionsPerAddress``.

@@ -22,25 +22,42 @@ extension WebSocketHandler {
         self.timers.armCloseTimeout(self.configuration.closeTimeout, handler: self, context: context)
     }
 
-    /// Sends a close frame and closes the connection once it is written, reading nothing more: for a peer closed by
-    /// policy (it floods, it abuses), whose further bytes are not worth reading. Bytes it still sends are left in the
-    /// kernel and the connection is reset, which may cost it our close frame; that is its problem.
+    /// Sends a close frame and ends the connection, reading nothing more: for a peer closed by policy (it floods, it
+    /// abuses), whose further bytes are not worth reading. After the close frame our side of the connection is shut
+    /// (the peer reads the frame, then end of stream); a second later the connection is closed, which resets it if
+    /// the peer sent more (those bytes stay unread in the kernel, bounded by its buffer).
     func drop(code: WebSocketCloseCode, reason: String) {
         if self.isBeforeAdded {
             self.beforeAdded?.append { $0.drop(code: code, reason: reason) }
             return
         }
-        guard let context, case .sendClose(let code, let reason) = self.closing.startClosing(code: code, reason: reason)
-        else { return }
-        self.pauseReading()
+        guard let context else { return }
+        self.stopReading()
+        guard case .sendClose(let code, let reason) = self.closing.startClosing(code: code, reason: reason) else {
+            // Closing already: our close frame went out, and what the peer sends until it answers is not read.
+            return context.close(promise: nil)
+        }
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         self.appOperation {
             context.writeAndFlush(
                 self.wrapOutboundOut(
                     FrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator))
-            ).whenComplete { _ in bound.value.close(promise: nil) }
+            ).whenComplete { result in
+                let context = bound.value
+                guard case .success = result else { return context.close(promise: nil) }
+                let shut = context.eventLoop.makePromise(of: Void.self)
+                context.close(mode: .output, promise: shut)
+                shut.futureResult.whenComplete { shutdown in
+                    // Without a half-close (TLS cannot), at once; else after the peer had time to read the frame.
+                    guard case .success = shutdown else { return bound.value.close(promise: nil) }
+                    bound.value.eventLoop.scheduleTask(in: Self.dropLinger) { bound.value.close(promise: nil) }
+                }
+            }
         }
     }
+
+    /// How long a dropped connection stays half-open after its close frame, for the peer to read it.
+    static let dropLinger = TimeAmount.seconds(1)
 
     /// Sends `message` as one frame, compressed when negotiated and worth it; `written` completes once it is written
     /// to the connection (fails if it never will be).

@@ -34,6 +34,8 @@ final class WebSocketHandler: ChannelDuplexHandler {
     var timers = WebSocketTimers()
     private var readsPaused = false
     private var readPending = false
+    /// Set by ``drop(code:reason:)``: nothing more is read or parsed from the peer, whatever asks to resume.
+    private(set) var readsStopped = false
 
     var onOpen: ((WebSocket) -> Void)?
     var onMessage: ((WebSocket, WebSocketMessage) -> Void)?
@@ -159,7 +161,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = self.unwrapInboundIn(data)
-        guard self.closing.readsFrames else { return }
+        guard self.closing.readsFrames, !self.readsStopped else { return }
         self.timers.sawTraffic(context: context)
         if var pending = self.pending, pending.readableBytes > 0 {
             self.pending = nil  // keep `pending` uniquely referenced while appending
@@ -167,7 +169,7 @@ final class WebSocketHandler: ChannelDuplexHandler {
             bytes = pending
         }
         do {
-            while self.closing.readsFrames, let event = try self.parser.next(from: &bytes) {
+            while self.closing.readsFrames, !self.readsStopped, let event = try self.parser.next(from: &bytes) {
                 try self.handle(event, context: context)
             }
         } catch let violation as WebSocketProtocolViolation {
@@ -294,8 +296,16 @@ final class WebSocketHandler: ChannelDuplexHandler {
         self.readsPaused = true
     }
 
+    /// Stops reading for good: the peer is dropped.
+    func stopReading() {
+        self.readsStopped = true
+        self.readsPaused = true
+        self.pending = nil
+    }
+
     /// Reads again: the app caught up.
     func resumeReading() {
+        guard !self.readsStopped else { return }
         self.readsPaused = false
         if self.readPending, let context {
             self.readPending = false
