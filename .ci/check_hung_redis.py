@@ -43,7 +43,9 @@ redis_port, port = free_port(), free_port()
 redis_dir = tempfile.mkdtemp()
 redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", redis_dir,
                           "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-node = subprocess.Popen([BIN, "--port", str(port), "--redis", f"redis://127.0.0.1:{redis_port}", "--log-level", "error"],
+# --say-rate: the senders flood on purpose, and it is the Redis budget under test here, not the /chat limits.
+node = subprocess.Popen([BIN, "--port", str(port), "--redis", f"redis://127.0.0.1:{redis_port}", "--log-level", "error",
+                         "--say-rate", "100000"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
     wait_port(redis_port); wait_port(port); time.sleep(1)

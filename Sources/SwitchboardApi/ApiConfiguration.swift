@@ -15,6 +15,11 @@ package struct ApiConfiguration: Sendable {
     package var keyRate: TokenBucket.Limit
     /// The largest message a publish sends.
     package var maxPublishSize: Int
+    /// Wrong keys one client address may present: past it the address gets `429` without a comparison, and its
+    /// failures are logged once per interval with their count.
+    package var failedKeys = TokenBucket.Limit(rate: 1, burst: 20)
+    /// Whether loopback clients are held to ``failedKeys`` (the node's `--limit-loopback`).
+    package var limitsLoopback = false
 
     package init(
         apiKeys: [ApiKey] = [], publishKeys: [PublishKey] = [], publishToken: String? = nil,

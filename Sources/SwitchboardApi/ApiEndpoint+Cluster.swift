@@ -12,7 +12,11 @@ import SwitchboardWebSocket
 /// node is asked through the node's ``ClusterSurvey``.
 extension ApiEndpoint {
     func info(_ request: Request) async throws -> Response {
-        _ = try self.authorize(request, for: .info)
+        let key = try self.authorize(request, for: .info)
+        // Every node's sockets, channels and users are no one channel's business: a key for all of them only.
+        guard key.coversEverything else {
+            throw ApiError(.forbidden, "forbidden", "the key \(key.name) may not read info: it needs the pattern *")
+        }
         let answers = try await self.ask(ClusterRequest(op: "info"))
         let nodes = answers.replies.map(\.node).sorted { $0.node < $1.node }
         return ApiJSON.response(InfoReply(nodes: nodes, partial: answers.partial))
@@ -43,8 +47,9 @@ extension ApiEndpoint {
     }
 
     func disconnect(_ request: Request) async throws -> Response {
-        _ = try self.authorize(request, for: .disconnect)
+        let key = try self.authorize(request, for: .disconnect)
         let user = try Self.user(of: request)
+        try Self.check(key, mayActOn: user)
         let body = try await self.decode(DisconnectRequest.self, from: request, emptyAs: DisconnectRequest())
         let code = body.code ?? 4000
         guard code == 1000 || (3000...4999).contains(code) else {
@@ -67,6 +72,7 @@ extension ApiEndpoint {
     func unsubscribe(_ request: Request) async throws -> Response {
         let key = try self.authorize(request, for: .unsubscribe)
         let user = try Self.user(of: request)
+        try Self.check(key, mayActOn: user)
         let body = try await self.decode(UnsubscribeRequest.self, from: request)
         guard ChatNames.isValidRoom(body.room) else {
             throw ApiError(.badRequest, "invalid_room", "a room is 1 to 64 of A-Z a-z 0-9 - _ .")
@@ -79,6 +85,15 @@ extension ApiEndpoint {
             UserActionReply(
                 unsubscribed: answers.replies.reduce(0) { $0 + ($1.count ?? 0) }, nodes: answers.replies.count,
                 partial: answers.partial))
+    }
+
+    /// A key acts on a user's sockets only if it names the user's channel (`user:<id>`, `user:*`, `*`).
+    private static func check(_ key: ApiKey, mayActOn user: String) throws {
+        guard key.covers("user:\(user)") else {
+            throw ApiError(
+                .forbidden, "forbidden",
+                "the key \(key.name) may not act on user \(user): it needs the pattern user:\(user)")
+        }
     }
 
     /// The `{user}` of the path: a token's user id.

@@ -22,11 +22,16 @@ extension ApiEndpoint {
             throw HTTPError(.notFound, "the publish API is off: start the server with --publish-token or --publish-key")
         }
         let key: ApiKey
-        switch request.bearerToken.map(self.keys.check) ?? .unknown {
+        switch self.keys.check(request.bearerToken, from: request.remoteAddress?.ipAddress) {
         case .unknown:
             throw HTTPError(
                 .unauthorized, "a valid Authorization: Bearer <key> is required",
                 headers: [.wwwAuthenticate: "Bearer"])
+        case .throttled(let seconds):
+            self.counters.count(.rateLimited)
+            throw HTTPError(
+                .tooManyRequests, "too many wrong keys from your address; try again later",
+                headers: [.retryAfter: String(seconds)])
         case .overRate(let over, let seconds):
             self.counters.count(.rateLimited)
             throw HTTPError(

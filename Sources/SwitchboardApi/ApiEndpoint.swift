@@ -54,7 +54,7 @@ package struct ApiEndpoint: Application {
         self.configuration = configuration
         self.counters = counters
         self.logger = logger
-        self.keys = KeyRing(configuration)
+        self.keys = KeyRing(configuration, logger: logger)
         self.router = Router()
         self.router = self.makeRoutes()
     }
@@ -115,11 +115,16 @@ package struct ApiEndpoint: Application {
             throw ApiError(
                 .notFound, "api_off", "the server API is off: start the server with --api-key (or a publish key)")
         }
-        switch request.bearerToken.map(self.keys.check) ?? .unknown {
+        switch self.keys.check(request.bearerToken, from: request.remoteAddress?.ipAddress) {
         case .unknown:
             throw ApiError(
                 .unauthorized, "unauthorized", "a valid Authorization: Bearer <key> is required",
                 headers: [.wwwAuthenticate: "Bearer"])
+        case .throttled(let seconds):
+            self.counters.count(.rateLimited)
+            throw ApiError(
+                .tooManyRequests, "rate_limited", "too many wrong keys from your address; try again later",
+                headers: [.retryAfter: String(seconds)])
         case .overRate(let key, let seconds):
             self.counters.count(.rateLimited)
             throw ApiError(

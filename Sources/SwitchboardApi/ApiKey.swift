@@ -43,6 +43,11 @@ package struct ApiKey: Sendable {
         self.channels.contains { $0.matches(channel) }
     }
 
+    /// Whether this key names every channel (`*`): node-wide figures (`info`) are for such keys only.
+    package var coversEverything: Bool {
+        self.channels.contains { $0.pattern == "*" }
+    }
+
     /// Parses `name:secret:operations:patterns`: operations are a comma list of ``ApiOperation`` names or `*` for
     /// all, patterns a comma list of channel patterns (`*` for every channel). The secret may not contain `:`.
     package static func parse(_ text: String) -> Result<ApiKey, KeyError> {

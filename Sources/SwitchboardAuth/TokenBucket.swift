@@ -53,6 +53,19 @@ public struct TokenBucket: Sendable {
         self.tokens -= cost
     }
 
+    /// `nil` if `cost` tokens could be taken now, else the wait in nanoseconds until they could; takes nothing.
+    public mutating func wait(for cost: Double = 1, now: UInt64) -> UInt64? {
+        self.refill(now: now)
+        guard self.tokens < cost else { return nil }
+        return UInt64(((min(cost, self.limit.burst) - self.tokens) / self.limit.rate * 1e9).rounded(.up))
+    }
+
+    /// Whether the bucket is full (it says nothing then: it may be forgotten).
+    public mutating func isFull(now: UInt64) -> Bool {
+        self.refill(now: now)
+        return self.tokens >= self.limit.burst
+    }
+
     /// Whether `cost` tokens could be taken now, without taking them.
     public mutating func allows(_ cost: Double = 1, now: UInt64) -> Bool {
         self.refill(now: now)

@@ -93,10 +93,14 @@ public final class TokenVerifier: Sendable {
             throw TokenError(.malformed, "not a JWT with a JSON header and claims")
         }
         let table = self.table.withLock { $0 }
-        // jwt-kit picks the key by kid, else the default one; the token must name that key's algorithm.
+        // jwt-kit picks the key by kid, else the default one; the token must name that key's algorithm. A kid this
+        // verifier does not have is refused when it has keys by kid (a JWKS): the default key (a secret beside the
+        // JWKS) must not verify tokens meant for another key. With a default key alone, a kid chooses nothing.
         let expected: VerificationKey.Algorithm
         if let kid = header.kid, let algorithm = table.algorithms[kid] {
             expected = algorithm
+        } else if let kid = header.kid, !table.algorithms.isEmpty {
+            throw TokenError(.unknownKey, "no key with kid \(Self.quoted(kid))")
         } else if let algorithm = table.defaultAlgorithm {
             expected = algorithm
         } else {

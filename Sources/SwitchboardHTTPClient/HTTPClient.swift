@@ -50,13 +50,14 @@ public final class HTTPClient: Service, Sendable {
     private let tls: Result<NIOSSLContext, any Error>
     private let pools = Locked<[PoolKey: HostPool]>([:])
     /// Connections open or opening, over all hosts.
-    private let connections = Locked(0)
+    let slots: ConnectionSlots
 
     /// - Parameters:
     ///   - group: Where the connections live.
     ///   - logger: Where connection failures are logged (debug).
     public init(configuration: Configuration = .init(), group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
+        self.slots = ConnectionSlots(limit: configuration.maxConnections)
         self.group = group
         self.logger = logger
         // The system's trust roots, made once; if they cannot be, https requests fail with the reason.
@@ -106,25 +107,15 @@ public final class HTTPClient: Service, Sendable {
         }
     }
 
-    /// Takes a place for a new connection under ``Configuration/maxConnections``; `false` if there is none.
-    func takeConnectionSlot() -> Bool {
-        self.connections.withLock { open in
-            guard open < self.configuration.maxConnections else { return false }
-            open += 1
-            return true
-        }
-    }
-
     /// Whether a host other than `pool` has requests waiting (for a place under the client's cap, or its own).
     func isWaiting(besides pool: HostPool) -> Bool {
-        guard self.connections.withLock({ $0 >= self.configuration.maxConnections }) else { return false }
+        guard self.slots.isFull else { return false }
         let pools = self.pools.withLock { Array($0.values) }
         return pools.contains { $0 !== pool && $0.hasWaiters }
     }
 
-    /// Gives a connection's place back, and offers it to a host whose requests wait for one.
-    func returnConnectionSlot() {
-        self.connections.withLock { $0 -= 1 }
+    /// A connection's place was given back: offered to a host whose requests wait for one.
+    func offerFreedSlot() {
         let pools = self.pools.withLock { Array($0.values) }
         for pool in pools where pool.connectForWaiter() { return }
     }
@@ -173,4 +164,30 @@ struct PoolKey: Hashable, Sendable {
 struct HTTPClientRequest: Sendable {
     var head: HTTPRequestHead
     var body: ByteBuffer?
+}
+
+/// Connections open or opening over all of a client's hosts, under its cap.
+final class ConnectionSlots: Sendable {
+    private let limit: Int
+    private let open = Locked(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes a place for a new connection; `false` if there is none.
+    func take() -> Bool {
+        self.open.withLock { open in
+            guard open < self.limit else { return false }
+            open += 1
+            return true
+        }
+    }
+
+    /// Gives a place back.
+    func give() {
+        self.open.withLock { $0 -= 1 }
+    }
+
+    var isFull: Bool { self.open.withLock { $0 >= self.limit } }
 }

@@ -32,13 +32,22 @@ final class HostPool: Sendable {
     }
 
     let key: PoolKey
-    private unowned let client: HTTPClient
+    private let configuration: HTTPClient.Configuration
+    private let group: any EventLoopGroup
+    /// The client's count of connections over all hosts.
+    private let slots: ConnectionSlots
+    /// For offering a freed place to another host; weak, as the client holds its pools (and may be gone first: a
+    /// connection closing late then finds no one to offer it to).
+    private weak let client: HTTPClient?
     private let tlsContext: NIOSSLContext?
     private let state = Locked(State())
 
     init(key: PoolKey, client: HTTPClient, tlsContext: NIOSSLContext?) {
         self.key = key
         self.client = client
+        self.configuration = client.configuration
+        self.group = client.group
+        self.slots = client.slots
         self.tlsContext = tlsContext
     }
 
@@ -47,7 +56,7 @@ final class HostPool: Sendable {
     }
 
     func send(_ request: HTTPClientRequest, deadline: TimeAmount) async throws -> HTTPClient.Response {
-        let eventLoop = self.client.group.next()
+        let eventLoop = self.group.next()
         let until = NIODeadline.now() + deadline
         let connection = try await self.acquire(on: eventLoop, until: until, deadline: deadline)
         do {
@@ -63,13 +72,13 @@ final class HostPool: Sendable {
     private func acquire(
         on eventLoop: any EventLoop, until: NIODeadline, deadline: TimeAmount
     ) async throws -> PooledConnection {
-        let configuration = self.client.configuration
+        let configuration = self.configuration
         while true {
             let acquisition = self.state.withLock { state -> Acquisition in
                 if state.isShutDown { return .refuse(.shutDown) }
                 if let connection = state.idle.popLast() { return .idle(connection) }
                 // A connection of its own, within the host's cap and the client's (checked last: it takes a place).
-                if state.open < configuration.maxConnectionsPerHost, self.client.takeConnectionSlot() {
+                if state.open < configuration.maxConnectionsPerHost, self.slots.take() {
                     state.open += 1
                     return .connect
                 }
@@ -119,8 +128,8 @@ final class HostPool: Sendable {
                 return
             }
             // Another host's requests wait for a place under the client's cap: this idle connection gives its up.
-            guard self.client.isWaiting(besides: self) else {
-                connection.idle(for: self.client.configuration.idleTimeout) { [weak self] in self?.closedWhileIdle($0) }
+            guard self.client?.isWaiting(besides: self) == true else {
+                connection.idle(for: self.configuration.idleTimeout) { [weak self] in self?.closedWhileIdle($0) }
                 return
             }
             let wasIdle = self.state.withLock { state -> Bool in
@@ -144,7 +153,11 @@ final class HostPool: Sendable {
             }
             return waiter
         }
-        guard let waiter else { return self.client.returnConnectionSlot() }
+        guard let waiter else {
+            self.slots.give()
+            self.client?.offerFreedSlot()
+            return
+        }
         self.open(for: waiter)
     }
 
@@ -153,10 +166,10 @@ final class HostPool: Sendable {
 
     /// Opens a connection for the first waiter, if there is one and a place for it here and in the client.
     func connectForWaiter() -> Bool {
-        let configuration = self.client.configuration
+        let configuration = self.configuration
         let waiter = self.state.withLock { state -> Waiter? in
             guard !state.waiters.isEmpty, state.open < configuration.maxConnectionsPerHost,
-                self.client.takeConnectionSlot()
+                self.slots.take()
             else { return nil }
             state.open += 1
             return state.waiters.popFirst()
@@ -194,7 +207,7 @@ final class HostPool: Sendable {
     }
 
     private func connect(on eventLoop: any EventLoop, deadline: TimeAmount) async throws -> PooledConnection {
-        let (key, tlsContext, limit) = (self.key, self.tlsContext, self.client.configuration.maxResponseBytes)
+        let (key, tlsContext, limit) = (self.key, self.tlsContext, self.configuration.maxResponseBytes)
         let channel = try await ClientBootstrap(group: eventLoop)
             .connectTimeout(max(deadline, .milliseconds(1)))
             .channelInitializer { channel in

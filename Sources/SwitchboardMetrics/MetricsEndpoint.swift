@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 package import Switchboard
+package import SwitchboardServer
 
 /// `GET /metrics`: the exporter's text, for Prometheus to scrape. Served on a port of its own (`--metrics-port`),
 /// which an operator keeps off the internet, rather than beside the chat on the public one.
@@ -9,6 +10,13 @@ package struct MetricsEndpoint: Application {
 
     package init(exporter: MetricsExporter) {
         self.exporter = exporter
+    }
+
+    /// The metrics port's server: few connections, each idle for 5 s at most (Prometheus opens one per scrape
+    /// interval, or keeps one alive between scrapes), so connections that send nothing cannot hold the port.
+    package static func serverConfiguration(host: String, port: Int) -> ServerConfiguration {
+        ServerConfiguration(
+            host: host, port: port, idleTimeout: .seconds(5), headReadTimeout: .seconds(5), maxConnections: 64)
     }
 
     package func respond(to request: Request) async throws -> Response {

@@ -82,6 +82,9 @@ struct Writer {
         self.counter(
             "refusal_closes", "Sockets dropped for going on after as many refused requests in a row as allowed.", [],
             counts.refusalClosures)
+        self.counter(
+            "presence_leaves_abandoned", "Presence leaves Redis did not take in time: never announced or reported.",
+            [], counts.abandonedLeaves)
         self.timeout("join", counts.joinTimeouts)
         self.timeout("token_expiry", counts.tokenExpiries)
         self.dropped("join_overflow", counts.joinOverflows)

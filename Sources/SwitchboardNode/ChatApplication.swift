@@ -130,7 +130,11 @@ package struct ChatApplication: Application {
         router.get("/healthz") { _ in Self.healthy }
         router.get("/readyz") { _ in Self.readiness(await health()) }
         if configuration.servesEcho {
-            router.get("/echo") { request in EchoEndpoint.upgrade(request) }
+            // Origins as for every socket: a page elsewhere cannot use a visitor's browser against it.
+            router.get("/echo") { request in
+                try sockets.checkOrigin(request)
+                return EchoEndpoint.upgrade(request)
+            }
         }
         return ChatApplication(
             routes: router, api: api, counters: counters, services: services, registry: registry)

@@ -98,9 +98,11 @@ package struct ChatConfiguration: Sendable {
 
     /// What the server API takes.
     package var api: ApiConfiguration {
-        ApiConfiguration(
+        var api = ApiConfiguration(
             apiKeys: self.apiKeys, publishKeys: self.publishKeys, publishToken: self.publishToken,
             keyRate: self.keyRate, maxPublishSize: self.maxPublishSize)
+        api.limitsLoopback = self.rateLimits.limitsLoopback
+        return api
     }
 
     /// What the node's registry bounds.

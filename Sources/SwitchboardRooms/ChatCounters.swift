@@ -34,6 +34,7 @@ package final class ChatCounters: Sendable {
     let refusalClosures = Atomic<Int>(0)
     let roomQuotaRefusals = Atomic<Int>(0)
     let clientSocketRefusals = Atomic<Int>(0)
+    let abandonedLeaves = Atomic<Int>(0)
 
     package init() {}
 
@@ -93,6 +94,8 @@ package final class ChatCounters: Sendable {
         package var roomQuotaRefusals: Int
         /// WebSocket handshakes refused because their address or user had as many sockets as allowed.
         package var clientSocketRefusals: Int
+        /// Presence leaves never announced nor reported: Redis did not take them in time (``RedisPresence``).
+        package var abandonedLeaves: Int
         /// The sockets' own counters, all endpoints together.
         package var webSockets: WebSocketCounters.Snapshot
     }
@@ -113,6 +116,7 @@ package final class ChatCounters: Sendable {
             refusalClosures: self.refusalClosures.load(ordering: .relaxed),
             roomQuotaRefusals: self.roomQuotaRefusals.load(ordering: .relaxed),
             clientSocketRefusals: self.clientSocketRefusals.load(ordering: .relaxed),
+            abandonedLeaves: self.abandonedLeaves.load(ordering: .relaxed),
             webSockets: Endpoint.allCases.map { self.sockets($0).snapshot }.reduce(into: .zero) { $0.add($1) }
         )
     }
@@ -121,7 +125,7 @@ package final class ChatCounters: Sendable {
     package enum Hit: Sendable, Equatable {
         case roomsFull, joinTimeout, joinOverflow, originRefused, publishFailed, historyEvicted
         case authRefused, tokenExpired, joinForbidden, rateLimited, invalidRequest, refusalsClosed
-        case roomQuota, clientSockets
+        case roomQuota, clientSockets, leaveAbandoned
     }
 
     package func count(_ hit: Hit) {
@@ -140,6 +144,7 @@ package final class ChatCounters: Sendable {
         case .refusalsClosed: self.refusalClosures.wrappingAdd(1, ordering: .relaxed)
         case .roomQuota: self.roomQuotaRefusals.wrappingAdd(1, ordering: .relaxed)
         case .clientSockets: self.clientSocketRefusals.wrappingAdd(1, ordering: .relaxed)
+        case .leaveAbandoned: self.abandonedLeaves.wrappingAdd(1, ordering: .relaxed)
         }
     }
 }

@@ -19,6 +19,9 @@ extension RedisPresence {
         var event: String
         var member: PresenceMember?
         var at: Int64
+        /// Queued by a retry whose first try may have run in Redis (its answer lost): reported only if the markers
+        /// say that try made the transition; a `member_left` they do not confirm is counted as abandoned.
+        var retried: Bool? = nil
 
         var transition: PresenceTransition? {
             switch (self.event, self.member) {
@@ -29,11 +32,21 @@ extension RedisPresence {
         }
     }
 
+    /// A marker token for a leave: `""` without an observer (no transitions are made then).
+    func leaveToken() -> String {
+        self.observer == nil ? "" : String(UInt64.random(in: 1...UInt64.max), radix: 36)
+    }
+
     /// Queues the removal of `member` (stored as `stored`, its JSON by default), the announcement of its leave and,
     /// when it ends the member's or the room's presence, the delayed transitions; whether this call removed it.
+    ///
+    /// A `retry` (with the first try's `token`) that finds the member gone still queues both transitions: the first
+    /// try may have run in Redis with its answer lost, and its markers, set with the same token, decide.
     @discardableResult
-    func queueLeave(_ member: PresenceMember, stored: ByteBuffer? = nil, room: String) -> EventLoopFuture<Bool> {
-        let token = self.observer == nil ? "" : String(UInt64.random(in: 1...UInt64.max), radix: 36)
+    func queueLeave(
+        _ member: PresenceMember, stored: ByteBuffer? = nil, room: String, token: String? = nil, retry: Bool = false
+    ) -> EventLoopFuture<Bool> {
+        let token = token ?? self.leaveToken()
         let time = PresenceTransition.now()
         let delay = self.leaveDelay.nanoseconds / 1_000_000
         let removed = self.client.evaluateNow(
@@ -46,18 +59,20 @@ extension RedisPresence {
             ])
         return removed.flatMap { reply in
             let flags = Self.integers(reply)
-            guard flags.count == 3, flags[0] == 1 else { return removed.eventLoop.makeSucceededFuture(false) }
-            guard !token.isEmpty else { return removed.eventLoop.makeSucceededFuture(true) }
+            let removedNow = flags.count == 3 && flags[0] == 1
+            guard removedNow || retry, !token.isEmpty else { return removed.eventLoop.makeSucceededFuture(removedNow) }
             var due: [DueLeave] = []
-            if flags[1] == 1 {
+            if !removedNow || flags[1] == 1 {
                 due.append(
                     DueLeave(
                         room: room, field: "member:\(member.transitionKey)", token: token, event: "member_left",
-                        member: member, at: time))
+                        member: member, at: time, retried: removedNow ? nil : true))
             }
-            if flags[2] == 1 {
+            if !removedNow || flags[2] == 1 {
                 due.append(
-                    DueLeave(room: room, field: "room", token: token, event: "room_vacated", member: nil, at: time))
+                    DueLeave(
+                        room: room, field: "room", token: token, event: "room_vacated", member: nil, at: time,
+                        retried: removedNow ? nil : true))
             }
             // The due set is the cluster's key: its own command. The room's leave is due half a millisecond after the
             // member's, so it is claimed after it.
@@ -68,8 +83,10 @@ extension RedisPresence {
                     String(Double(time + delay) + Double(index) * 0.5), String(decoding: json, as: UTF8.self),
                 ]
             }
-            guard arguments.count > 1 else { return removed.eventLoop.makeSucceededFuture(true) }
-            return self.client.sendNow(RESPCommand("ZADD", arguments.map { ByteBuffer(string: $0) })).map { _ in true }
+            guard arguments.count > 1 else { return removed.eventLoop.makeSucceededFuture(removedNow) }
+            return self.client.sendNow(RESPCommand("ZADD", arguments.map { ByteBuffer(string: $0) })).map { _ in
+                removedNow
+            }
         }
     }
 
@@ -92,7 +109,14 @@ extension RedisPresence {
                     Self.confirmScript, keys: [ByteBuffer(string: RoomKeys.markers(leave.room))],
                     arguments: [ByteBuffer(string: leave.field), ByteBuffer(string: leave.token)]
                 ).value()
-                if confirmed == .integer(1) { self.observer?.presenceChanged(transition) }
+                if confirmed == .integer(1) {
+                    self.observer?.presenceChanged(transition)
+                } else if leave.retried == true, leave.event == "member_left" {
+                    // The leave's first try did not run in Redis (or Redis lost its member): it cannot be reported.
+                    self.abandon(
+                        [PendingLeave(member: leave.member!, room: leave.room, token: leave.token, since: .now())],
+                        "Redis no longer held the member after the outage (restarted empty, or swept after the TTL)")
+                }
             }
             return entries.count
         } catch {
@@ -179,5 +203,69 @@ extension RedisPresence {
             return local.flatMap { room, members in members.values.map { self.queueLeave($0, room: room) } }
         }
         for removal in removals { _ = try? await removal.value() }
+    }
+
+    // MARK: Leaves Redis did not take
+
+    /// A leave to try again.
+    struct PendingLeave {
+        var member: PresenceMember
+        var room: String
+        /// The first try's marker token: a retry uses it again.
+        var token: String
+        var since: NIODeadline
+    }
+
+    func keepForRetry(_ member: PresenceMember, room: String, token: String, _ error: any Error) {
+        let leave = PendingLeave(member: member, room: room, token: token, since: .now())
+        let kept = self.pendingLeaves.withLockedValue { pending -> Bool in
+            guard pending.count < Self.maxPendingLeaves else { return false }
+            pending.append(leave)
+            return true
+        }
+        if kept {
+            self.logger.debug(
+                "A presence leave failed; kept to try again", metadata: ["room": "\(room)", "error": "\(error)"])
+        } else {
+            self.abandon([leave], "too many leaves are waiting")
+        }
+    }
+
+    /// Tries the kept leaves again, in order; those Redis still does not take are kept (unless `last`, at shutdown, or
+    /// kept longer than the markers live).
+    func retryPendingLeaves(last: Bool = false) async {
+        let pending = self.pendingLeaves.withLockedValue { pending in
+            defer { pending = [] }
+            return pending
+        }
+        guard !pending.isEmpty else { return }
+        var failed: [PendingLeave] = []
+        for (index, leave) in pending.enumerated() {
+            do {
+                // Removed now, or found gone: then the due transitions decide (see queueLeave).
+                _ = try await self.queueLeave(leave.member, room: leave.room, token: leave.token, retry: true).value()
+            } catch {
+                // Redis is still away: the rest waits for the next try, in order.
+                failed = Array(pending[index...])
+                break
+            }
+        }
+        let maxAge = TimeAmount.milliseconds(Self.markerLifetime)
+        let expired = last ? failed : failed.filter { .now() - $0.since > maxAge }
+        if !expired.isEmpty {
+            self.abandon(expired, last ? "Redis was still away at shutdown" : "Redis was away longer than an hour")
+        }
+        let kept = last ? [] : failed.filter { .now() - $0.since <= maxAge }
+        if !kept.isEmpty { self.pendingLeaves.withLockedValue { $0.insert(contentsOf: kept, at: 0) } }
+    }
+
+    func abandon(_ leaves: [PendingLeave], _ reason: String) {
+        for _ in leaves { self.counters?.count(.leaveAbandoned) }
+        self.logger.warning(
+            "Presence leaves abandoned: not announced or reported",
+            metadata: [
+                "leaves": "\(leaves.count)", "reason": "\(reason)",
+                "rooms": "\(Set(leaves.map(\.room)).sorted().prefix(10).joined(separator: ","))",
+            ])
     }
 }

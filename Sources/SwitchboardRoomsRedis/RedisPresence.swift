@@ -25,6 +25,12 @@ package import SwitchboardRooms
 /// member has expired, so a crashed node's rooms are swept even where no other node has anyone. An own member a
 /// refresh had to store again (after an outage longer than `ttl`) enters again, with its transitions.
 ///
+/// A leave that fails (Redis down or hung) is kept and tried again every second until Redis answers: then it is
+/// announced and reported as any other, or, if its member is gone already (the first try ran with its answer lost),
+/// reported if that try's markers say so. One kept longer than the markers live, past ``maxPendingLeaves``, still
+/// kept at shutdown, or whose member Redis lost (restarted empty) is counted as abandoned (``ChatCounters``) and
+/// logged.
+///
 /// Run it as a swift-service-lifecycle `Service`: ``run()`` refreshes (and polls for due leaves) until graceful
 /// shutdown, then removes this node's members (announcing their leave) instead of leaving them to expire.
 package final class RedisPresence: PresenceStore, Service {
@@ -39,6 +45,13 @@ package final class RedisPresence: PresenceStore, Service {
     /// room → this node's members there, refreshed by the heartbeat. Commands that change the set are queued while
     /// holding this lock.
     let local = NIOLockedValueBox<[String: [String: PresenceMember]]>([:])
+    /// Leaves Redis did not take (down, hung), oldest first, to try again.
+    let pendingLeaves = NIOLockedValueBox<[PendingLeave]>([])
+    /// Where abandoned leaves are counted.
+    let counters: ChatCounters?
+
+    /// The most leaves kept for Redis's return; past it one is abandoned at once.
+    static let maxPendingLeaves = 10_000
 
     /// Claimed at most per poll (the next poll comes at once when a poll took this many).
     static let claimLimit = 1000
@@ -55,9 +68,11 @@ package final class RedisPresence: PresenceStore, Service {
     ///   - logger: Where failed refreshes are logged (at debug level: the client logs the outage itself).
     package init(
         client: RedisClient, ttl: Duration = .seconds(30), observer: (any PresenceObserver)? = nil,
-        leaveDelay: TimeAmount = .seconds(3), pollInterval: Duration? = nil, logger: Logger
+        leaveDelay: TimeAmount = .seconds(3), pollInterval: Duration? = nil, counters: ChatCounters? = nil,
+        logger: Logger
     ) {
         self.client = client
+        self.counters = counters
         self.ttl = ttl
         self.observer = observer
         self.leaveDelay = leaveDelay
@@ -111,7 +126,10 @@ package final class RedisPresence: PresenceStore, Service {
         self.local.withLockedValue { local in
             local[room]?[member.id] = nil
             if local[room]?.isEmpty == true { local[room] = nil }
-            self.queueLeave(member, room: room)
+            let token = self.leaveToken()
+            self.queueLeave(member, room: room, token: token).whenFailure { error in
+                self.keepForRetry(member, room: room, token: token, error)
+            }
         }
     }
 
@@ -154,6 +172,12 @@ package final class RedisPresence: PresenceStore, Service {
                         await self.heartbeat()
                     }
                 }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        await self.retryPendingLeaves()
+                    }
+                }
                 if self.observer != nil {
                     group.addTask {
                         while !Task.isCancelled {
@@ -165,5 +189,6 @@ package final class RedisPresence: PresenceStore, Service {
             }
         }
         await self.removeLocalMembers()
+        await self.retryPendingLeaves(last: true)
     }
 }

@@ -24,6 +24,11 @@ public struct WebhookConfiguration: Sendable {
     public var maxBatch: Int
     /// The most events waiting per URL; past it new events are dropped and counted.
     public var maxQueued: Int
+    /// The most bytes of events waiting per URL (`message` events carry their text); past it new events are dropped
+    /// and counted.
+    public var maxQueuedBytes: Int
+    /// Dropped events are logged at most once per this interval per URL, with how many went since the last line.
+    public var overflowLogInterval: TimeAmount
     /// How often a batch is tried before it is dropped (and counted); between tries the wait doubles from
     /// ``firstRetryDelay`` up to ``maxRetryDelay``.
     public var maxAttempts: Int
@@ -36,8 +41,9 @@ public struct WebhookConfiguration: Sendable {
     public init(
         urls: [OutboundURL], secret: String, events: Set<WebhookEvent.Name> = WebhookEvent.Name.defaults,
         leaveDelay: TimeAmount = .seconds(3), timeout: TimeAmount = .seconds(5), maxBatch: Int = 100,
-        maxQueued: Int = 10_000, maxAttempts: Int = 8, firstRetryDelay: TimeAmount = .milliseconds(500),
-        maxRetryDelay: TimeAmount = .seconds(30), drainTimeout: TimeAmount = .seconds(5)
+        maxQueued: Int = 10_000, maxQueuedBytes: Int = 8 * 1024 * 1024, maxAttempts: Int = 8,
+        firstRetryDelay: TimeAmount = .milliseconds(500), maxRetryDelay: TimeAmount = .seconds(30),
+        drainTimeout: TimeAmount = .seconds(5), overflowLogInterval: TimeAmount = .seconds(10)
     ) {
         self.urls = urls
         self.secret = secret
@@ -46,6 +52,8 @@ public struct WebhookConfiguration: Sendable {
         self.timeout = timeout
         self.maxBatch = maxBatch
         self.maxQueued = maxQueued
+        self.maxQueuedBytes = maxQueuedBytes
+        self.overflowLogInterval = overflowLogInterval
         self.maxAttempts = maxAttempts
         self.firstRetryDelay = firstRetryDelay
         self.maxRetryDelay = maxRetryDelay
@@ -78,7 +86,12 @@ public final class WebhookDispatcher: Service, Sendable {
 
     private struct Queue {
         var events: [WebhookEvent] = []
+        /// The events' ``WebhookEvent/estimatedSize``, summed.
+        var bytes = 0
         var waiter: CheckedContinuation<Void, Never>?
+        /// Events dropped since the last log line, and when that was.
+        var droppedSinceLog = 0
+        var lastLog: NIODeadline?
     }
 
     /// One URL's queue (a class: a lock cannot be copied into an array).
@@ -107,20 +120,41 @@ public final class WebhookDispatcher: Service, Sendable {
     /// Queues `event` for every URL (if its kind is configured); never waits.
     public func send(_ event: WebhookEvent) {
         guard self.configuration.events.contains(event.name) else { return }
+        let size = event.estimatedSize
+        let configuration = self.configuration
         for (index, queue) in self.queues.enumerated() {
-            let (waiter, accepted) = queue.state.withLock { queue -> (CheckedContinuation<Void, Never>?, Bool) in
-                guard queue.events.count < self.configuration.maxQueued else { return (nil, false) }
+            let now = NIODeadline.now()
+            // Accepted (and whom to wake), or dropped (and how many to log now: 0 within the interval).
+            let (waiter, accepted, logDropped) = queue.state.withLock {
+                queue -> (CheckedContinuation<Void, Never>?, Bool, Int) in
+                guard queue.events.count < configuration.maxQueued, queue.bytes + size <= configuration.maxQueuedBytes
+                else {
+                    queue.droppedSinceLog += 1
+                    if let last = queue.lastLog, now - last < configuration.overflowLogInterval {
+                        return (nil, false, 0)
+                    }
+                    queue.lastLog = now
+                    defer { queue.droppedSinceLog = 0 }
+                    return (nil, false, queue.droppedSinceLog)
+                }
                 queue.events.append(event)
+                queue.bytes += size
                 defer { queue.waiter = nil }
-                return (queue.waiter, true)
+                return (queue.waiter, true, 0)
             }
             if accepted {
                 waiter?.resume()
-            } else {
-                self.tally.withLock { $0.overflowed += 1 }
+                continue
+            }
+            self.tally.withLock { $0.overflowed += 1 }
+            if logDropped > 0 {
                 self.logger.warning(
-                    "Webhook queue full: an event was dropped",
-                    metadata: ["url": "\(self.configuration.urls[index])", "event": "\(event.name.rawValue)"])
+                    "Webhook queue full: events dropped (one line per interval per URL)",
+                    metadata: [
+                        "url": "\(configuration.urls[index])", "dropped": "\(logDropped)",
+                        "interval_seconds": "\(configuration.overflowLogInterval.nanoseconds / 1_000_000_000)",
+                        "max_events": "\(configuration.maxQueued)", "max_bytes": "\(configuration.maxQueuedBytes)",
+                    ])
             }
         }
     }
@@ -171,7 +205,10 @@ public final class WebhookDispatcher: Service, Sendable {
             await self.post(batch, to: url)
         }
         let left = self.queues[index].state.withLock { queue in
-            defer { queue.events = [] }
+            defer {
+                queue.events = []
+                queue.bytes = 0
+            }
             return queue.events.count
         }
         if left > 0 {
@@ -187,6 +224,7 @@ public final class WebhookDispatcher: Service, Sendable {
         let taken = self.queues[index].state.withLock { queue -> [WebhookEvent] in
             let batch = Array(queue.events.prefix(maxBatch))
             queue.events.removeFirst(batch.count)
+            queue.bytes -= batch.reduce(0) { $0 + $1.estimatedSize }
             return batch
         }
         if !taken.isEmpty { return taken }

@@ -56,6 +56,11 @@ public struct WebhookEvent: Codable, Sendable, Equatable {
 
     /// Milliseconds since 1970.
     public static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// What the event holds in memory, near enough: its strings and the fixed part of its record.
+    var estimatedSize: Int {
+        [self.id, self.room, self.user, self.socket, self.nick, self.text].reduce(128) { $0 + ($1?.utf8.count ?? 0) }
+    }
 }
 
 /// What a webhook request's body is: `{"events":[…],"time":…}`.

@@ -171,6 +171,16 @@ struct TokenVerifierTests {
         #expect(throws: KeyError.self) { try VerificationKey.publicKey(pem: "garbage") }
     }
 
+    @Test("A JWKS beside a secret: a token naming a kid the JWKS lacks is refused, not verified with the secret")
+    func unknownKidWithDefault() async throws {
+        let v = try await verifier([try .hmac(secret: secret), try .publicKey(pem: TestKeys.ecPublic, kid: "e")])
+        #expect(try await v.verify(try await token()).userID == "alice", "no kid: the default key")
+        await expectRefused(try await token(kid: "forged"), by: v, .unknownKey)
+        // A default key alone: a kid chooses among nothing, and the token is verified with it.
+        let alone = try await verifier([try .hmac(secret: secret)])
+        #expect(try await alone.verify(try await token(kid: "any")).userID == "alice")
+    }
+
     @Test("JWKS rotation: a new key is published beside the old; tokens of both verify, the old ones until their exp")
     func rotation() async throws {
         let clock = MutableClock(Date(timeIntervalSince1970: 2_000_000_000))

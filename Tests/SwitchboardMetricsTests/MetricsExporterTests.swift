@@ -7,6 +7,7 @@ import SwitchboardMetrics
 import SwitchboardNode
 import SwitchboardPubSub
 import SwitchboardRooms
+import SwitchboardServer
 import SwitchboardTesting
 import SwitchboardTopics
 import SwitchboardWebhooks
@@ -137,6 +138,26 @@ struct MetricsExporterTests {
                 let refused = try await client.readResponse()
                 #expect(refused.status == 405 && refused.header("Allow") == "GET, HEAD")
             }
+        }
+    }
+
+    @Test("64 connections that send nothing hold the metrics port for 5 s at most; then Prometheus is answered")
+    func idleConnectionsDoNotHoldThePort() async throws {
+        let exporter = MetricsExporter()
+        let configuration = MetricsEndpoint.serverConfiguration(host: "127.0.0.1", port: 0)
+        try await withServer(MetricsEndpoint(exporter: exporter), configuration: configuration) { server, port in
+            var idle: [any Channel] = []
+            for _ in 0..<64 {
+                idle.append(
+                    try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                        .connect(host: "127.0.0.1", port: port).get())
+            }
+            // The clients never close them; the server does, after 5 s, and Prometheus is answered again.
+            let answered = await eventually(timeout: .seconds(12)) {
+                (try? await scrape(port: port).0.status) == 200 && server.statistics.openConnections <= 1
+            }
+            #expect(answered)
+            for channel in idle { channel.close(promise: nil) }
         }
     }
 }

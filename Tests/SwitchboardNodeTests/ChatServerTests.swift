@@ -121,7 +121,7 @@ struct ChatServerTests {
         }
     }
 
-    @Test("/echo is served only when configured (a conformance endpoint: 16 MiB messages, any origin)")
+    @Test("/echo is served only when configured (a conformance endpoint: 16 MiB messages); origins are checked")
     func echoOnlyWhenAsked() async throws {
         try await withServer(chatApp()) { _, port in
             let response = try await RawClient.withConnection(port: port) { try await $0.handshake(path: "/echo") }
@@ -133,6 +133,10 @@ struct ChatServerTests {
                 try await client.send(clientFrame(0x1, text: "ping"))
                 #expect(try await client.readFrame()?.text == "ping")
             }
+            let foreign = try await RawClient.withConnection(port: port) {
+                try await $0.handshake(path: "/echo", headers: ["Origin: https://evil.example"]).status
+            }
+            #expect(foreign == 403)
         }
     }
 

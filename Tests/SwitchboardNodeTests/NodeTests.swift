@@ -114,4 +114,23 @@ struct NodeTests {
         #expect(try await admin.send(RESPCommand("ZCARD", RoomKeys.presence("lobby"))) == .integer(0))
         await admin.shutdown()
     }
+
+    @Test("With Redis unreachable the node is not ready: /subscribe and /chat answer 503, not a socket that misses all")
+    func notReady() async throws {
+        // A port nothing listens on.
+        let unused = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(unused.localAddress?.port)
+        try await unused.close()
+        var configuration = NodeConfiguration()
+        configuration.redis.configuration = RedisConfiguration(host: "127.0.0.1", port: port)
+        try await withNode(configuration) { _, nodePort, _ in
+            for path in ["/subscribe/news", "/chat"] {
+                let response = try await RawClient.withConnection(port: nodePort) { client in
+                    try await client.handshake(path: path)
+                }
+                #expect(response.status == 503 && response.header("Retry-After") == "1", "\(path)")
+            }
+        }
+    }
 }

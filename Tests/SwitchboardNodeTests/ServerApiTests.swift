@@ -15,6 +15,8 @@ private let secret = "the-server-api-tests-hmac-secret-of-32-bytes"
 let apiAdminKey = "admin-key-0123456789"
 private let ordersKey = "orders-key-0123456789"
 private let supportKey = "support-key-0123456789"
+private let notifyKey = "notify-key-0123456789"
+private let moderatorKey = "moderator-key-0123456789"
 private let publishToken = "publish-token-0123456789"
 
 /// The API's keys in the tests: an admin (everything), a publisher scoped to `orders.*` and a support key that
@@ -25,6 +27,8 @@ func apiConfiguration(auth: ChatAuthentication? = nil) throws -> ChatConfigurati
         try ApiKey.parse("admin:\(apiAdminKey):*:*").get(),
         try ApiKey.parse("orders:\(ordersKey):publish:orders.*").get(),
         try ApiKey.parse("support:\(supportKey):presence,history:room:team-*").get(),
+        try ApiKey.parse("notify:\(notifyKey):*:notify:*").get(),
+        try ApiKey.parse("moderator:\(moderatorKey):*:user:7,room:lobby").get(),
     ]
     configuration.publishToken = publishToken
     if let auth { configuration.auth = auth }
@@ -368,6 +372,67 @@ struct ServerApiTests {
                 }
             }
         }
+    }
+
+    @Test("Cluster operations are scoped: a notify:* key with every operation can disconnect no one and read no info")
+    func clusterScopes() async throws {
+        try await withServer(try await apiApp()) { _, port in
+            try await RawClient.withConnection(port: port) { alice in
+                try await alice.member(token: try await apiToken("7"), rooms: ["lobby", "team-red"])
+                try await RawClient.withConnection(port: port) { api in
+                    for (method, path, json) in [
+                        ("GET", "/api/v1/info", nil), ("POST", "/api/v1/users/7/disconnect", "{}"),
+                        ("POST", "/api/v1/users/7/unsubscribe", #"{"room":"lobby"}"#),
+                    ] {
+                        let refused = try await api.api(method, path, json: json, key: notifyKey)
+                        #expect(refused.status == 403 && errorCode(refused.json) == "forbidden", "\(path)")
+                    }
+                    let channels = try await api.api("GET", "/api/v1/channels", key: notifyKey)
+                    #expect((channels.json["channels"] as? [Any])?.isEmpty == true, "room channels are not notify:*")
+                    // A moderator of user 7 and the lobby: that user, that room, nothing else.
+                    let otherRoom = try await api.api(
+                        "POST", "/api/v1/users/7/unsubscribe", json: #"{"room":"team-red"}"#, key: moderatorKey)
+                    #expect(otherRoom.status == 403)
+                    let otherUser = try await api.api("POST", "/api/v1/users/8/disconnect", key: moderatorKey)
+                    #expect(otherUser.status == 403)
+                    let info = try await api.api("GET", "/api/v1/info", key: moderatorKey)
+                    #expect(info.status == 403)
+                    let out = try await api.api(
+                        "POST", "/api/v1/users/7/unsubscribe", json: #"{"room":"lobby"}"#, key: moderatorKey)
+                    #expect(out.status == 200 && out.json["unsubscribed"] as? Int == 1)
+                    let gone = try await api.api("POST", "/api/v1/users/7/disconnect", key: moderatorKey)
+                    #expect(gone.status == 200 && gone.json["disconnected"] as? Int == 1)
+                }
+            }
+        }
+    }
+
+    @Test("Wrong keys from one address: 20 answered 401, then 429 without a comparison; logged once, with the count")
+    func wrongKeysThrottled() async throws {
+        let logs = RecordedLogs()
+        var configuration = try apiConfiguration()
+        configuration.rateLimits.limitsLoopback = true  // the tests' client is 127.0.0.1
+        let app = ChatApplication.make(
+            topics: Topics(broker: LocalBroker(), logger: testLogger), configuration: configuration,
+            logger: logs.logger())
+        try await withServer(app) { _, port in
+            try await RawClient.withConnection(port: port) { api in
+                // A burst of 20, then one a second: the first 429 comes after 20 tries and those refilled meanwhile.
+                let started = ContinuousClock.now
+                var unauthorized = 0
+                while try await api.api("GET", "/api/v1/info", key: "guess-\(unauthorized)-0123456789").status == 401 {
+                    unauthorized += 1
+                    if unauthorized > 100 { break }
+                }
+                let refilled = Int((ContinuousClock.now - started).components.seconds) + 1
+                #expect((20...20 + refilled).contains(unauthorized), "\(unauthorized) wrong keys answered 401")
+                let right = try await api.api("GET", "/api/v1/info")
+                #expect(right.status == 429, "the address waits, whatever key it tries next")
+                #expect(right.response.header("Retry-After") == "1")
+            }
+        }
+        let lines = logs.lines(containing: "Wrong API keys")
+        #expect(lines.count == 1 && lines.first?.metadata["address"] == "127.0.0.1", "\(lines.map(\.metadata))")
     }
 
     @Test("openapi.json is served without a key and is the file in docs/")

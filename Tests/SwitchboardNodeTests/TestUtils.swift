@@ -25,7 +25,8 @@ struct RedisNode {
     /// Starts the node's connections (and waits until they are up) and its presence heartbeat.
     init(
         _ redis: RedisServerProcess, presenceTTL: Duration = .seconds(30), commandTimeout: Duration = .seconds(5),
-        observer: (any PresenceObserver)? = nil, leaveDelay: TimeAmount = .milliseconds(200)
+        observer: (any PresenceObserver)? = nil, leaveDelay: TimeAmount = .milliseconds(200),
+        counters: ChatCounters? = nil
     ) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         self.client = RedisClient(
@@ -33,7 +34,8 @@ struct RedisNode {
             eventLoop: group.next(), logger: testLogger)
         self.broker = RedisBroker(client: self.client, eventLoopGroup: group, logger: testLogger)
         self.presence = RedisPresence(
-            client: self.client, ttl: presenceTTL, observer: observer, leaveDelay: leaveDelay, logger: testLogger)
+            client: self.client, ttl: presenceTTL, observer: observer, leaveDelay: leaveDelay, counters: counters,
+            logger: testLogger)
         self.topics = Topics(broker: self.broker, logger: testLogger)
         self.client.start()
         self.broker.start()

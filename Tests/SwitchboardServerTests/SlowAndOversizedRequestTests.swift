@@ -70,4 +70,44 @@ struct SlowAndOversizedRequestTests {
             }
         }
     }
+
+    @Test("A body trickled a byte at a time, each within bodyReadTimeout, still ends at bodyDeadline: 408, counted")
+    func bodyDeadline() async throws {
+        var configuration = testConfiguration()
+        configuration.bodyReadTimeout = .seconds(2)
+        configuration.bodyDeadline = .milliseconds(800)
+        try await withServer(self.collecting, configuration: configuration) { server, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+                // A byte every 200 ms for 1.6 s: each within the 2 s between bytes, the whole past the 800 ms.
+                do {
+                    for _ in 0..<8 {
+                        try await Task.sleep(for: .milliseconds(200))
+                        try await client.send("x")
+                    }
+                } catch {}  // the server may have closed by then
+                let response = try await client.readResponse()
+                #expect(response.status == 408)
+            }
+            #expect(server.statistics.bodyReadTimeouts == 1)
+        }
+    }
+
+    @Test(
+        "Broken body framing is the client's fault: 400 for a bad chunk, 501 for an unknown transfer coding, never 500",
+        arguments: [
+            ("Transfer-Encoding: chunked", "zz\r\nhello\r\n0\r\n\r\n", 400),
+            ("Transfer-Encoding: chunked", "5\r\nhelloXX0\r\n\r\n", 400),
+            ("Transfer-Encoding: xchunked", "5\r\nhello\r\n0\r\n\r\n", 501),
+            ("Transfer-Encoding: gzip, chunked", "5\r\nhello\r\n0\r\n\r\n", 501),
+            ("Transfer-Encoding: chunked, chunked", "5\r\nhello\r\n0\r\n\r\n", 400),
+        ])
+    func brokenFraming(header: String, body: String, status: Int) async throws {
+        try await withServer(self.collecting) { _, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("POST / HTTP/1.1\r\nHost: t\r\n\(header)\r\n\r\n\(body)")
+                #expect(try await client.readResponse().status == status)
+            }
+        }
+    }
 }

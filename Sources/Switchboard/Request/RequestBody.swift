@@ -106,6 +106,7 @@ public struct RequestBodyError: Error, Hashable, CustomStringConvertible, HTTPRe
         case tooLarge(Int)
         case concurrentRead
         case timedOut
+        case malformed
     }
 
     private let kind: Kind
@@ -120,11 +121,16 @@ public struct RequestBodyError: Error, Hashable, CustomStringConvertible, HTTPRe
     /// `408 Request Timeout`.
     public static var timedOut: RequestBodyError { .init(kind: .timedOut) }
 
+    /// The body's framing is broken (an invalid chunk size, a chunk longer than it said). Servers answer
+    /// `400 Bad Request` and close the connection.
+    public static var malformed: RequestBodyError { .init(kind: .malformed) }
+
     public var description: String {
         switch self.kind {
         case .tooLarge(let limit): "request body is larger than \(limit) bytes"
         case .concurrentRead: "request body read by two tasks at once"
         case .timedOut: "the client stopped sending the request body"
+        case .malformed: "the request body's chunked framing is invalid"
         }
     }
 
@@ -133,6 +139,8 @@ public struct RequestBodyError: Error, Hashable, CustomStringConvertible, HTTPRe
         case .tooLarge: Response(status: .contentTooLarge, body: .init(string: "Content Too Large\n"))
         case .concurrentRead: Response(status: .internalServerError, body: .init(string: "Internal Server Error\n"))
         case .timedOut: Response(status: .requestTimeout, body: .init(string: "Request Timeout\n"))
+        case .malformed:
+            Response(status: .badRequest, body: .init(string: "Bad Request: the chunked framing is invalid\n"))
         }
     }
 }

@@ -109,7 +109,9 @@ public struct ChatSettings: Sendable {
             + "from a browser page.")
     static let echo = Setting(
         "echo", .toggle, default: "false",
-        help: "Serve GET /echo, a WebSocket echo for conformance runs and benchmarks (16 MiB messages, any origin).")
+        help:
+            "Serve GET /echo, a WebSocket echo for conformance runs and benchmarks (16 MiB messages; browser origins as "
+            + "for every socket).")
     static let maxRooms = Setting(
         "max-rooms", .integer(1...1_000_000, unit: ""), default: "10000",
         help: "The most rooms with members on this node; a join past it gets rooms_full.")

@@ -68,7 +68,7 @@ package struct NodeGraph: Sendable {
             self.topics = Topics(broker: broker, logger: logger, metricsFactory: exporter?.factory)
             self.presence = RedisPresence(
                 client: redisClient, ttl: .seconds(configuration.redis.presenceTTL), observer: events,
-                leaveDelay: configuration.webhooks.leaveDelay, logger: logger)
+                leaveDelay: configuration.webhooks.leaveDelay, counters: counters, logger: logger)
             exporter?.observe(redis: redisClient, broker: broker)
         } else {
             self.redis = nil
@@ -159,8 +159,7 @@ package struct NodeGraph: Sendable {
         if let exporter, let port = self.configuration.metrics.port {
             let metricsServer = Server(
                 application: MetricsEndpoint(exporter: exporter),
-                configuration: ServerConfiguration(
-                    host: self.configuration.metrics.host, port: port, maxConnections: 64),
+                configuration: MetricsEndpoint.serverConfiguration(host: self.configuration.metrics.host, port: port),
                 eventLoopGroup: group,
                 logger: self.logger)
             services.append(("metrics server", .init(service: metricsServer)))

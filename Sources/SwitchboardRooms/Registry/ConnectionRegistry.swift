@@ -185,18 +185,8 @@ package final class ConnectionRegistry: Sendable {
     /// no IP address, or a loopback one unless ``Limits/limitsLoopback``.
     package func address(of peer: SocketAddress?) -> String? {
         guard let peer, let ip = peer.ipAddress else { return nil }
-        if !self.limits.limitsLoopback, Self.isLoopback(peer) { return nil }
+        if !self.limits.limitsLoopback, PeerAddress.isLoopback(ip) { return nil }
         return ip
-    }
-
-    private static func isLoopback(_ address: SocketAddress) -> Bool {
-        guard let ip = address.ipAddress else { return false }
-        switch address {
-        case .v4: return ip.hasPrefix("127.")
-        // ::1, and IPv4 loopback mapped into IPv6.
-        case .v6: return ip == "::1" || ip.hasPrefix("::ffff:127.")
-        default: return false
-        }
     }
 
     /// Counts a connection in for `address`; `false` (and nothing counted) if the address has as many as allowed.

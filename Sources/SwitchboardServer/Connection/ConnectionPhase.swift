@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Where a connection is in its life, as the tasks that share it (connection loop, app, hijacker) see it.
 struct ConnectionPhase: Sendable {
     enum Stage: Sendable, Equatable {
@@ -30,6 +32,8 @@ struct ConnectionPhase: Sendable {
     var stage: Stage = .serving
     var serial = 0
     var body: Body = .complete
+    /// When the current request's body must have arrived whole (set at its first read).
+    var bodyDeadline: NIODeadline?
     var expectation: Continue = .notExpected
     /// The server answered with an error before reading the whole request (a head or body over its limit, a
     /// malformed request): the client may still be sending.

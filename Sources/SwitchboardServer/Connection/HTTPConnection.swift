@@ -135,6 +135,7 @@ final class HTTPConnection: Sendable {
             phase.serial += 1
             phase.stage = .responding(serial: phase.serial)
             phase.body = .streaming(received: 0)
+            phase.bodyDeadline = nil
             phase.expectation = parsed.expectsContinue && (parsed.contentLength ?? 1) > 0 ? .pending : .notExpected
             return phase.serial
         }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import Switchboard
 import SwitchboardLocks
 import Synchronization
@@ -20,13 +21,19 @@ extension HTTPConnection {
     /// The next chunk of request `serial`'s body, or `nil` after its end (or once the server moved on).
     func nextBodyChunk(serial: Int) async throws -> ByteBuffer? {
         enum Step { case done, read, sendContinueThenRead }
-        let step = self.phase.withLock { phase -> Step in
-            guard phase.serial == serial, case .streaming = phase.body, phase.stage != .hijacked else { return .done }
+        let now = NIODeadline.now()
+        let (step, deadline) = self.phase.withLock { phase -> (Step, NIODeadline) in
+            // The whole body within its deadline, whatever the pace: a byte every few seconds cannot hold the app.
+            let deadline = phase.bodyDeadline ?? now + self.configuration.bodyDeadline
+            guard phase.serial == serial, case .streaming = phase.body, phase.stage != .hijacked else {
+                return (.done, deadline)
+            }
+            if phase.bodyDeadline == nil { phase.bodyDeadline = deadline }
             if phase.expectation == .pending {
                 phase.expectation = .sent
-                return .sendContinueThenRead
+                return (.sendContinueThenRead, deadline)
             }
-            return .read
+            return (.read, deadline)
         }
         switch step {
         case .done: return nil
@@ -35,12 +42,16 @@ extension HTTPConnection {
         }
         let part: ConnectionInbound?
         do {
-            part = try await self.reader.next(timeout: self.configuration.bodyReadTimeout)
+            let left = deadline - now
+            guard left > .zero else { throw RequestBodyError.timedOut }
+            part = try await self.reader.next(timeout: min(self.configuration.bodyReadTimeout, left))
         } catch {
             self.phase.withLock { $0.body = .failed }
             if let error = error as? RequestBodyError, error == .timedOut {
                 self.counters.bodyReadTimeouts.wrappingAdd(1, ordering: .relaxed)
             }
+            // The decoder found the framing broken: the client's fault (400), not the app's (500).
+            if error is HTTPParserError { throw RequestBodyError.malformed }
             throw error
         }
         switch part {

@@ -46,6 +46,8 @@ struct RequestHeadParser {
             } else if fieldName == .contentLength {
                 // The decoder has already checked the framing; this only reads the number.
                 contentLength = Int(value.trimmingHTTPWhitespace())
+            } else if fieldName == .transferEncoding {
+                try Self.checkTransferEncoding(value)
             } else if fieldName == .expect {
                 guard value.lowercased() == "100-continue" else {
                     throw Refusal(status: .expectationFailed, reason: "unsupported expectation")
@@ -68,5 +70,17 @@ struct RequestHeadParser {
             contentLength: contentLength,
             expectsContinue: expectsContinue
         )
+    }
+
+    /// RFC 9112 §6.1: the only transfer coding served is `chunked`, and it must come last; another coding gets
+    /// `501 Not Implemented` (the body could not be read as the client meant it), a list not ending in `chunked` 400.
+    private static func checkTransferEncoding(_ value: String) throws(Refusal) {
+        let codings = value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+        if let unknown = codings.first(where: { $0 != "chunked" }) {
+            throw Refusal(status: .notImplemented, reason: "transfer coding \(unknown.prefix(40)) is not implemented")
+        }
+        guard codings.count == 1 else {
+            throw Refusal(status: .badRequest, reason: "chunked may be applied once only")
+        }
     }
 }

@@ -23,6 +23,9 @@ public struct ServerConfiguration: Sendable {
     /// `client_body_timeout`); past it the read fails with ``Switchboard/RequestBodyError/timedOut`` (`408`) and the
     /// connection closes, so a client trickling a body cannot hold a connection and its app task.
     public var bodyReadTimeout: TimeAmount
+    /// How long a whole request body may take, from the app's first read (a body trickled a byte at a time within
+    /// ``bodyReadTimeout`` still ends here): `408`, and the connection closes.
+    public var bodyDeadline = TimeAmount.seconds(60)
     /// How long a response may wait for a client that does not read before the connection is closed (Go's
     /// `WriteTimeout`, counted from when the socket stopped taking bytes). Hijacked connections are not timed.
     public var writeTimeout: TimeAmount
