@@ -15,8 +15,8 @@ METRICS_PORT=18099
 # The scraper runs throughout; while no server listens its requests fail at once.
 (while :; do curl -s -o /dev/null "http://127.0.0.1:$METRICS_PORT/metrics" || true; sleep 1; done) &
 for rep in $(seq 1 "$REPS"); do
-    PROJECT_CMD="$BIN serve --port {PORT} --say-rate 1000000" "$SHARED/tools/perf/bench.sh" project -w bcast -r "$rep" -o "$OUT/off.jsonl" >/dev/null
-    PROJECT_CMD="$BIN serve --port {PORT} --say-rate 1000000 --metrics-port $METRICS_PORT" \
+    PROJECT_CMD="$BIN serve --port {PORT} --exempt-loopback --say-rate 1000000" "$SHARED/tools/perf/bench.sh" project -w bcast -r "$rep" -o "$OUT/off.jsonl" >/dev/null
+    PROJECT_CMD="$BIN serve --port {PORT} --exempt-loopback --say-rate 1000000 --metrics-port $METRICS_PORT" \
         "$SHARED/tools/perf/bench.sh" project -w bcast -r "$rep" -o "$OUT/on.jsonl" >/dev/null
 done
 python3 - "$OUT/off.jsonl" "$OUT/on.jsonl" <<'PY'

@@ -18,7 +18,7 @@ package struct ApiConfiguration: Sendable {
     /// Wrong keys one client address may present: past it the address gets `429` without a comparison, and its
     /// failures are logged once per interval with their count.
     package var failedKeys = TokenBucket.Limit(rate: 1, burst: 20)
-    /// Whether loopback clients are held to ``failedKeys`` (the node's `--limit-loopback`).
+    /// Whether loopback clients are held to ``failedKeys`` (not with the node's `--exempt-loopback`).
     package var limitsLoopback = false
 
     package init(

@@ -102,7 +102,7 @@ package struct ChatApplication: Application {
             services.append(embedded)
             store = embedded
         }
-        let registry = ConnectionRegistry(limits: configuration.registryLimits, observer: history)
+        let registry = ConnectionRegistry(limits: configuration.registryLimits, observer: history, logger: logger)
         let rooms = RoomsEndpoint(
             context: RoomsContext(
                 configuration: configuration.rooms, topics: topics, log: log, presence: store, registry: registry,

@@ -34,6 +34,8 @@ package struct ChatRateLimits: Sendable {
     /// Rooms one client (a user; an address without a token) may have created and still hold open on the node.
     package var roomsPerClient = 100
     /// Whether loopback peers are held to the per-address limits (see ``ConnectionRegistry/Limits/limitsLoopback``).
+    /// The node holds them (unless `--exempt-loopback`); `false` here, for the tests and benchmarks that build a
+    /// chat directly and open many sockets from 127.0.0.1.
     package var limitsLoopback = false
 
     package init() {}

@@ -28,7 +28,7 @@ struct NodeConfigurationTests {
         shutdown-timeout: 7
         max-connections: 900
         max-connections-per-ip: 90
-        limit-loopback: true
+        exempt-loopback: true
         connection-rate-per-ip: 9.5
         trusted-proxy: [10.0.0.0/8, "::1"]
         tls-cert: \(certificates.certificatePath)
@@ -100,7 +100,7 @@ struct NodeConfigurationTests {
         #expect(configuration.log.format == .json)
         #expect(server.shutdownTimeout == 7)
         #expect(server.maxConnections == 900)
-        #expect(server.maxConnectionsPerIP == 90 && server.limitLoopback)
+        #expect(server.maxConnectionsPerIP == 90 && server.exemptLoopback)
         #expect(server.connectionRatePerIP == 9.5)
         #expect(server.trustedProxies.map(\.description) == ["10.0.0.0/8", "::1"])
         #expect(server.tlsCertificate == certificates.certificatePath && server.tlsKey == certificates.keyPath)

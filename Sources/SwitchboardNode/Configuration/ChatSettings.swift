@@ -134,11 +134,11 @@ public struct ChatSettings: Sendable {
     static let ipSayRate = Setting(
         "ip-say-rate", .number(atMost: 1_000_000), default: "100",
         help: "Messages one IP address may send per second over all its sockets, after a burst of twice as many "
-            + "(not loopback peers without --limit-loopback; behind a --trusted-proxy, per forwarded client).")
+            + "(behind a --trusted-proxy, per forwarded client), and never less than 5 times --say-rate.")
     static let maxSocketsPerIP = Setting(
         "max-sockets-per-ip", .integer(1...10_000_000, unit: ""), default: "128",
         help: "WebSockets one IP address may have open (behind a --trusted-proxy, per forwarded client; not "
-            + "loopback peers without --limit-loopback); past it the handshake gets 503.")
+            + "loopback peers with --exempt-loopback); past it the handshake gets 503.")
     static let roomsPerClient = Setting(
         "rooms-per-client", .integer(1...1_000_000, unit: ""), default: "100",
         help: "Rooms one client (a user with a token, else an IP address) may have created and still hold open; "

@@ -9,11 +9,11 @@ public struct ServerSettings: Sendable {
     public var shutdownTimeout = 10
     /// The most connections open at once; `nil` for the open-file limit less 64.
     public var maxConnections: Int?
-    /// The most connections open at once from one address (not a trusted proxy's; loopback ones only with
-    /// ``limitLoopback``).
+    /// The most connections open at once from one address (not a trusted proxy's; not loopback ones with
+    /// ``exemptLoopback``).
     public var maxConnectionsPerIP = 256
-    /// Whether loopback peers are held to the per-IP caps too (connections, WebSockets, messages, rooms).
-    public var limitLoopback = false
+    /// Whether loopback peers are left out of the per-IP caps (connections, WebSockets, messages, rooms, wrong keys).
+    public var exemptLoopback = false
     /// New connections per second per address, after a burst of twice as many.
     public var connectionRatePerIP: Double?
     public var trustedProxies: [IPAddressRange] = []
@@ -35,13 +35,13 @@ public struct ServerSettings: Sendable {
     static let maxConnectionsPerIP = Setting(
         "max-connections-per-ip", .integer(connectionCounts, unit: ""), default: "256",
         help: "The most connections open at once from one IP address; past it new ones get 503. Not for a "
-            + "--trusted-proxy (its clients are counted by the WebSocket caps), nor loopback peers without "
-            + "--limit-loopback.")
-    static let limitLoopback = Setting(
-        "limit-loopback", .toggle, default: "false",
-        help: "Hold loopback peers (127.0.0.0/8, ::1) to the per-IP caps too: connections, WebSockets, messages and "
-            + "rooms per IP. By default they are exempt: on this machine they are a local proxy, tools or tests (the "
-            + "connection rate, when set, applies to every address).")
+            + "--trusted-proxy (its clients are counted by the WebSocket caps), nor loopback peers with "
+            + "--exempt-loopback.")
+    static let exemptLoopback = Setting(
+        "exempt-loopback", .toggle, default: "false",
+        help: "Leave loopback peers (127.0.0.0/8, ::1) out of the per-IP caps (connections, WebSockets, messages, "
+            + "rooms, wrong keys): for a load generator or tools on this machine. A local proxy is better made a "
+            + "--trusted-proxy, so each of its clients is counted. The connection rate, when set, still applies.")
     static let connectionRatePerIP = Setting(
         "connection-rate-per-ip", .number(atMost: 1_000_000), defaultNote: "no limit",
         help: "New connections (WebSocket handshakes included) per second from one IP address, after a burst of "
@@ -64,7 +64,7 @@ public struct ServerSettings: Sendable {
     public static let connectionCounts = 1...10_000_000
 
     static let settings = [
-        host, port, shutdownTimeout, maxConnections, maxConnectionsPerIP, limitLoopback, connectionRatePerIP,
+        host, port, shutdownTimeout, maxConnections, maxConnectionsPerIP, exemptLoopback, connectionRatePerIP,
         trustedProxies, tlsCertificate, tlsKey,
     ]
 
@@ -75,7 +75,7 @@ public struct ServerSettings: Sendable {
         self.shutdownTimeout = parser.integer(Self.shutdownTimeout) ?? self.shutdownTimeout
         self.maxConnections = parser.integer(Self.maxConnections)
         self.maxConnectionsPerIP = parser.integer(Self.maxConnectionsPerIP) ?? self.maxConnectionsPerIP
-        self.limitLoopback = parser.toggle(Self.limitLoopback)
+        self.exemptLoopback = parser.toggle(Self.exemptLoopback)
         self.connectionRatePerIP = parser.number(Self.connectionRatePerIP)
         self.trustedProxies = parser.list(Self.trustedProxies, IPAddressRange.init)
         self.tlsCertificate = parser.text(Self.tlsCertificate)

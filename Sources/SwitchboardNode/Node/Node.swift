@@ -116,7 +116,7 @@ extension NodeConfiguration {
             maxConnectionsPerAddress: self.server.maxConnectionsPerIP,
             connectionRatePerAddress: self.server.connectionRatePerIP, tls: tls,
             trustedProxies: self.server.trustedProxies)
-        configuration.exemptsLoopbackFromAddressCap = !self.server.limitLoopback
+        configuration.exemptsLoopbackFromAddressCap = self.server.exemptLoopback
         return configuration
     }
 }

@@ -190,7 +190,7 @@ extension NodeConfiguration {
                 messagesPerRoom: self.chat.historySize, maxAgeMilliseconds: Int64(self.chat.historyTTL) * 1000,
                 maxRooms: self.chat.maxRooms, maxBytes: self.chat.historyMemory * 1024 * 1024),
             auth: auth,
-            rateLimits: self.chat.rateLimits(limitLoopback: self.server.limitLoopback))
+            rateLimits: self.chat.rateLimits(exemptLoopback: self.server.exemptLoopback))
         chat.keyRate = api.keyRate
         chat.hooks = hooks
         return chat
@@ -210,17 +210,20 @@ extension NodeConfiguration {
 extension ChatSettings {
     /// The rate limits, with this node's say rate (the byte and frame budgets grow with it: a node told to take 1,000
     /// messages a second from a socket takes their frames and text too) and per-IP caps.
-    func rateLimits(limitLoopback: Bool) -> ChatRateLimits {
+    func rateLimits(exemptLoopback: Bool) -> ChatRateLimits {
         var limits = ChatRateLimits()
         let rate = self.sayRate
         limits.sayMessages = .init(rate: rate, burst: 2 * rate)
         limits.userSayMessages = .init(rate: 2 * rate, burst: 4 * rate)
         limits.sayBytes = .init(rate: 1600 * rate, burst: 6400 * rate)
         limits.frames = .init(rate: max(50, 2.5 * rate), burst: max(100, 5 * rate))
-        limits.addressSayMessages = .init(rate: self.ipSayRate, burst: 2 * self.ipSayRate)
+        // An address may always send as much as five of its sockets: a node told to take more from each socket
+        // takes more from an address too.
+        let ipRate = max(self.ipSayRate, 5 * rate)
+        limits.addressSayMessages = .init(rate: ipRate, burst: 2 * ipRate)
         limits.socketsPerAddress = self.maxSocketsPerIP
         limits.roomsPerClient = self.roomsPerClient
-        limits.limitsLoopback = limitLoopback
+        limits.limitsLoopback = !exemptLoopback
         return limits
     }
 }

@@ -1,3 +1,4 @@
+package import Logging
 package import NIOCore
 package import SwitchboardAuth
 import SwitchboardLocks
@@ -72,9 +73,9 @@ package final class ConnectionRegistry: Sendable {
         package var addressMessages: TokenBucket.Limit
         /// Rooms one client (user, or address without a token) may have created and still hold on this node.
         package var roomsPerClient: Int
-        /// Whether loopback peers (127.0.0.0/8, ::1) are held to the per-address limits. By default they are not:
-        /// on the node's own machine they are a local proxy, tools or tests, and a proxy that is not
-        /// `--trusted-proxy` would make every client one address.
+        /// Whether loopback peers (127.0.0.0/8, ::1) are held to the per-address limits. The node holds them
+        /// (unless `--exempt-loopback`); `false` by default here, for tests and benchmarks that open many sockets
+        /// from 127.0.0.1.
         package var limitsLoopback: Bool
 
         package init(
@@ -126,10 +127,15 @@ package final class ConnectionRegistry: Sendable {
     package let limits: Limits
     private let observer: (any RoomOccupancyObserver)?
     private let state = Locked(State())
+    /// Refusals for an address's or a user's count, logged once per 10 s with how many.
+    private let refusals: ThrottledLog?
 
-    package init(limits: Limits = .init(), observer: (any RoomOccupancyObserver)? = nil) {
+    package init(limits: Limits = .init(), observer: (any RoomOccupancyObserver)? = nil, logger: Logger? = nil) {
         self.limits = limits
         self.observer = observer
+        self.refusals = logger.map {
+            ThrottledLog($0, "Per-client socket limit reached: WebSocket handshakes refused with 503")
+        }
     }
 
     // MARK: Users
@@ -191,7 +197,7 @@ package final class ConnectionRegistry: Sendable {
 
     /// Counts a connection in for `address`; `false` (and nothing counted) if the address has as many as allowed.
     package func admit(address: String, now: UInt64) -> Bool {
-        self.state.withLock { state in
+        let admitted = self.state.withLock { state in
             var entry =
                 state.addresses[address] ?? Address(messages: TokenBucket(self.limits.addressMessages, now: now))
             guard entry.connections < self.limits.socketsPerAddress else { return false }
@@ -199,6 +205,12 @@ package final class ConnectionRegistry: Sendable {
             state.addresses[address] = entry
             return true
         }
+        if !admitted {
+            self.refusals?.note([
+                "address": "\(address)", "limit": "\(self.limits.socketsPerAddress) (--max-sockets-per-ip)",
+            ])
+        }
+        return admitted
     }
 
     /// Counts a connection out of `address`; the address's state goes with its last connection.
