@@ -65,6 +65,59 @@ public final class LocalBroker: Broker {
         return subscribers.direct.count + subscribers.loops.reduce(0) { $0 + $1.count }
     }
 
+    /// Publishes messages that came together (one read of a Redis subscriber connection): one lock for the batch,
+    /// one task per event loop for all of its messages, in order, instead of one per message and loop. Direct
+    /// subscribers are called before this returns, on this thread.
+    package func publishBatchNow(_ messages: [(channel: String, payload: ByteBuffer)]) {
+        guard messages.count > 1 else {
+            if let message = messages.first { self.publishNow(message.payload, to: message.channel) }
+            return
+        }
+        // Each distinct channel's subscribers, under one lock (a batch mostly holds few channels).
+        var lookup: [String: ChannelSubscribers] = [:]
+        self.channels.withLockedValue { channels in
+            for message in messages where lookup[message.channel] == nil {
+                lookup[message.channel] = channels[message.channel] ?? ChannelSubscribers()
+            }
+        }
+        // Few loops (one per core): found by identity in a small array, not hashed per message.
+        var loops: [LoopBatch] = []
+        var previous: (channel: String, subscribers: ChannelSubscribers)?
+        for message in messages {
+            let subscribers: ChannelSubscribers
+            if let previous, previous.channel == message.channel {
+                subscribers = previous.subscribers
+            } else {
+                subscribers = lookup[message.channel] ?? ChannelSubscribers()
+                previous = (message.channel, subscribers)
+            }
+            guard !subscribers.isEmpty else { continue }
+            let event = BrokerEvent.message(BrokerMessage(channel: message.channel, payload: message.payload))
+            for subscriber in subscribers.direct { subscriber.handler(event) }
+            for entry in subscribers.loops {
+                if let index = loops.firstIndex(where: { $0.eventLoop === entry.eventLoop }) {
+                    loops[index].items.append((entry.subscribers, event))
+                } else {
+                    loops.append(LoopBatch(eventLoop: entry.eventLoop, items: [(entry.subscribers, event)]))
+                }
+            }
+        }
+        for batch in loops {
+            let items = batch.items
+            batch.eventLoop.execute {
+                for (subscribers, event) in items {
+                    for handler in subscribers.value.handlers.values { handler(event) }
+                }
+            }
+        }
+    }
+
+    /// One loop's deliveries of a batch, in order.
+    private struct LoopBatch {
+        let eventLoop: any EventLoop
+        var items: [(NIOLoopBoundBox<LoopSubscribers>, BrokerEvent)] = []
+    }
+
     /// Sends `event` (a gap, say) to every subscriber of every channel; for brokers built on this one.
     package func broadcastToAll(_ event: BrokerEvent) {
         let all = self.channels.withLockedValue { Array($0.values) }

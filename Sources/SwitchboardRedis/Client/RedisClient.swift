@@ -60,6 +60,7 @@ public final class RedisClient: Service {
     private let backoff: Backoff
     private let logger: Logger
     private let onPush: (@Sendable (RESPValue) -> Void)?
+    private let onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)?
     private let onConnected: @Sendable (RedisConnection) -> EventLoopFuture<Void>
     private let onDisconnected: @Sendable () -> Void
     private let state: NIOLoopBoundBox<State>
@@ -70,7 +71,9 @@ public final class RedisClient: Service {
     /// Creates a client; call ``start()`` to connect.
     ///
     /// - Parameters:
-    ///   - onPush: For a subscriber connection: called on `eventLoop` with each pub/sub message.
+    ///   - onPush: For a subscriber connection: called on `eventLoop` with each push that is not a message (and with
+    ///     messages too, as values, without `onMessage`).
+    ///   - onMessages: For a subscriber connection: called on `eventLoop` with the messages of each read, in order.
     ///   - onConnected: Runs on `eventLoop` after each (re)connection, before commands are accepted on it
     ///     (a subscriber resubscribes here). If its future fails, the connection is closed and retried.
     ///   - onDisconnected: Runs on `eventLoop` when an established connection is lost.
@@ -80,6 +83,7 @@ public final class RedisClient: Service {
         backoff: Backoff = .init(),
         logger: Logger,
         onPush: (@Sendable (RESPValue) -> Void)? = nil,
+        onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)? = nil,
         onConnected: @escaping @Sendable (RedisConnection) -> EventLoopFuture<Void> = {
             $0.eventLoop.makeSucceededVoidFuture()
         },
@@ -90,6 +94,7 @@ public final class RedisClient: Service {
         self.backoff = backoff
         self.logger = logger
         self.onPush = onPush
+        self.onMessages = onMessages
         self.onConnected = onConnected
         self.onDisconnected = onDisconnected
         self.state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
@@ -165,6 +170,15 @@ public final class RedisClient: Service {
             return self.eventLoop.makeFailedFuture(self.unavailableError(link))
         }
         return connection.sendNow(command)
+    }
+
+    /// `PUBLISH channel payload` on the current connection, without a ``RESPCommand`` or a future per message: the
+    /// path of a busy publisher. `reply` gets the number of receivers (or `()`), or the failure: at once while
+    /// disconnected.
+    func publishNow(_ payload: ByteBuffer, to channel: String, reply: RedisRequest.PublishReply) {
+        let link = self.link.withLockedValue { $0 }
+        guard let connection = link.connection else { return reply.fail(self.unavailableError(link)) }
+        connection.publishNow(payload, to: channel, reply: reply)
     }
 
     /// Sends `PING` and waits at most `timeout` for the answer: whether Redis really answers now, which the
@@ -251,6 +265,7 @@ public final class RedisClient: Service {
             on: self.eventLoop,
             logger: self.logger,
             onPush: self.onPush,
+            onMessages: self.onMessages,
             counters: self.counters
         ).flatMap { connection in
             self.onConnected(connection).map { connection }.flatMapError { error in

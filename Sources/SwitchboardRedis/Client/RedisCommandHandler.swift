@@ -2,10 +2,9 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// A command and the promise of its reply.
-struct RedisRequest: Sendable {
-    var command: RESPCommand
-    var promise: EventLoopPromise<RESPValue>
+/// What the connection's drain task writes: every request queued since the last drain, in one write.
+struct RedisBatch: Sendable {
+    var requests: [RedisRequest]
 }
 
 /// Pipelines commands on one connection: writes them as they come and matches replies to them in order.
@@ -15,12 +14,13 @@ struct RedisRequest: Sendable {
 /// enforces the command timeout (one timer, armed for the oldest pending command) and sends `PING` when the
 /// connection has been idle for the health-check interval, so a half-open connection is noticed and closed.
 final class RedisCommandHandler: ChannelDuplexHandler {
-    typealias InboundIn = RESPValue
-    typealias OutboundIn = RedisRequest
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisBatch
     typealias OutboundOut = ByteBuffer
 
     private struct Pending {
-        var promise: EventLoopPromise<RESPValue>
+        var request: RedisRequest
+        var size: Int
         var deadline: NIODeadline
     }
 
@@ -31,9 +31,20 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     /// On a subscriber connection, RESP2 arrays starting with `message`, `pmessage` or `smessage` are pushes.
     private let routesPubSubMessages: Bool
     private let onPush: (@Sendable (RESPValue) -> Void)?
+    /// A subscriber connection's messages, channel and payload as read (the decoder slices them), handed over once
+    /// per read: a busy connection delivers hundreds at a time.
+    private let onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)?
+    /// Messages of the current read, not handed over yet.
+    private var messages: [(channel: ByteBuffer, payload: ByteBuffer)] = []
+    private let budget: RedisPendingBudget
     private let logger: Logger
 
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
+    /// Replies are decoded here rather than by a decoder in front: no value wrapped and unwrapped between handlers
+    /// per reply or message.
+    private var decoder: RedisInboundDecoder
+    /// Bytes of a value not yet complete.
+    private var unread: ByteBuffer?
     private var timeoutTask: Scheduled<Void>?
     private var healthCheckTask: RepeatedTask?
     private var lastActivity = NIODeadline.now()
@@ -44,10 +55,15 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         configuration: RedisConfiguration,
         routesPubSubMessages: Bool,
         counters: RedisCounters = RedisCounters(),
+        budget: RedisPendingBudget? = nil,
         logger: Logger,
-        onPush: (@Sendable (RESPValue) -> Void)?
+        onPush: (@Sendable (RESPValue) -> Void)?,
+        onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)? = nil
     ) {
         self.counters = counters
+        self.decoder = RedisInboundDecoder(limits: configuration.limits, recognizesMessages: routesPubSubMessages)
+        self.budget = budget ?? RedisPendingBudget(maxBytes: configuration.maxPendingBytes)
+        self.onMessages = onMessages
         self.commandTimeout = TimeAmount(configuration.commandTimeout)
         self.healthCheckInterval = TimeAmount(configuration.healthCheckInterval)
         self.maxPendingCommands = configuration.maxPendingCommands
@@ -71,53 +87,120 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     // MARK: Commands out
 
+    /// Takes a batch: each request's reply is this handler's to complete from here on (the write promise succeeds
+    /// at once: a failed write closes the connection, which fails what is pending).
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = self.unwrapOutboundIn(data)
-        if let closedError = self.closedError {
-            request.promise.fail(closedError)
-            promise?.fail(closedError)
-            return
-        }
-        guard self.pending.count < self.maxPendingCommands else {
-            self.counters.refusedForBudget.wrappingAdd(1, ordering: .relaxed)
-            let error = RedisError(
-                .tooManyPendingCommands,
-                "\(self.maxPendingCommands) commands are already waiting for replies"
-            )
-            request.promise.fail(error)
-            promise?.fail(error)
-            return
-        }
+        let batch = self.unwrapOutboundIn(data)
+        promise?.succeed(())
         let now = NIODeadline.now()
         self.lastActivity = now
-        self.pending.append(Pending(promise: request.promise, deadline: now + self.commandTimeout))
-        if self.timeoutTask == nil { self.armTimeout(context: context, at: now + self.commandTimeout) }
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        request.command.encode(into: &buffer)
-        context.write(self.wrapOutboundOut(buffer), promise: promise)
+        var buffer = context.channel.allocator.buffer(capacity: batch.requests.reduce(0) { $0 + $1.size })
+        for request in batch.requests {
+            let size = request.size
+            if let closedError = self.closedError {
+                self.budget.release(size)
+                request.fail(closedError)
+                continue
+            }
+            guard self.pending.count < self.maxPendingCommands else {
+                self.counters.refusedForBudget.wrappingAdd(1, ordering: .relaxed)
+                self.budget.release(size)
+                request.fail(
+                    RedisError(
+                        .tooManyPendingCommands, "\(self.maxPendingCommands) commands are already waiting for replies"))
+                continue
+            }
+            self.pending.append(Pending(request: request, size: size, deadline: now + self.commandTimeout))
+            request.encode(into: &buffer)
+        }
+        if self.timeoutTask == nil, !self.pending.isEmpty {
+            self.armTimeout(context: context, at: now + self.commandTimeout)
+        }
+        if buffer.readableBytes > 0 { context.write(self.wrapOutboundOut(buffer), promise: nil) }
     }
 
     // MARK: Replies in
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let value = self.unwrapInboundIn(data)
+        var bytes = self.unwrapInboundIn(data)
         self.lastActivity = .now()
+        if var unread = self.unread {
+            // The rest of a value: appended (a copy of what was left, and the new bytes).
+            self.unread = nil
+            unread.writeBuffer(&bytes)
+            bytes = unread
+        }
+        do {
+            while self.closedError == nil, let inbound = try self.decoder.decode(buffer: &bytes) {
+                self.handle(inbound, context: context)
+            }
+        } catch {
+            self.errorCaught(context: context, error: error)
+            return
+        }
+        if bytes.readableBytes > 0 { self.unread = bytes }
+    }
+
+    private func handle(_ inbound: RedisInbound, context: ChannelHandlerContext) {
+        let value: RESPValue
+        switch inbound {
+        case .message(let channel, let payload):
+            // Not counted as activity (a clock read per message is not free): a health check PING now and then on
+            // a busy subscriber connection costs less.
+            self.messages.append((channel, payload))
+            return
+        case .integer(let number):
+            guard let next = self.nextPending(context: context) else { return }
+            switch next.request {
+            case .command(_, let promise): promise.succeed(.integer(number))
+            case .publish(_, _, .none): break
+            case .publish(_, _, .receivers(let promise)): promise.succeed(Int(number))
+            case .publish(_, _, .done(let promise)): promise.succeed(())
+            }
+            return
+        case .value(let decoded):
+            value = decoded
+        }
+        // What was read before this value goes first: a subscription's confirmation follows the messages before it.
+        self.handOverMessages()
         if self.isPush(value) {
             self.onPush?(value)
             return
         }
+        guard let next = self.nextPending(context: context) else { return }
+        switch (value, next.request) {
+        case (.error(let message), _):
+            next.request.fail(RedisError(.serverError, message))
+        case (_, .command(_, let promise)):
+            promise.succeed(value)
+        case (_, .publish(_, _, let reply)):
+            reply.fail(RedisError(.unexpectedReply, "PUBLISH answered \(value)"))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.handOverMessages()
+        context.fireChannelReadComplete()
+    }
+
+    private func handOverMessages() {
+        guard !self.messages.isEmpty else { return }
+        let messages = self.messages
+        self.messages.removeAll(keepingCapacity: true)
+        self.onMessages?(messages)
+    }
+
+    /// The oldest pending request, counted out of the budget; `nil` (and the connection closed) if there is none.
+    private func nextPending(context: ChannelHandlerContext) -> Pending? {
         guard let next = self.pending.popFirst() else {
             self.closeWithError(
                 RedisError(.unexpectedReply, "a reply arrived with no command waiting for it"),
                 context: context
             )
-            return
+            return nil
         }
-        if case .error(let message) = value {
-            next.promise.fail(RedisError(.serverError, message))
-        } else {
-            next.promise.succeed(value)
-        }
+        self.budget.release(next.size)
+        return next
     }
 
     private func isPush(_ value: RESPValue) -> Bool {
@@ -145,6 +228,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.handOverMessages()
         self.fail(with: RedisError(.connectionClosed, "the server closed the connection"))
         context.fireChannelInactive()
     }
@@ -198,8 +282,9 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         promise.futureResult.whenFailure { [logger] error in
             logger.debug("Redis health check failed", metadata: ["error": "\(error)"])
         }
-        let ping = RedisRequest(command: RESPCommand("PING"), promise: promise)
-        self.write(context: context, data: NIOAny(ping), promise: nil)
+        let ping = RedisRequest.command(RESPCommand("PING"), promise)
+        _ = self.budget.admit(ping.size)
+        self.write(context: context, data: NIOAny(RedisBatch(requests: [ping])), promise: nil)
         context.flush()
     }
 
@@ -217,7 +302,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         self.healthCheckTask?.cancel()
         self.healthCheckTask = nil
         while let next = self.pending.popFirst() {
-            next.promise.fail(error)
+            self.budget.release(next.size)
+            next.request.fail(error)
         }
     }
 }

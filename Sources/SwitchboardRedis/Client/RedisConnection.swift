@@ -24,14 +24,14 @@ public final class RedisConnection: Sendable {
     /// Commands waiting for the drain task on the connection's loop, and the scripts queued for loading on this
     /// connection (under the same lock, so a script's `SCRIPT LOAD` is always queued before any use of it).
     private let outbox = NIOLockedValueBox(Outbox())
-    /// Bytes of commands queued or waiting for their replies, against ``RedisConfiguration/maxPendingBytes``.
-    private let pendingBytes = Atomic<Int>(0)
-    private let pendingCommands = Atomic<Int>(0)
+    /// Commands queued or waiting for their replies, against ``RedisConfiguration/maxPendingBytes``: counted in
+    /// here, out by the handler as replies come (or the connection fails).
+    private let budget: RedisPendingBudget
 
     /// Bytes of commands queued or waiting for replies on this connection now.
-    public var bytesPending: Int { self.pendingBytes.load(ordering: .relaxed) }
+    public var bytesPending: Int { self.budget.bytes.load(ordering: .relaxed) }
     /// Commands queued or waiting for replies on this connection now.
-    public var commandsPending: Int { self.pendingCommands.load(ordering: .relaxed) }
+    public var commandsPending: Int { self.budget.commands.load(ordering: .relaxed) }
 
     private struct Outbox {
         var requests: [RedisRequest] = []
@@ -41,10 +41,13 @@ public final class RedisConnection: Sendable {
     /// Where refusals and timeouts are counted (the client's, over its reconnections).
     let counters: RedisCounters
 
-    private init(channel: any Channel, configuration: RedisConfiguration, counters: RedisCounters) {
+    private init(
+        channel: any Channel, configuration: RedisConfiguration, counters: RedisCounters, budget: RedisPendingBudget
+    ) {
         self.channel = channel
         self.configuration = configuration
         self.counters = counters
+        self.budget = budget
     }
 
     /// Connects, authenticates (`AUTH`) and selects the database (`SELECT`).
@@ -53,16 +56,21 @@ public final class RedisConnection: Sendable {
     ///   - configuration: The server and the timeouts.
     ///   - eventLoop: The loop the connection runs on.
     ///   - logger: Where the connection logs (warnings for timeouts, debug for health checks).
-    ///   - onPush: Called on `eventLoop` with every pub/sub message (a RESP2 `message` array or a RESP3 push);
-    ///     `nil` for a command connection.
+    ///   - onPush: Called on `eventLoop` with every push that is not a message (RESP3 pushes, RESP2 `pmessage`
+    ///     arrays), and with every message when there is no `onMessage`; `nil` for a command connection.
+    ///   - onMessages: Called on `eventLoop` with the pub/sub messages of each read, channel and payload (`message`
+    ///     and `smessage`, sliced from the bytes read), in order.
     /// - Throws: ``RedisError`` when the server cannot be reached in time or refuses the credentials.
     public static func connect(
         to configuration: RedisConfiguration,
         on eventLoop: any EventLoop,
         logger: Logger,
-        onPush: (@Sendable (RESPValue) -> Void)? = nil
+        onPush: (@Sendable (RESPValue) -> Void)? = nil,
+        onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)? = nil
     ) async throws -> RedisConnection {
-        try await self.makeConnection(to: configuration, on: eventLoop, logger: logger, onPush: onPush).value()
+        try await self.makeConnection(
+            to: configuration, on: eventLoop, logger: logger, onPush: onPush, onMessages: onMessages
+        ).value()
     }
 
     static func makeConnection(
@@ -70,8 +78,21 @@ public final class RedisConnection: Sendable {
         on eventLoop: any EventLoop,
         logger: Logger,
         onPush: (@Sendable (RESPValue) -> Void)?,
+        onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)? = nil,
         counters: RedisCounters = RedisCounters()
     ) -> EventLoopFuture<RedisConnection> {
+        let budget = RedisPendingBudget(maxBytes: configuration.maxPendingBytes)
+        // Without `onMessages`, messages reach `onPush` as values, one by one, as they always did.
+        var onAnyMessages = onMessages
+        if onAnyMessages == nil, let onPush {
+            onAnyMessages = { messages in
+                for (channel, payload) in messages {
+                    let kind = RESPValue.bulkString(ByteBuffer(string: "message"))
+                    onPush(.array([kind, .bulkString(channel), .bulkString(payload)]))
+                }
+            }
+        }
+        let messages = onAnyMessages
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -82,15 +103,14 @@ public final class RedisConnection: Sendable {
                             try tls.makeHandler(host: configuration.host))
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(RESPDecoder(limits: configuration.limits))
-                    )
-                    try channel.pipeline.syncOperations.addHandler(
                         RedisCommandHandler(
                             configuration: configuration,
                             routesPubSubMessages: onPush != nil,
                             counters: counters,
+                            budget: budget,
                             logger: logger,
-                            onPush: onPush
+                            onPush: onPush,
+                            onMessages: messages
                         )
                     )
                 }
@@ -99,7 +119,7 @@ public final class RedisConnection: Sendable {
             .flatMapErrorThrowing { error in
                 throw RedisError(.connectionUnavailable, "cannot connect to \(configuration): \(error)")
             }
-            .map { RedisConnection(channel: $0, configuration: configuration, counters: counters) }
+            .map { RedisConnection(channel: $0, configuration: configuration, counters: counters, budget: budget) }
         return connected.flatMap { connection in
             connection.handshake().map { connection }.flatMapError { error in
                 connection.channel.close(promise: nil)
@@ -143,15 +163,19 @@ public final class RedisConnection: Sendable {
     /// that a single task on the connection's loop drains. Commands from one thread keep their order.
     public func sendNow(_ command: RESPCommand) -> EventLoopFuture<RESPValue> {
         let promise = self.eventLoop.makePromise(of: RESPValue.self)
-        self.enqueue(CollectionOfOne(RedisRequest(command: command, promise: promise)))
+        self.enqueue(.command(command, promise))
         return promise.futureResult
     }
 
     /// Sends several commands together; the futures complete with their replies, in order.
     public func sendPipelined(_ commands: [RESPCommand]) -> [EventLoopFuture<RESPValue>] {
-        let requests = commands.map { RedisRequest(command: $0, promise: self.eventLoop.makePromise()) }
-        self.enqueue(requests)
-        return requests.map(\.promise.futureResult)
+        commands.map { self.sendNow($0) }
+    }
+
+    /// `PUBLISH channel payload` without a ``RESPCommand`` or a future of its own: `reply` is completed with the
+    /// reply (the number of receivers, or `()`), or failed.
+    func publishNow(_ payload: ByteBuffer, to channel: String, reply: RedisRequest.PublishReply) {
+        self.enqueue(.publish(channel: channel, payload: payload, reply: reply))
     }
 
     /// Runs `script` with `EVALSHA`; the first use on this connection is preceded by `SCRIPT LOAD`, pipelined.
@@ -159,18 +183,20 @@ public final class RedisConnection: Sendable {
         let call = RESPCommand(
             "EVALSHA", [ByteBuffer(string: script.sha1), ByteBuffer(string: String(keys.count))] + keys + arguments)
         let promise = self.eventLoop.makePromise(of: RESPValue.self)
-        let request = RedisRequest(command: call, promise: promise)
-        guard self.admit(Self.size(of: call) + script.source.utf8.count, until: promise.futureResult) else {
+        let request = RedisRequest.command(call, promise)
+        guard self.budget.admit(request.size) else {
             promise.fail(self.budgetSpent())
             return promise.futureResult
         }
         let needsDrain = self.outbox.withLockedValue { outbox in
             let wasEmpty = outbox.requests.isEmpty
             if outbox.loadedScripts.insert(script.sha1).inserted {
-                let load = RedisRequest(
-                    command: RESPCommand("SCRIPT", "LOAD", script.source), promise: self.eventLoop.makePromise())
+                let loaded = self.eventLoop.makePromise(of: RESPValue.self)
                 // Its failure shows in the EVALSHA's reply (NOSCRIPT), which the caller handles.
-                load.promise.futureResult.whenFailure { _ in }
+                loaded.futureResult.whenFailure { _ in }
+                let load = RedisRequest.command(RESPCommand("SCRIPT", "LOAD", script.source), loaded)
+                // Counted even past the budget: the EVALSHA behind it was admitted and needs it.
+                self.budget.forceAdmit(load.size)
                 outbox.requests.append(load)
             }
             outbox.requests.append(request)
@@ -185,28 +211,6 @@ public final class RedisConnection: Sendable {
         self.outbox.withLockedValue { _ = $0.loadedScripts.remove(script.sha1) }
     }
 
-    /// Takes `bytes` from the pending budget until `reply` completes; fails `reply` (and returns `false`) when the
-    /// budget is spent: Redis is not keeping up, and queueing more would only grow memory.
-    private func admit(_ bytes: Int, until reply: EventLoopFuture<RESPValue>) -> Bool {
-        let total = self.pendingBytes.wrappingAdd(bytes, ordering: .relaxed).newValue
-        // A command larger than the whole budget still goes when it is alone, or it could never be sent.
-        let admitted = total <= self.configuration.maxPendingBytes || total == bytes
-        guard admitted else {
-            self.pendingBytes.wrappingSubtract(bytes, ordering: .relaxed)
-            return false
-        }
-        self.pendingCommands.wrappingAdd(1, ordering: .relaxed)
-        reply.whenComplete { _ in
-            self.pendingBytes.wrappingSubtract(bytes, ordering: .relaxed)
-            self.pendingCommands.wrappingSubtract(1, ordering: .relaxed)
-        }
-        return true
-    }
-
-    private static func size(of command: RESPCommand) -> Int {
-        command.arguments.reduce(16) { $0 + $1.readableBytes + 16 }
-    }
-
     private func budgetSpent() -> RedisError {
         self.counters.refusedForBudget.wrappingAdd(1, ordering: .relaxed)
         return RedisError(
@@ -214,45 +218,35 @@ public final class RedisConnection: Sendable {
             "over \(self.configuration.maxPendingBytes) bytes of commands are already waiting for Redis")
     }
 
-    private func enqueue(_ requests: some Collection<RedisRequest>) {
-        var admitted: [RedisRequest] = []
-        admitted.reserveCapacity(requests.count)
-        for request in requests {
-            if self.admit(Self.size(of: request.command), until: request.promise.futureResult) {
-                admitted.append(request)
-            } else {
-                request.promise.fail(self.budgetSpent())
-            }
-        }
-        guard !admitted.isEmpty else { return }
+    private func enqueue(_ request: RedisRequest) {
+        guard self.budget.admit(request.size) else { return request.fail(self.budgetSpent()) }
         let needsDrain = self.outbox.withLockedValue { outbox in
             let wasEmpty = outbox.requests.isEmpty
-            outbox.requests.append(contentsOf: admitted)
+            outbox.requests.append(request)
             return wasEmpty
         }
         if needsDrain { self.scheduleDrain() }
     }
 
     private func scheduleDrain() {
-        // One task drains everything queued by the time it runs: one flush (one syscall) for the batch.
+        // One task drains everything queued by the time it runs: one write, one flush (one syscall) for the batch.
         self.eventLoop.execute {
             let batch = self.outbox.withLockedValue { outbox in
                 defer { outbox.requests.removeAll(keepingCapacity: true) }
                 return outbox.requests
             }
-            for request in batch { self.channel.write(request, promise: Self.failing(request.promise)) }
-            self.channel.flush()
+            let written = self.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenFailure { error in
+                // The handler never took the batch (the channel is closed): its replies are ours to fail.
+                let failure =
+                    error as? RedisError ?? RedisError(.connectionClosed, "the connection is closed (\(error))")
+                for request in batch {
+                    self.budget.release(request.size)
+                    request.fail(failure)
+                }
+            }
+            self.channel.writeAndFlush(RedisBatch(requests: batch), promise: written)
         }
-    }
-
-    /// A write promise that fails the reply's promise when the write fails: on a closed channel our handler is
-    /// gone, so nothing else would complete it. (A promise completes once; later completions are ignored.)
-    private static func failing(_ reply: EventLoopPromise<RESPValue>) -> EventLoopPromise<Void> {
-        let written = reply.futureResult.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { error in
-            reply.fail(error as? RedisError ?? RedisError(.connectionClosed, "the connection is closed (\(error))"))
-        }
-        return written
     }
 
     /// Closes the connection; pending commands fail with ``RedisError/Kind/connectionClosed``.

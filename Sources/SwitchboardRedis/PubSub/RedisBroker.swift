@@ -4,6 +4,7 @@ public import NIOCore
 public import ServiceLifecycle
 import SwitchboardLocks
 public import SwitchboardPubSub
+import Synchronization
 
 /// A ``Broker`` that fans out through Redis pub/sub, so every process pointed at the same Redis sees every message.
 ///
@@ -28,6 +29,10 @@ public final class RedisBroker: Broker, Service {
     private let fanOut = LocalBroker()
     /// How long `PUBLISH` takes (until Redis answers); `nil` records nothing.
     private let publishTimer: CoreMetrics.Timer?
+    /// Publishes so far, for timing one in ``timedPublishEvery``.
+    private let publishes = Atomic<Int>(0)
+    /// A publish in this many is timed: a timer and a callback per message would cost more than the message.
+    static let timedPublishEvery = 64
 
     /// Creates a broker with connections of its own; call ``start()`` (or ``run()``) to connect.
     ///
@@ -166,26 +171,29 @@ public final class RedisBroker: Broker, Service {
     }
 
     public func publish(_ payload: ByteBuffer, to channel: String, promise: EventLoopPromise<Void>?) {
-        let published = self.publishNow(payload, to: channel)
-        if let promise { published.map { _ in }.cascade(to: promise) }
+        if self.publishTimer != nil,
+            self.publishes.wrappingAdd(1, ordering: .relaxed).oldValue % Self.timedPublishEvery == 0
+        {
+            let published = self.publishNow(payload, to: channel)
+            if let promise { published.map { _ in }.cascade(to: promise) }
+            return
+        }
+        // The busy path: no command value, no future of its own, the promise (if any) completed by the reply.
+        self.commands.publishNow(payload, to: channel, reply: promise.map { .done($0) } ?? .none)
     }
 
     /// Publishes without suspending; the future completes once Redis accepted the message, with the number of
     /// subscriber connections (processes, not sockets) that received it.
     @discardableResult
     public func publishNow(_ payload: ByteBuffer, to channel: String) -> EventLoopFuture<Int> {
-        let reply = self.commands.sendNow(RESPCommand("PUBLISH", [ByteBuffer(string: channel), payload]))
+        let reply = self.commands.eventLoop.makePromise(of: Int.self)
+        self.commands.publishNow(payload, to: channel, reply: .receivers(reply))
         if let timer = self.publishTimer {
             let start = NIODeadline.now()
             // Only answered publishes: a refusal at once (Redis down) is not a latency.
-            reply.whenSuccess { _ in timer.recordNanoseconds((NIODeadline.now() - start).nanoseconds) }
+            reply.futureResult.whenSuccess { _ in timer.recordNanoseconds((NIODeadline.now() - start).nanoseconds) }
         }
-        return reply.flatMapThrowing {
-            guard case .integer(let receivers) = $0 else {
-                throw RedisError(.unexpectedReply, "PUBLISH answered \($0)")
-            }
-            return Int(receivers)
-        }
+        return reply.futureResult
     }
 
     public func subscribe(

@@ -40,6 +40,9 @@ final class RedisSubscriber: Sendable {
             backoff: backoff,
             logger: logger,
             onPush: { value in Self.deliver(value, to: fanOut, logger: logger) },
+            onMessages: { messages in
+                fanOut.publishBatchNow(messages.map { (String(buffer: $0.channel), $0.payload) })
+            },
             onConnected: { connection in Self.resubscribe(connection, state: state, fanOut: fanOut, logger: logger) }
         )
     }

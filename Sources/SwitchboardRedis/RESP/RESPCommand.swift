@@ -17,15 +17,39 @@ public struct RESPCommand: Sendable, Equatable {
 
     /// Appends the command's wire form to `buffer`.
     public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("*")
-        buffer.writeString(String(self.arguments.count))
-        buffer.writeStaticString("\r\n")
-        for var argument in self.arguments {
-            buffer.writeStaticString("$")
-            buffer.writeString(String(argument.readableBytes))
-            buffer.writeStaticString("\r\n")
-            buffer.writeBuffer(&argument)
+        buffer.writeRESPHeader(UInt8(ascii: "*"), self.arguments.count)
+        for argument in self.arguments {
+            buffer.writeRESPHeader(UInt8(ascii: "$"), argument.readableBytes)
+            buffer.writeImmutableBuffer(argument)
             buffer.writeStaticString("\r\n")
         }
+    }
+
+    /// The bytes ``encode(into:)`` writes, near enough (for reserving capacity and for the pending budget).
+    var encodedSize: Int {
+        self.arguments.reduce(16) { $0 + $1.readableBytes + 16 }
+    }
+}
+
+extension ByteBuffer {
+    /// `<type><count>\r\n`, the count in decimal without a `String`.
+    mutating func writeRESPHeader(_ type: UInt8, _ count: Int) {
+        self.writeInteger(type)
+        if count < 10 {
+            self.writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: count))
+        } else {
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: more than Int.max has digits
+            withUnsafeMutableBytes(of: &digits) { scratch in
+                var value = count
+                var index = scratch.count
+                repeat {
+                    index -= 1
+                    scratch[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
+                    value /= 10
+                } while value > 0
+                self.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[index...]))
+            }
+        }
+        self.writeStaticString("\r\n")
     }
 }

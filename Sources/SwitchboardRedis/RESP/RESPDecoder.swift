@@ -102,8 +102,8 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
         case UInt8(ascii: "-"):
             return try self.line(&buffer).map { .error($0) }
         case UInt8(ascii: ":"):
-            guard let text = try self.line(&buffer) else { return nil }
-            guard let value = Int64(text) else { throw RESPDecodingError.invalidNumber(text) }
+            guard let (value, next) = try self.number(buffer, at: buffer.readerIndex + 1) else { return nil }
+            buffer.moveReaderIndex(to: next)
             return .integer(value)
         case UInt8(ascii: "$"):
             guard let length = try self.length(&buffer, allowNull: true) else { return nil }
@@ -211,11 +211,62 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
 
     /// A length line; -1 only where RESP2 allows a null.
     private func length(_ buffer: inout ByteBuffer, allowNull: Bool) throws -> Int? {
-        guard let text = try self.line(&buffer) else { return nil }
-        guard let value = Int(text), text.allSatisfy({ $0 == "-" || $0.isNumber }), value >= (allowNull ? -1 : 0) else {
-            throw RESPDecodingError.invalidLength(text)
+        let number: (Int64, Int)?
+        do {
+            number = try self.number(buffer, at: buffer.readerIndex + 1)
+        } catch let error as RESPDecodingError where error != .lineTooLong(self.limits.maxLineLength) {
+            throw RESPDecodingError.invalidLength(error.description)
         }
-        return value
+        guard let (value, next) = number else { return nil }
+        guard value >= (allowNull ? -1 : 0) else {
+            throw RESPDecodingError.invalidLength(String(value))
+        }
+        buffer.moveReaderIndex(to: next)
+        return Int(value)
+    }
+
+    /// A decimal integer from `index` up to CRLF: its value and the index after the CRLF; `nil` if the CRLF has not
+    /// come. Within the line limit, no overflow, digits only (a leading `-` allowed).
+    func number(_ buffer: ByteBuffer, at index: Int) throws -> (Int64, Int)? {
+        let limit = self.limits.maxLineLength
+        return try buffer.withUnsafeReadableBytes { bytes -> (Int64, Int)? in
+            let base = buffer.readerIndex
+            var position = index - base
+            var negative = false
+            if position < bytes.count, bytes[position] == UInt8(ascii: "-") {
+                negative = true
+                position += 1
+            }
+            let digitsStart = position
+            var value: Int64 = 0
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: "\r") {
+                    guard position + 1 < bytes.count else { return nil }
+                    guard bytes[position + 1] == UInt8(ascii: "\n"), position > digitsStart else {
+                        throw RESPDecodingError.invalidNumber(Self.text(bytes, from: index - base, to: position))
+                    }
+                    return (negative ? -value : value, base + position + 2)
+                }
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), position - (index - base) < limit else {
+                    if position - (index - base) >= limit { throw RESPDecodingError.lineTooLong(limit) }
+                    throw RESPDecodingError.invalidNumber(Self.text(bytes, from: index - base, to: position + 1))
+                }
+                let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+                guard !overflow1, !overflow2 else {
+                    throw RESPDecodingError.invalidNumber(Self.text(bytes, from: index - base, to: position + 1))
+                }
+                value = sum
+                position += 1
+            }
+            if position - (index - base) > limit { throw RESPDecodingError.lineTooLong(limit) }
+            return nil
+        }
+    }
+
+    private static func text(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> String {
+        String(decoding: bytes[max(0, start)..<min(end, bytes.count)].prefix(40), as: UTF8.self)
     }
 
     private func bulk(_ buffer: inout ByteBuffer, length: Int) throws -> ByteBuffer? {
