@@ -26,8 +26,9 @@ package final class MetricsExporter: Sendable {
         var server: Server?
         var topics: Topics?
         var chat: ChatCounters?
-        var redis: RedisClient?
-        var broker: RedisBroker?
+        /// The command clients now, one per shard or cluster primary.
+        var redis: (@Sendable () -> [RedisClient])?
+        var broker: (any RedisFanOut)?
         var webhooks: WebhookDispatcher?
     }
 
@@ -57,7 +58,7 @@ package final class MetricsExporter: Sendable {
     }
 
     /// Reads the Redis connections' state and counts at each scrape.
-    package func observe(redis: RedisClient, broker: RedisBroker) {
+    package func observe(redis: @escaping @Sendable () -> [RedisClient], broker: any RedisFanOut) {
         self.sources.withLock {
             $0.redis = redis
             $0.broker = broker
@@ -73,8 +74,11 @@ package final class MetricsExporter: Sendable {
         // The async reads first (a connection's state is on its loop), then one synchronous pass under the lock, so
         // two scrapes at once never add the same growth twice.
         var redisState: (commands: Bool, subscriber: Bool)?
-        if let redis = sources.redis, let broker = sources.broker {
-            redisState = (await redis.isConnected, await broker.subscriberIsConnected)
+        let redisClients = sources.redis?() ?? []
+        if !redisClients.isEmpty, let broker = sources.broker {
+            var commands = true
+            for client in redisClients where await !client.isConnected { commands = false }
+            redisState = (commands, await broker.subscriberIsConnected)
         }
         let process = ProcessStatistics.read()
         return self.shown.withLock { shown in
@@ -82,7 +86,7 @@ package final class MetricsExporter: Sendable {
             if let server = sources.server { writer.server(server.statistics) }
             if let topics = sources.topics { writer.topics(topics) }
             if let chat = sources.chat { writer.chat(chat) }
-            if let redis = sources.redis, let redisState { writer.redis(redis, state: redisState) }
+            if let redisState { writer.redis(redisClients, state: redisState) }
             if let webhooks = sources.webhooks { writer.webhooks(webhooks.counts) }
             if let process { writer.process(process) }
             shown = writer.shown

@@ -101,19 +101,24 @@ struct Writer {
         }
     }
 
-    mutating func redis(_ redis: RedisClient, state: (commands: Bool, subscriber: Bool)) {
-        let help = "Whether the Redis connection is up (1) or not (0)."
+    /// The command clients (one per shard), summed; connected only when all are.
+    mutating func redis(_ clients: [RedisClient], state: (commands: Bool, subscriber: Bool)) {
+        let help = "Whether the Redis connections are up (1, all of them) or not (0)."
         self.gauge("redis_connected", help, [("connection", "commands")], state.commands ? 1 : 0)
         self.gauge("redis_connected", help, [("connection", "subscriber")], state.subscriber ? 1 : 0)
-        self.gauge("redis_pending_commands", "Commands queued or waiting for Redis's reply.", [], redis.commandsPending)
+        self.gauge(
+            "redis_pending_commands", "Commands queued or waiting for Redis's reply.", [],
+            clients.reduce(0) { $0 + $1.commandsPending })
         self.gauge(
             "redis_pending_bytes", "Bytes of commands queued or waiting for Redis's reply.", [],
-            redis.bytesPending)
-        let statistics = redis.statistics
-        self.counter("redis_reconnects", "Command connections made after the first.", [], statistics.reconnects)
-        self.timeout("redis_command", statistics.timeouts)
-        self.refusal("redis_budget", statistics.refusedForBudget)
-        self.refusal("redis_disconnected", statistics.failedWhileDisconnected)
+            clients.reduce(0) { $0 + $1.bytesPending })
+        let statistics = clients.map(\.statistics)
+        self.counter(
+            "redis_reconnects", "Command connections made after the first.", [],
+            statistics.reduce(0) { $0 + $1.reconnects })
+        self.timeout("redis_command", statistics.reduce(0) { $0 + $1.timeouts })
+        self.refusal("redis_budget", statistics.reduce(0) { $0 + $1.refusedForBudget })
+        self.refusal("redis_disconnected", statistics.reduce(0) { $0 + $1.failedWhileDisconnected })
     }
 
     mutating func process(_ process: ProcessStatistics) {

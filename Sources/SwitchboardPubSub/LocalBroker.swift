@@ -118,6 +118,12 @@ public final class LocalBroker: Broker {
         var items: [(NIOLoopBoundBox<LoopSubscribers>, BrokerEvent)] = []
     }
 
+    /// Sends `event` (a gap, say) to every subscriber of `channels`; for brokers built on this one.
+    package func broadcast(_ event: BrokerEvent, to channels: [String]) {
+        let chosen = self.channels.withLockedValue { all in channels.compactMap { all[$0] } }
+        for subscribers in chosen { self.deliver(event, to: subscribers) }
+    }
+
     /// Sends `event` (a gap, say) to every subscriber of every channel; for brokers built on this one.
     package func broadcastToAll(_ event: BrokerEvent) {
         let all = self.channels.withLockedValue { Array($0.values) }

@@ -49,8 +49,8 @@ extension RedisPresence {
         let token = token ?? self.leaveToken()
         let time = PresenceTransition.now()
         let delay = self.leaveDelay.nanoseconds / 1_000_000
-        let removed = self.client.evaluateNow(
-            Self.leaveScript, keys: Self.keys(room),
+        let removed = self.redis.evaluateNow(
+            self.scripts.leave, keys: Self.keys(room),
             arguments: [
                 stored ?? ByteBuffer(string: member.json()),
                 PresenceFrame(room: room, event: "leave", member: member).json(),
@@ -76,7 +76,8 @@ extension RedisPresence {
             }
             // The due set is the cluster's key: its own command. The room's leave is due half a millisecond after the
             // member's, so it is claimed after it.
-            var arguments = [RoomKeys.dueLeaves]
+            let dueKey = RoomKeys.dueLeaves(bucket: RoomKeys.bucket(of: room))
+            var arguments = [dueKey]
             for (index, leave) in due.enumerated() {
                 guard let json = try? JSONEncoder().encode(leave) else { continue }
                 arguments += [
@@ -84,18 +85,28 @@ extension RedisPresence {
                 ]
             }
             guard arguments.count > 1 else { return removed.eventLoop.makeSucceededFuture(removedNow) }
-            return self.client.sendNow(RESPCommand("ZADD", arguments.map { ByteBuffer(string: $0) })).map { _ in
+            let add = RESPCommand("ZADD", arguments.map { ByteBuffer(string: $0) })
+            return self.redis.sendNow(add, routedBy: dueKey).map { _ in
                 removedNow
             }
         }
     }
 
-    /// Claims the due leaves (atomically: each by one node) and reports those whose marker is still theirs; how many
-    /// entries were due.
+    /// Claims the due leaves of every bucket (atomically: each by one node) and reports those whose marker is still
+    /// theirs; the most entries one bucket had due.
     func claimDueLeaves() async -> Int {
+        var most = 0
+        for bucket in 0..<RoomKeys.buckets {
+            most = max(most, await self.claimDueLeaves(bucket: bucket))
+        }
+        return most
+    }
+
+    private func claimDueLeaves(bucket: Int) async -> Int {
+        let dueKey = RoomKeys.dueLeaves(bucket: bucket)
         do {
-            let reply = try await self.client.evaluateNow(
-                Self.claimScript, keys: [ByteBuffer(string: RoomKeys.dueLeaves)],
+            let reply = try await self.redis.evaluateNow(
+                Self.claimScript, keys: [ByteBuffer(string: dueKey)],
                 arguments: [
                     ByteBuffer(string: Self.nowMilliseconds()), ByteBuffer(string: String(Self.claimLimit)),
                 ]
@@ -105,7 +116,7 @@ extension RedisPresence {
                 guard let leave = try? JSONDecoder().decode(DueLeave.self, from: Data(json.readableBytesView)),
                     let transition = leave.transition
                 else { continue }
-                let confirmed = try await self.client.evaluateNow(
+                let confirmed = try await self.redis.evaluateNow(
                     Self.confirmScript, keys: [ByteBuffer(string: RoomKeys.markers(leave.room))],
                     arguments: [ByteBuffer(string: leave.field), ByteBuffer(string: leave.token)]
                 ).value()
@@ -128,8 +139,9 @@ extension RedisPresence {
     /// Removes members whose node stopped refreshing them; the script announces each leave once, from whichever
     /// node removed it, and counts it for the transitions.
     func sweep(_ room: String) async throws {
-        let expired = try await self.client.send(
-            RESPCommand("ZRANGEBYSCORE", RoomKeys.presence(room), "-inf", "(" + Self.nowMilliseconds()))
+        let expired = try await self.redis.send(
+            RESPCommand("ZRANGEBYSCORE", RoomKeys.presence(room), "-inf", "(" + Self.nowMilliseconds()),
+            routedBy: RoomKeys.presence(room))
         for value in expired.elements ?? [] {
             guard let bytes = value.bytes,
                 let member = try? JSONDecoder().decode(PresenceMember.self, from: Data(bytes.readableBytesView))
@@ -154,9 +166,10 @@ extension RedisPresence {
                         ByteBuffer(string: member.transitionKey),
                     ]
                 }
-                let refreshed = self.client.evaluateNow(Self.refreshScript, keys: Self.keys(room), arguments: arguments)
-                self.client.sendNow(RESPCommand("ZADD", RoomKeys.presenceRooms, "GT", expiry, room)).whenFailure { _ in
-                }
+                let refreshed = self.redis.evaluateNow(
+                    self.scripts.refresh, keys: Self.keys(room), arguments: arguments)
+                let index = RoomKeys.presenceRooms(bucket: RoomKeys.bucket(of: room))
+                self.redis.sendNow(RESPCommand("ZADD", index, "GT", expiry, room), routedBy: index).whenFailure { _ in }
                 return (room, members, refreshed)
             }
         }
@@ -184,14 +197,18 @@ extension RedisPresence {
     /// The index is another slot than the rooms', so "empty, then forget" is two commands: an enter between them
     /// drops a room with a member from the index until its node's next refresh (a third of the TTL) adds it back.
     private func sweepAbandonedRooms() async throws {
-        let due = try await self.client.send(
-            RESPCommand(
-                "ZRANGEBYSCORE", RoomKeys.presenceRooms, "-inf", "(" + Self.nowMilliseconds(), "LIMIT", "0", "1000"))
-        for case .bulkString(let name?) in due.elements ?? [] {
-            let room = String(buffer: name)
-            try await self.sweep(room)
-            if try await self.client.send(RESPCommand("ZCARD", RoomKeys.presence(room))) == .integer(0) {
-                try await self.client.send(RESPCommand("ZREM", RoomKeys.presenceRooms, room))
+        for bucket in 0..<RoomKeys.buckets {
+            let index = RoomKeys.presenceRooms(bucket: bucket)
+            let due = try await self.redis.send(
+                RESPCommand("ZRANGEBYSCORE", index, "-inf", "(" + Self.nowMilliseconds(), "LIMIT", "0", "1000"),
+                routedBy: index)
+            for case .bulkString(let name?) in due.elements ?? [] {
+                let room = String(buffer: name)
+                try await self.sweep(room)
+                let presence = RoomKeys.presence(room)
+                if try await self.redis.send(RESPCommand("ZCARD", presence), routedBy: presence) == .integer(0) {
+                    try await self.redis.send(RESPCommand("ZREM", index, room), routedBy: index)
+                }
             }
         }
     }

@@ -87,4 +87,17 @@ extension RedisPresence {
         for _, entry in ipairs(due) do redis.call('ZREM', KEYS[1], entry) end
         return due
         """)
+
+    /// The scripts that publish, in the variant for the router (`SPUBLISH` in a cluster).
+    struct Scripts: Sendable {
+        let enter: RedisScript
+        let leave: RedisScript
+        let refresh: RedisScript
+
+        init(for redis: any RedisRouter) {
+            self.enter = RedisPresence.enterScript.variant(for: redis)
+            self.leave = RedisPresence.leaveScript.variant(for: redis)
+            self.refresh = RedisPresence.refreshScript.variant(for: redis)
+        }
+    }
 }

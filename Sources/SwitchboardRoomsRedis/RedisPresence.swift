@@ -16,12 +16,12 @@ package import SwitchboardRooms
 ///
 /// Transitions (when an ``PresenceObserver`` is given) are reported once per cluster: `roomOccupied` and
 /// `memberJoined` by the node whose enter made them; `memberLeft` and `roomVacated` wait the leave delay in the due
-/// set (``RoomKeys/dueLeaves``), which every node polls: whichever claims a due leave reports it if its marker is
+/// set (``RoomKeys/dueLeaves(bucket:)``), which every node polls: whichever claims a due leave reports it if its marker is
 /// still there (any return deletes it). So a leave is reported even when its node stopped or crashed meanwhile.
 ///
 /// Each node refreshes its own members every `ttl / 3`; a node that dies stops refreshing, and within `ttl` (plus
 /// one sweep) its members are removed by any surviving node's sweep (leave script: announced, counted, reported).
-/// A node sweeps the rooms where it has members, and the rooms of an index (``RoomKeys/presenceRooms``) whose every
+/// A node sweeps the rooms where it has members, and the rooms of an index (``RoomKeys/presenceRooms(bucket:)``) whose every
 /// member has expired, so a crashed node's rooms are swept even where no other node has anyone. An own member a
 /// refresh had to store again (after an outage longer than `ttl`) enters again, with its transitions.
 ///
@@ -34,8 +34,10 @@ package import SwitchboardRooms
 /// Run it as a swift-service-lifecycle `Service`: ``run()`` refreshes (and polls for due leaves) until graceful
 /// shutdown, then removes this node's members (announcing their leave) instead of leaving them to expire.
 package final class RedisPresence: PresenceStore, Service {
-    let client: RedisClient
+    let redis: any RedisRouter
     let ttl: Duration
+    /// The scripts, or their `SPUBLISH` variants in a cluster.
+    let scripts: Scripts
     let logger: Logger
     let observer: (any PresenceObserver)?
     /// How long `memberLeft` and `roomVacated` wait for a return.
@@ -60,18 +62,19 @@ package final class RedisPresence: PresenceStore, Service {
     static let markerLifetime: Int64 = 3_600_000
 
     /// - Parameters:
-    ///   - client: The Redis client for the commands.
+    ///   - redis: Where the commands go: one Redis, shards, or a cluster (a room's on the shard of its channel).
     ///   - ttl: How long a member stays listed without a refresh from its node (the bound on ghosts after a crash).
     ///   - observer: Told of the transitions; `nil` computes none of the leaves' (no markers, no due set).
     ///   - leaveDelay: How long a leave waits for a return before it is reported.
     ///   - pollInterval: How often due leaves are looked for; by default a quarter of the delay, at most 250 ms.
     ///   - logger: Where failed refreshes are logged (at debug level: the client logs the outage itself).
     package init(
-        client: RedisClient, ttl: Duration = .seconds(30), observer: (any PresenceObserver)? = nil,
+        redis: any RedisRouter, ttl: Duration = .seconds(30), observer: (any PresenceObserver)? = nil,
         leaveDelay: TimeAmount = .seconds(3), pollInterval: Duration? = nil, counters: ChatCounters? = nil,
         logger: Logger
     ) {
-        self.client = client
+        self.redis = redis
+        self.scripts = Scripts(for: redis)
         self.counters = counters
         self.ttl = ttl
         self.observer = observer
@@ -103,15 +106,16 @@ package final class RedisPresence: PresenceStore, Service {
         let expiry = self.expiry()
         let stored = self.local.withLockedValue { local in
             local[room, default: [:]][member.id] = member
-            let entered = self.client.evaluateNow(
-                Self.enterScript, keys: Self.keys(room),
+            let entered = self.redis.evaluateNow(
+                self.scripts.enter, keys: Self.keys(room),
                 arguments: [
                     ByteBuffer(string: expiry), ByteBuffer(string: member.json()),
                     PresenceFrame(room: room, event: "join", member: member).json(),
                     ByteBuffer(string: member.transitionKey),
                 ])
             // The index is the cluster's key (another slot than the room's): its own command, queued right after.
-            self.client.sendNow(RESPCommand("ZADD", RoomKeys.presenceRooms, "GT", expiry, room)).whenFailure { _ in }
+            let index = RoomKeys.presenceRooms(bucket: RoomKeys.bucket(of: room))
+            self.redis.sendNow(RESPCommand("ZADD", index, "GT", expiry, room), routedBy: index).whenFailure { _ in }
             return entered
         }
         stored.whenSuccess { reply in
@@ -135,8 +139,9 @@ package final class RedisPresence: PresenceStore, Service {
 
     package func members(of room: String) async throws -> [PresenceMember] {
         try await self.sweep(room)
-        let reply = try await self.client.send(
-            RESPCommand("ZRANGEBYSCORE", RoomKeys.presence(room), Self.nowMilliseconds(), "+inf"))
+        let reply = try await self.redis.send(
+            RESPCommand("ZRANGEBYSCORE", RoomKeys.presence(room), Self.nowMilliseconds(), "+inf"),
+            routedBy: RoomKeys.presence(room))
         return (reply.elements ?? []).compactMap { value in
             value.bytes.flatMap { try? JSONDecoder().decode(PresenceMember.self, from: Data($0.readableBytesView)) }
         }.sorted { $0.nick < $1.nick }

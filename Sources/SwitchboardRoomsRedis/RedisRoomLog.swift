@@ -15,7 +15,9 @@ package import SwitchboardRooms
 /// stream was lost (Redis restarted empty, or the room went quiet past the age limit), so ids from before are
 /// recognised as unknown and the client gets a gap.
 package struct RedisRoomLog: RoomLog {
-    private let client: RedisClient
+    private let redis: any RedisRouter
+    /// ``post``, or its `SPUBLISH` variant in a cluster.
+    private let postScript: RedisScript
     private let limits: RoomHistoryLimits
     private let clock: @Sendable () -> Int64
 
@@ -35,16 +37,17 @@ package struct RedisRoomLog: RoomLog {
         """)
 
     /// - Parameters:
-    ///   - client: The Redis client for the commands (the process's command connection).
+    ///   - redis: Where the commands go: one Redis, shards, or a cluster (a room's on the shard of its channel).
     ///   - limits: Messages kept per room (approximately: Redis trims whole stream nodes), their age, and how many
     ///     are sent on a join without `since` (the embedded history's room and byte limits do not apply: Redis has
     ///     its own `maxmemory`).
     ///   - clock: Milliseconds since 1970: what is too old to send, by this node's clock.
     package init(
-        client: RedisClient, limits: RoomHistoryLimits = .init(),
+        redis: any RedisRouter, limits: RoomHistoryLimits = .init(),
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     ) {
-        self.client = client
+        self.redis = redis
+        self.postScript = Self.post.variant(for: redis)
         self.limits = limits
         self.clock = clock
     }
@@ -69,7 +72,7 @@ package struct RedisRoomLog: RoomLog {
             ByteBuffer(string: String(self.limits.messagesPerRoom)), ByteBuffer(string: Self.newEpoch()), parts.head,
             parts.tail, ByteBuffer(string: String(self.limits.maxAgeMilliseconds)),
         ]
-        let stored = self.client.evaluateNow(Self.post, keys: keys, arguments: arguments).map { _ in }
+        let stored = self.redis.evaluateNow(self.postScript, keys: keys, arguments: arguments).map { _ in }
         if let promise { stored.cascade(to: promise) }
     }
 
@@ -78,10 +81,10 @@ package struct RedisRoomLog: RoomLog {
         // Older messages may still be in the stream (trimming is approximate) but are past the age limit.
         let oldest = self.clock() - self.limits.maxAgeMilliseconds
         let recent = { () async throws -> [RoomMessage] in
-            let reply = try await self.client.send(
+            let reply = try await self.redis.send(
                 RESPCommand(
                     "XREVRANGE", RoomKeys.stream(room), "+", String(max(oldest, 0)), "COUNT",
-                    String(self.limits.shownOnJoin)))
+                    String(self.limits.shownOnJoin)), routedBy: RoomKeys.stream(room))
             return try Self.messages(reply, epoch: epoch).reversed()
         }
         guard let since else { return HistoryPage(messages: try await recent(), gap: false) }
@@ -92,11 +95,13 @@ package struct RedisRoomLog: RoomLog {
         }
         let streamID = "\(position[0])-\(position[1])"
         // The client's last message must still be in the stream; otherwise what followed it may be trimmed.
-        let last = try await self.client.send(RESPCommand("XRANGE", RoomKeys.stream(room), streamID, streamID))
+        let last = try await self.redis.send(
+            RESPCommand("XRANGE", RoomKeys.stream(room), streamID, streamID), routedBy: RoomKeys.stream(room))
         guard last.elements?.isEmpty == false else { return HistoryPage(messages: try await recent(), gap: true) }
         // One more than asked for tells whether more follow.
-        let reply = try await self.client.send(
-            RESPCommand("XRANGE", RoomKeys.stream(room), "(" + streamID, "+", "COUNT", String(limit + 1)))
+        let reply = try await self.redis.send(
+            RESPCommand("XRANGE", RoomKeys.stream(room), "(" + streamID, "+", "COUNT", String(limit + 1)),
+            routedBy: RoomKeys.stream(room))
         let messages = try Self.messages(reply, epoch: epoch)
         return HistoryPage(messages: Array(messages.prefix(limit)), gap: false, more: messages.count > limit)
     }
@@ -105,9 +110,10 @@ package struct RedisRoomLog: RoomLog {
     /// empty): `SET … NX GET` answers the epoch there was, or nothing when it set ours.
     private func epoch(of room: String) async throws -> String {
         let candidate = Self.newEpoch()
-        let reply = try await self.client.send(
+        let reply = try await self.redis.send(
             RESPCommand(
-                "SET", RoomKeys.epoch(room), candidate, "NX", "GET", "PX", String(self.limits.maxAgeMilliseconds)))
+                "SET", RoomKeys.epoch(room), candidate, "NX", "GET", "PX", String(self.limits.maxAgeMilliseconds)),
+            routedBy: RoomKeys.epoch(room))
         switch reply {
         case .null, .bulkString(nil): return candidate
         default:

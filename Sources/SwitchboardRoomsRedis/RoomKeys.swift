@@ -1,3 +1,4 @@
+import SwitchboardRedis
 import SwitchboardRooms
 
 /// The Redis keys of a room: all under one hash tag, the room's channel (`{room:<name>}`), so that a room's
@@ -12,8 +13,11 @@ import SwitchboardRooms
 /// | `switchboard:{room:<name>}:counts` | sockets per member (a user, or an anonymous socket): transitions |
 /// | `switchboard:{room:<name>}:markers` | leaves waiting for their delay, by member and for the room |
 ///
-/// Two keys are the cluster's, written by single-key commands only: ``presenceRooms`` (rooms with presence, scored
-/// by the latest expiry there) and ``dueLeaves`` (leaves waiting for their delay, scored by when they are due).
+/// Two kinds of key are the cluster's, written by single-key commands only, each in ``buckets`` buckets of their
+/// own hash tag (`{presence:<n>}`), a room's in the bucket of its slot, so they spread over shards and Redis
+/// Cluster nodes: ``presenceRooms(bucket:)`` (rooms with presence, scored by the latest expiry there) and
+/// ``dueLeaves(bucket:)`` (leaves waiting for their delay, scored by when they are due). Every node polls every
+/// bucket.
 package enum RoomKeys {
     /// The room's hash tag: its channel's name.
     package static func tag(_ room: String) -> String { "{\(RoomChannel.name(of: room))}" }
@@ -24,10 +28,18 @@ package enum RoomKeys {
     package static func counts(_ room: String) -> String { "switchboard:\(Self.tag(room)):counts" }
     package static func markers(_ room: String) -> String { "switchboard:\(Self.tag(room)):markers" }
 
+    /// How many buckets the cluster-wide keys come in.
+    package static let buckets = 16
+
+    /// The bucket of `room`'s entries in the cluster-wide keys.
+    package static func bucket(of room: String) -> Int {
+        RedisKeyHashing.slot(RoomChannel.name(of: room)) % Self.buckets
+    }
+
     /// Rooms with presence, scored by the latest expiry of anyone stored there: a crashed node's rooms are swept
     /// from it even where no other node has anyone.
-    package static let presenceRooms = "switchboard:presence:rooms"
-    /// Leaves waiting for their delay (`room \n field \n token \n transition`), scored by when they are due; any
-    /// node claims them.
-    package static let dueLeaves = "switchboard:presence:due"
+    package static func presenceRooms(bucket: Int) -> String { "switchboard:presence:rooms:{presence:\(bucket)}" }
+    /// Leaves waiting for their delay (a JSON ``RedisPresence/DueLeave`` each), scored by when they are due; any node
+    /// claims them.
+    package static func dueLeaves(bucket: Int) -> String { "switchboard:presence:due:{presence:\(bucket)}" }
 }

@@ -99,7 +99,7 @@ struct CatchUpTests {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
         let node = try await RedisNode(redis)
-        let log = RedisRoomLog(client: node.client, limits: .init(messagesPerRoom: 1_100))
+        let log = RedisRoomLog(redis: node.client, limits: .init(messagesPerRoom: 1_100))
         try await withServer(node.app(roomLog: log)) { _, port in try await catchUpOfAFullRoom(port: port, log: log) }
         await node.stop()
     }

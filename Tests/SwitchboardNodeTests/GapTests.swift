@@ -132,7 +132,7 @@ struct RedisGapTests {
                 _ = try await listener.join("lobby")
                 // Posted through node B (as its sockets' `say` would be), at a steady pace, while the listener
                 // reads and re-syncs as the page does.
-                let log = RedisRoomLog(client: nodeB.client)
+                let log = RedisRoomLog(redis: nodeB.client)
                 let count = scaled(600, full: 3_000)
                 let sending = Task {
                     for n in 0..<count {

@@ -197,7 +197,7 @@ struct RedisHistoryLimitsTests {
         let node = try await RedisNode(redis)
         let now = Atomic<Int64>(Int64(Date().timeIntervalSince1970 * 1000))
         let log = RedisRoomLog(
-            client: node.client, limits: RoomHistoryLimits(maxAgeMilliseconds: 60_000),
+            redis: node.client, limits: RoomHistoryLimits(maxAgeMilliseconds: 60_000),
             clock: { now.load(ordering: .relaxed) })
         let stored = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
         log.post(room: "r", nick: "n", text: "old", promise: stored)

@@ -78,11 +78,12 @@ struct NodeConfigurationTests {
         hook-failure: open
         """.write(toFile: file, atomically: true, encoding: .utf8)
         #expect(ConfigFile.problems(atPath: file, checkingFiles: false).isEmpty)
-        // The file names every setting of the catalog: a new setting must be added here and checked below.
+        // The file names every setting of the catalog: a new setting must be added here and checked below (but
+        // redis-cluster, which goes instead of redis: `clusterSeeds` has a test of its own).
         let keys = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map {
             String($0.prefix { $0 != ":" })
         }
-        #expect(Set(keys) == Set(NodeConfiguration.settings.map(\.key)))
+        #expect(Set(keys) == Set(NodeConfiguration.settings.map(\.key)).subtracting(["redis-cluster"]))
         let reader = try await SettingsReader(
             flags: ["port": ["9001"], "history-size": ["111"]],
             environment: ["SWITCHBOARD_MAX_ROOMS": "77", "SWITCHBOARD_HOST": "127.0.0.8"], configFile: file)
@@ -142,6 +143,19 @@ struct NodeConfigurationTests {
         #expect(backend.join?.description == "https://app.example/join" && backend.say?.port == 9)
         #expect(backend.timeout == .milliseconds(750) && backend.failOpen)
         #expect(backend.secret == "file-webhook-secret-0123")
+    }
+
+    @Test("redis-cluster: seed URLs (TLS files for each), instead of redis; both given is one problem")
+    func clusterSeeds() async throws {
+        let reader = try await SettingsReader(
+            flags: ["redis-cluster": ["redis://10.0.0.1:7000", "redis://:secret@10.0.0.2:7001"]], environment: [:])
+        let configuration = try NodeConfiguration(reader: reader)
+        #expect(configuration.redis.clusterSeeds.map { "\($0.host):\($0.port)" } == ["10.0.0.1:7000", "10.0.0.2:7001"])
+        #expect(configuration.redis.clusterSeeds.last?.password == "secret")
+        #expect(configuration.redis.configurations.isEmpty)
+        let both = try await SettingsReader(
+            flags: ["redis-cluster": ["redis://10.0.0.1:7000"], "redis": ["redis://10.0.0.3:6379"]], environment: [:])
+        #expect(throws: (any Error).self) { try NodeConfiguration(reader: both) }
     }
 
     @Test("docs/CONFIGURATION.md lists every setting with its variable and its help, as --help does")

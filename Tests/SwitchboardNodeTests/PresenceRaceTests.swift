@@ -125,7 +125,7 @@ struct PresenceRaceTests {
         let node = try await RedisNode(redis)
         let presence = WatchedPresence(node.presence)
         let app = ChatApplication.make(
-            topics: node.topics, configuration: .loadTest, roomLog: RedisRoomLog(client: node.client),
+            topics: node.topics, configuration: .loadTest, roomLog: RedisRoomLog(redis: node.client),
             presence: presence, logger: testLogger)
         try await withServer(app) { _, port in
             for round in 1...3 { try await self.changeNickAndClose(port: port, round: round, presence: presence) }

@@ -26,7 +26,7 @@ struct RedisServicesTests {
         let configuration = RedisConfiguration(host: "127.0.0.1", port: redis.port)
         let client = RedisClient(configuration: configuration, eventLoop: group.next(), logger: testLogger)
         let broker = RedisBroker(client: client, eventLoopGroup: group, logger: testLogger)
-        let presence = RedisPresence(client: client, ttl: .seconds(30), logger: testLogger)
+        let presence = RedisPresence(redis: client, ttl: .seconds(30), logger: testLogger)
         let services = ServiceGroup(
             configuration: .init(services: [client, broker, presence], logger: testLogger))
         let running = Task { try await services.run() }
@@ -83,7 +83,7 @@ struct ReadinessTests {
             health: {
                 BrokerHealth(kind: "redis", unavailable: await node.broker.unreadiness(timeout: .milliseconds(300)))
             },
-            roomLog: RedisRoomLog(client: node.client), presence: node.presence, logger: testLogger)
+            roomLog: RedisRoomLog(redis: node.client), presence: node.presence, logger: testLogger)
         try await withServer(app) { _, port in
             let ready = { @Sendable () async throws -> TestResponse in
                 try await RawClient.withConnection(port: port) { client in

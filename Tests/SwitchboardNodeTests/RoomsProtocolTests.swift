@@ -353,7 +353,7 @@ struct RoomsOnRedisTests {
         defer { redis.stop() }
         let node = try await RedisNode(redis)
         try await withServer(
-            node.app(roomLog: RedisRoomLog(client: node.client, limits: .init(messagesPerRoom: 10, shownOnJoin: 5)))
+            node.app(roomLog: RedisRoomLog(redis: node.client, limits: .init(messagesPerRoom: 10, shownOnJoin: 5)))
         ) {
             _, port in
             try await RawClient.withConnection(port: port) { client in
@@ -466,7 +466,7 @@ struct RoomsOnRedisTests {
                 #expect(stored.count == 1)
                 // What another node's sweep does when this node's refreshes are late: the entry goes, through
                 // the leave script (here of a presence that reports nothing, as if its leave had been reported).
-                let sweeper = RedisPresence(client: node.client, logger: testLogger)
+                let sweeper = RedisPresence(redis: node.client, logger: testLogger)
                 sweeper.leave(try #require(stored.first), room: "lobby")
                 #expect(await eventually { (try? await node.presence.members(of: "lobby"))?.isEmpty == true })
                 _ = try await alice.readJSON(presence: true)  // her leave, announced by the sweep
@@ -539,7 +539,8 @@ struct RoomsOnRedisTests {
             try await RawClient.withConnection(port: portA) { carol in
                 try await carol.openRooms()
                 _ = try await carol.join("attic")
-                let index = try await nodeB.client.send(RESPCommand("ZSCORE", RoomKeys.presenceRooms, "attic"))
+                let index = try await nodeB.client.send(
+                    RESPCommand("ZSCORE", RoomKeys.presenceRooms(bucket: RoomKeys.bucket(of: "attic")), "attic"))
                 #expect(index.bytes != nil, "the room is in the index")
                 await nodeA.crash()
             }
@@ -550,7 +551,8 @@ struct RoomsOnRedisTests {
         #expect(await eventually { observer.vacated.withLock { $0 } == ["attic"] })
         #expect(try await nodeB.presence.members(of: "attic").isEmpty)
         let forgotten = await eventually(timeout: .seconds(5)) {
-            (try? await nodeB.client.send(RESPCommand("ZSCORE", RoomKeys.presenceRooms, "attic")))
+            (try? await nodeB.client.send(
+                RESPCommand("ZSCORE", RoomKeys.presenceRooms(bucket: RoomKeys.bucket(of: "attic")), "attic")))
                 == .bulkString(nil)
         }
         #expect(forgotten, "the index forgets an empty room")

@@ -16,7 +16,10 @@ import Testing
 /// One node's Redis pieces, wired as the executable wires them: one command client shared by the broker and the
 /// stores, the broker's subscriber connection, and the presence heartbeat running as its service does.
 struct RedisNode {
-    let client: RedisClient
+    /// The command clients, one per shard.
+    let shards: RedisShards
+    /// The first shard's command client (the only one, mostly).
+    var client: RedisClient { self.shards.clients[0] }
     let broker: RedisBroker
     let presence: RedisPresence
     let topics: Topics
@@ -28,16 +31,31 @@ struct RedisNode {
         observer: (any PresenceObserver)? = nil, leaveDelay: TimeAmount = .milliseconds(200),
         counters: ChatCounters? = nil
     ) async throws {
+        try await self.init(
+            shards: [redis], presenceTTL: presenceTTL, commandTimeout: commandTimeout, observer: observer,
+            leaveDelay: leaveDelay, counters: counters)
+    }
+
+    /// A node over independent shards, in this order.
+    init(
+        shards servers: [RedisServerProcess], presenceTTL: Duration = .seconds(30),
+        commandTimeout: Duration = .seconds(5), observer: (any PresenceObserver)? = nil,
+        leaveDelay: TimeAmount = .milliseconds(200), counters: ChatCounters? = nil
+    ) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        self.client = RedisClient(
-            configuration: RedisConfiguration(host: "127.0.0.1", port: redis.port, commandTimeout: commandTimeout),
-            eventLoop: group.next(), logger: testLogger)
-        self.broker = RedisBroker(client: self.client, eventLoopGroup: group, logger: testLogger)
+        self.shards = RedisShards(
+            clients: servers.map { redis in
+                RedisClient(
+                    configuration: RedisConfiguration(
+                        host: "127.0.0.1", port: redis.port, commandTimeout: commandTimeout),
+                    eventLoop: group.next(), logger: testLogger)
+            })
+        self.broker = RedisBroker(shards: self.shards, eventLoopGroup: group, logger: testLogger)
         self.presence = RedisPresence(
-            client: self.client, ttl: presenceTTL, observer: observer, leaveDelay: leaveDelay, counters: counters,
+            redis: self.shards, ttl: presenceTTL, observer: observer, leaveDelay: leaveDelay, counters: counters,
             logger: testLogger)
         self.topics = Topics(broker: self.broker, logger: testLogger)
-        self.client.start()
+        for client in self.shards.clients { client.start() }
         self.broker.start()
         let presence = self.presence
         self.heartbeat = Task { try? await presence.run() }
@@ -47,9 +65,10 @@ struct RedisNode {
     /// Waits until this node's Redis connections work again after Redis restarted: `waitUntilConnected` alone can
     /// answer before the client has noticed that its old connection died, and commands then fail fast.
     func waitUntilServing() async -> Bool {
-        let client = self.client
-        let commands = await eventually { (try? await client.send(RESPCommand("PING"))) == .simpleString("PONG") }
-        guard commands else { return false }
+        for client in self.shards.clients {
+            let commands = await eventually { (try? await client.send(RESPCommand("PING"))) == .simpleString("PONG") }
+            guard commands else { return false }
+        }
         return await self.broker.waitUntilConnected(timeout: .seconds(5))
     }
 
@@ -57,13 +76,13 @@ struct RedisNode {
     func app(roomLog: RedisRoomLog? = nil, configuration: ChatConfiguration = .loadTest) -> ChatApplication {
         ChatApplication.make(
             topics: self.topics, configuration: configuration,
-            roomLog: roomLog ?? RedisRoomLog(client: self.client, limits: configuration.history),
+            roomLog: roomLog ?? RedisRoomLog(redis: self.shards, limits: configuration.history),
             presence: self.presence, logger: testLogger)
     }
 
     /// Stops the node as if it crashed: connections first, so its presence cannot say goodbye.
     func crash() async {
-        await self.client.shutdown()
+        for client in self.shards.clients { await client.shutdown() }
         await self.broker.shutdown()
         self.heartbeat.cancel()
         await self.heartbeat.value
@@ -74,7 +93,7 @@ struct RedisNode {
         self.heartbeat.cancel()
         await self.heartbeat.value
         await self.broker.shutdown()
-        await self.client.shutdown()
+        for client in self.shards.clients { await client.shutdown() }
     }
 }
 

@@ -42,13 +42,13 @@ private func withRedisNode(
         verifier: try await TokenVerifier(keys: [try .hmac(secret: clusterTokenSecret)]), allowsAnonymous: true)
     let observer = WebhookEvents(dispatcher: dispatcher)
     let presence = RedisPresence(
-        client: client, ttl: presenceTTL ?? .seconds(30), observer: observer, leaveDelay: .milliseconds(2000),
+        redis: client, ttl: presenceTTL ?? .seconds(30), observer: observer, leaveDelay: .milliseconds(2000),
         logger: testLogger)
     // Heartbeats (with a short TTL) and the poll for due leaves.
     let heartbeats = Task { try await presence.run() }
     let app = ChatApplication.make(
         topics: Topics(broker: broker, logger: testLogger), configuration: chat,
-        roomLog: RedisRoomLog(client: client, limits: chat.history),
+        roomLog: RedisRoomLog(redis: client, limits: chat.history),
         presence: presence, observer: observer, logger: testLogger)
     let stop = { @Sendable in
         heartbeats.cancel()
@@ -79,9 +79,16 @@ private func dueLeaves(_ redis: RedisServerProcess) async throws -> Int {
     let deadline = ContinuousClock.now + .seconds(5)
     var count = 0
     while count != 2, ContinuousClock.now < deadline {
-        if case .integer(let due)? = try? await client.send(RESPCommand("ZCARD", RoomKeys.dueLeaves)) {
-            count = Int(due)
+        // Every bucket of the due set (a room's leaves are in its bucket).
+        var total = 0
+        for bucket in 0..<RoomKeys.buckets {
+            if case .integer(let due)? = try? await client.send(
+                RESPCommand("ZCARD", RoomKeys.dueLeaves(bucket: bucket)))
+            {
+                total += Int(due)
+            }
         }
+        count = total
         try await Task.sleep(for: .milliseconds(10))
     }
     await client.shutdown()

@@ -3,23 +3,50 @@ public import SwitchboardRedis
 
 /// Fan-out through Redis (several nodes), or the embedded broker without it.
 public struct RedisSettings: Sendable {
-    /// The Redis to fan out through, with its TLS files; `nil` for the embedded broker.
-    public var configuration: RedisConfiguration?
+    /// The Redis servers to fan out through, with their TLS files: one, or several independent shards (each channel
+    /// and room on one of them, by jump consistent hash); none for the embedded broker.
+    public var configurations: [RedisConfiguration] = []
+
+    /// Seed nodes of a Redis Cluster (their URLs: credentials and TLS as for `--redis`); empty without a cluster.
+    public var clusterSeeds: [RedisConfiguration] = []
+
+    /// The one Redis (or the first shard); setting it sets the only one.
+    public var configuration: RedisConfiguration? {
+        get { self.configurations.first }
+        set { self.configurations = newValue.map { [$0] } ?? [] }
+    }
     /// Seconds a room member stays listed without a refresh from its node: the bound on ghosts after a crash.
     public var presenceTTL = 30
 
     public init() {}
 
     static let url = Setting(
-        "redis", .text, secret: true, defaultNote: "none: the embedded broker, one node",
+        "redis", .list(separator: ","), variable: "SWITCHBOARD_REDIS", secret: true,
+        defaultNote: "none: the embedded broker, one node",
         help: "Fan out through Redis, so several nodes chat together: redis://[[user]:password@]host[:port][/db], or "
-            + "rediss://… for TLS."
+            + "rediss://… for TLS. Repeated (or a comma list): independent shards, each channel and room on one of "
+            + "them by jump consistent hash; every node must list the same shards in the same order."
     ) { value in
         do {
             _ = try RedisConfiguration(url: value)
             return nil
         } catch {
             // RedisURLError never contains the password (FuzzRedisURL checks it).
+            return "\(error)"
+        }
+    }
+    static let cluster = Setting(
+        "redis-cluster", .list(separator: ","), variable: "SWITCHBOARD_REDIS_CLUSTER", secret: true,
+        defaultNote: "none",
+        help:
+            "Fan out through a Redis Cluster (Redis 7): seed nodes as redis:// or rediss:// URLs, repeated or a comma "
+            + "list; the topology is read from them. Channels are sharded (SPUBLISH, SSUBSCRIBE), each room's keys "
+            + "in one slot. Instead of --redis."
+    ) { value in
+        do {
+            _ = try RedisConfiguration(url: value)
+            return nil
+        } catch {
             return "\(error)"
         }
     }
@@ -36,7 +63,7 @@ public struct RedisSettings: Sendable {
         help: "With --redis: seconds a room member stays listed without a refresh from its node, the bound on ghost "
             + "users after a node crash.")
 
-    static let settings = [url, ca, certificate, key, presenceTTL]
+    static let settings = [url, cluster, ca, certificate, key, presenceTTL]
 
     public init(_ parser: inout SettingsParser) {
         self.presenceTTL = parser.integer(Self.presenceTTL) ?? self.presenceTTL
@@ -44,22 +71,36 @@ public struct RedisSettings: Sendable {
             (Self.ca, parser.text(Self.ca)), (Self.certificate, parser.text(Self.certificate)),
             (Self.key, parser.text(Self.key)),
         ]
-        guard let url = parser.text(Self.url), var configuration = try? RedisConfiguration(url: url) else {
+        let seeds = parser.list(Self.cluster).compactMap { try? RedisConfiguration(url: $0) }
+        var configurations = parser.list(Self.url).compactMap { try? RedisConfiguration(url: $0) }
+        if !seeds.isEmpty {
+            if !configurations.isEmpty { parser.report("redis and redis-cluster are two ways to one thing: give one") }
+            configurations = []
+        }
+        guard !configurations.isEmpty || !seeds.isEmpty else {
             for (setting, value) in files where value != nil {
                 parser.report("\(setting.key) needs a rediss:// URL in redis (TLS to Redis)")
             }
             return
         }
         if (files[1].1 == nil) != (files[2].1 == nil) { parser.report("redis-cert and redis-key go together") }
-        if configuration.tls == nil {
+        if (configurations + seeds).contains(where: { $0.tls == nil }) {
             for (setting, value) in files where value != nil {
-                parser.report("\(setting.key) needs a rediss:// URL in redis (TLS to Redis)")
+                parser.report("\(setting.key) needs a rediss:// URL in redis (TLS to Redis), for every shard")
             }
         }
-        configuration.tls?.caFile = files[0].1
-        configuration.tls?.certificateFile = files[1].1
-        configuration.tls?.keyFile = files[2].1
-        self.configuration = configuration
+        if Set(configurations.map { "\($0.host):\($0.port)/\($0.database)" }).count < configurations.count {
+            parser.report("redis lists the same server twice: each shard is a Redis of its own")
+        }
+        let withFiles = { (configuration: RedisConfiguration) -> RedisConfiguration in
+            var configuration = configuration
+            configuration.tls?.caFile = files[0].1
+            configuration.tls?.certificateFile = files[1].1
+            configuration.tls?.keyFile = files[2].1
+            return configuration
+        }
+        self.configurations = configurations.map(withFiles)
+        self.clusterSeeds = seeds.map(withFiles)
     }
 }
 

@@ -7,7 +7,7 @@ import SwitchboardAuth
 import SwitchboardHTTPClient
 package import SwitchboardMetrics
 import SwitchboardPubSub
-package import SwitchboardRedis
+import SwitchboardRedis
 package import SwitchboardRooms
 import SwitchboardRoomsRedis
 import SwitchboardServer
@@ -22,8 +22,9 @@ package struct NodeGraph: Sendable {
     package let counters: ChatCounters
     let authentication: ChatAuthentication
     let tls: TLSCredentials?
-    /// With Redis: the command connection (shared by the broker and the stores) and the broker.
-    package let redis: (client: RedisClient, broker: RedisBroker)?
+    /// With Redis: where commands go (one Redis, shards or a cluster; shared by the broker and the stores), the
+    /// service that runs those connections, and the broker.
+    package let redis: RedisBackend?
     package let presence: (any PresenceStore)?
     package let dispatcher: WebhookDispatcher?
     package let exporter: MetricsExporter?
@@ -59,17 +60,13 @@ package struct NodeGraph: Sendable {
             ? ChatHooks()
             : BackendHooks(configuration: hookConfiguration, client: client, logger: logger).chatHooks
         self.chat = configuration.chatConfiguration(auth: self.authentication, hooks: self.hooks)
-        if let redis = configuration.redis.configuration {
-            // Two Redis connections per process: one for commands (PUBLISH, history, presence), one subscriber.
-            let redisClient = RedisClient(configuration: redis, eventLoop: group.next(), logger: logger)
-            let broker = RedisBroker(
-                client: redisClient, eventLoopGroup: group, logger: logger, metricsFactory: exporter?.factory)
-            self.redis = (redisClient, broker)
-            self.topics = Topics(broker: broker, logger: logger, metricsFactory: exporter?.factory)
+        if let redis = RedisBackend(configuration.redis, group: group, logger: logger, metrics: exporter?.factory) {
+            self.redis = redis
+            self.topics = Topics(broker: redis.broker, logger: logger, metricsFactory: exporter?.factory)
             self.presence = RedisPresence(
-                client: redisClient, ttl: .seconds(configuration.redis.presenceTTL), observer: events,
+                redis: redis.router, ttl: .seconds(configuration.redis.presenceTTL), observer: events,
                 leaveDelay: configuration.webhooks.leaveDelay, counters: counters, logger: logger)
-            exporter?.observe(redis: redisClient, broker: broker)
+            exporter?.observe(redis: { redis.router.clients }, broker: redis.broker)
         } else {
             self.redis = nil
             self.topics = Topics(broker: LocalBroker(), logger: logger, metricsFactory: exporter?.factory)
@@ -102,7 +99,7 @@ package struct NodeGraph: Sendable {
                 return BrokerHealth(kind: "redis", unavailable: await redis.broker.unreadiness(timeout: .seconds(1)))
             },
             ready: { await redis?.broker.isConnected ?? true },
-            roomLog: self.redis.map { RedisRoomLog(client: $0.client, limits: self.chat.history) },
+            roomLog: self.redis.map { RedisRoomLog(redis: $0.router, limits: self.chat.history) },
             presence: self.presence,
             presenceObserver: events,
             leaveDelay: self.configuration.webhooks.leaveDelay,
@@ -123,9 +120,9 @@ package struct NodeGraph: Sendable {
         around chatServices: [any Service], server: Server, name: String, group: any EventLoopGroup
     ) -> [(name: String, configuration: ServiceGroupConfiguration.ServiceConfiguration)] {
         var services: [(String, ServiceGroupConfiguration.ServiceConfiguration)] = []
-        if let (client, broker) = self.redis {
-            services.append(("redis client", .init(service: client)))
-            services.append(("redis broker", .init(service: broker)))
+        if let redis = self.redis {
+            services.append(("redis client", .init(service: redis.commands)))
+            services.append(("redis broker", .init(service: redis.broker)))
         }
         services.append(("http client", .init(service: self.client)))
         if let dispatcher { services.append(("webhook dispatcher", .init(service: dispatcher))) }
@@ -152,8 +149,8 @@ package struct NodeGraph: Sendable {
         if let tls {
             services.append(("tls reloader", .init(service: TLSReloader(credentials: tls, logger: self.logger))))
         }
-        if let (_, broker) = self.redis, let redis = self.configuration.redis.configuration {
-            let report = RedisStartupReport(broker: broker, configuration: redis, logger: self.logger)
+        if let redis = self.redis {
+            let report = RedisStartupReport(broker: redis.broker, description: redis.description, logger: self.logger)
             services.append(("redis report", .init(service: report, successTerminationBehavior: .ignore)))
         }
         if let exporter, let port = self.configuration.metrics.port {

@@ -35,17 +35,18 @@ struct Announcer: Service {
 /// Says once, at start-up, whether Redis answers: an operator should see at once that a node serves only its own
 /// clients. The connections themselves are services of their own.
 struct RedisStartupReport: Service {
-    let broker: RedisBroker
-    let configuration: RedisConfiguration
+    let broker: any RedisFanOut
+    let description: String
     let logger: Logger
 
     func run() async throws {
         if await self.broker.waitUntilConnected(timeout: .seconds(2)) {
-            self.logger.info("Fan-out through Redis", metadata: ["redis": "\(self.configuration)"])
+            self.logger.info("Fan-out through Redis", metadata: ["redis": "\(self.description)"])
         } else if !Task.isShuttingDownGracefully {
+            let reason = await self.broker.unreadiness(timeout: .seconds(1)) ?? ""
             self.logger.warning(
                 "Redis is unreachable: serving local clients only and retrying in the background",
-                metadata: ["redis": "\(self.configuration)"]
+                metadata: ["redis": "\(self.description)", "reason": "\(reason)"]
             )
         }
         // Ends on its turn in the shutdown, never while another service is shutting down (a SIGTERM within the

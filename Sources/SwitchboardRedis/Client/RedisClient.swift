@@ -172,13 +172,39 @@ public final class RedisClient: Service {
         return connection.sendNow(command)
     }
 
+    /// Sends a command whose reply the server sends as a push (`SUNSUBSCRIBE` on a sharded subscriber connection);
+    /// nothing while disconnected (the connection it was for is gone).
+    func sendWithoutReply(_ command: RESPCommand) {
+        self.link.withLockedValue { $0.connection }?.sendWithoutReply(command)
+    }
+
+    /// Closes the current connection (it reconnects as after any loss): for a connection that has gone silent.
+    func dropConnection() {
+        self.link.withLockedValue { $0.connection }?.channel.close(promise: nil)
+    }
+
+    /// Sends several commands on the same connection, in order; fails them all at once while disconnected.
+    public func sendPipelined(_ commands: [RESPCommand]) -> [EventLoopFuture<RESPValue>] {
+        let link = self.link.withLockedValue { $0 }
+        guard let connection = link.connection else {
+            let error = self.unavailableError(link)
+            return commands.map { _ in self.eventLoop.makeFailedFuture(error) }
+        }
+        return connection.sendPipelined(commands)
+    }
+
     /// `PUBLISH channel payload` on the current connection, without a ``RESPCommand`` or a future per message: the
     /// path of a busy publisher. `reply` gets the number of receivers (or `()`), or the failure: at once while
     /// disconnected.
-    func publishNow(_ payload: ByteBuffer, to channel: String, reply: RedisRequest.PublishReply) {
+    public func publishNow(_ payload: ByteBuffer, to channel: String, reply: PublishReply) {
+        self.publishNow(payload, to: channel, sharded: false, reply: reply)
+    }
+
+    /// `PUBLISH` (or, `sharded`, `SPUBLISH`) on the current connection.
+    func publishNow(_ payload: ByteBuffer, to channel: String, sharded: Bool, reply: PublishReply) {
         let link = self.link.withLockedValue { $0 }
         guard let connection = link.connection else { return reply.fail(self.unavailableError(link)) }
-        connection.publishNow(payload, to: channel, reply: reply)
+        connection.publishNow(payload, to: channel, sharded: sharded, reply: reply)
     }
 
     /// Sends `PING` and waits at most `timeout` for the answer: whether Redis really answers now, which the

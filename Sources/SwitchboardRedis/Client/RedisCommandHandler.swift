@@ -110,8 +110,12 @@ final class RedisCommandHandler: ChannelDuplexHandler {
                         .tooManyPendingCommands, "\(self.maxPendingCommands) commands are already waiting for replies"))
                 continue
             }
-            self.pending.append(Pending(request: request, size: size, deadline: now + self.commandTimeout))
             request.encode(into: &buffer)
+            if case .withoutReply = request {
+                self.budget.release(size)
+                continue
+            }
+            self.pending.append(Pending(request: request, size: size, deadline: now + self.commandTimeout))
         }
         if self.timeoutTask == nil, !self.pending.isEmpty {
             self.armTimeout(context: context, at: now + self.commandTimeout)
@@ -153,9 +157,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             guard let next = self.nextPending(context: context) else { return }
             switch next.request {
             case .command(_, let promise): promise.succeed(.integer(number))
-            case .publish(_, _, .none): break
-            case .publish(_, _, .receivers(let promise)): promise.succeed(Int(number))
-            case .publish(_, _, .done(let promise)): promise.succeed(())
+            case .publish(_, _, _, .none): break
+            case .publish(_, _, _, .receivers(let promise)): promise.succeed(Int(number))
+            case .publish(_, _, _, .done(let promise)): promise.succeed(())
+            case .withoutReply: break
             }
             return
         case .value(let decoded):
@@ -173,8 +178,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             next.request.fail(RedisError(.serverError, message))
         case (_, .command(_, let promise)):
             promise.succeed(value)
-        case (_, .publish(_, _, let reply)):
+        case (_, .publish(_, _, _, let reply)):
             reply.fail(RedisError(.unexpectedReply, "PUBLISH answered \(value)"))
+        case (_, .withoutReply):
+            break
         }
     }
 
@@ -212,6 +219,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             return kind.readableBytesView.elementsEqual("message".utf8)
                 || kind.readableBytesView.elementsEqual("pmessage".utf8)
                 || kind.readableBytesView.elementsEqual("smessage".utf8)
+                // Sent unasked when a slot moves (and to our own SUNSUBSCRIBE, which awaits no reply).
+                || kind.readableBytesView.elementsEqual("sunsubscribe".utf8)
         default:
             return false
         }

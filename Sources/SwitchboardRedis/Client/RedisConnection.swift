@@ -167,6 +167,11 @@ public final class RedisConnection: Sendable {
         return promise.futureResult
     }
 
+    /// Sends a command whose reply comes as a push (see ``RedisRequest/withoutReply(_:)``).
+    func sendWithoutReply(_ command: RESPCommand) {
+        self.enqueue(.withoutReply(command))
+    }
+
     /// Sends several commands together; the futures complete with their replies, in order.
     public func sendPipelined(_ commands: [RESPCommand]) -> [EventLoopFuture<RESPValue>] {
         commands.map { self.sendNow($0) }
@@ -174,8 +179,8 @@ public final class RedisConnection: Sendable {
 
     /// `PUBLISH channel payload` without a ``RESPCommand`` or a future of its own: `reply` is completed with the
     /// reply (the number of receivers, or `()`), or failed.
-    func publishNow(_ payload: ByteBuffer, to channel: String, reply: RedisRequest.PublishReply) {
-        self.enqueue(.publish(channel: channel, payload: payload, reply: reply))
+    func publishNow(_ payload: ByteBuffer, to channel: String, sharded: Bool = false, reply: PublishReply) {
+        self.enqueue(.publish(channel: channel, payload: payload, sharded: sharded, reply: reply))
     }
 
     /// Runs `script` with `EVALSHA`; the first use on this connection is preceded by `SCRIPT LOAD`, pipelined.

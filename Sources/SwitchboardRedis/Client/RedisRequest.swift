@@ -5,31 +5,32 @@ import Synchronization
 enum RedisRequest: Sendable {
     /// Any command; the promise gets its reply, whatever it is (an error reply fails it).
     case command(RESPCommand, EventLoopPromise<RESPValue>)
-    /// `PUBLISH channel payload`, encoded without building a ``RESPCommand``; the reply is the number of receivers.
-    case publish(channel: String, payload: ByteBuffer, reply: PublishReply)
-
-    /// What a `PUBLISH`'s integer reply completes.
-    enum PublishReply: Sendable {
-        case none
-        case receivers(EventLoopPromise<Int>)
-        case done(EventLoopPromise<Void>)
-    }
+    /// `PUBLISH channel payload` (`SPUBLISH` when `sharded`), encoded without building a ``RESPCommand``; the reply
+    /// is the number of receivers.
+    case publish(channel: String, payload: ByteBuffer, sharded: Bool, reply: PublishReply)
+    /// A command whose reply the server sends as a push (`SUNSUBSCRIBE` on a sharded subscriber connection, where
+    /// the server also sends it unasked when a slot moves): written, and no reply awaited.
+    case withoutReply(RESPCommand)
 
     /// The bytes it takes on the wire, near enough: what the pending budget counts.
     var size: Int {
         switch self {
-        case .command(let command, _): command.encodedSize
-        case .publish(let channel, let payload, _): 48 + channel.utf8.count + payload.readableBytes
+        case .command(let command, _), .withoutReply(let command): command.encodedSize
+        case .publish(let channel, let payload, _, _): 48 + channel.utf8.count + payload.readableBytes
         }
     }
 
     /// Appends the wire form.
     func encode(into buffer: inout ByteBuffer) {
         switch self {
-        case .command(let command, _):
+        case .command(let command, _), .withoutReply(let command):
             command.encode(into: &buffer)
-        case .publish(let channel, let payload, _):
-            buffer.writeStaticString("*3\r\n$7\r\nPUBLISH\r\n")
+        case .publish(let channel, let payload, let sharded, _):
+            if sharded {
+                buffer.writeStaticString("*3\r\n$8\r\nSPUBLISH\r\n")
+            } else {
+                buffer.writeStaticString("*3\r\n$7\r\nPUBLISH\r\n")
+            }
             buffer.writeRESPHeader(UInt8(ascii: "$"), channel.utf8.count)
             buffer.writeString(channel)
             buffer.writeStaticString("\r\n")
@@ -43,17 +44,8 @@ enum RedisRequest: Sendable {
     func fail(_ error: any Error) {
         switch self {
         case .command(_, let promise): promise.fail(error)
-        case .publish(_, _, let reply): reply.fail(error)
-        }
-    }
-}
-
-extension RedisRequest.PublishReply {
-    func fail(_ error: any Error) {
-        switch self {
-        case .none: break
-        case .receivers(let promise): promise.fail(error)
-        case .done(let promise): promise.fail(error)
+        case .publish(_, _, _, let reply): reply.fail(error)
+        case .withoutReply: break
         }
     }
 }

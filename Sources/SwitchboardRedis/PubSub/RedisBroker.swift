@@ -20,12 +20,16 @@ import Synchronization
 ///
 /// Run it as a swift-service-lifecycle `Service` (``run()``), or call ``start()`` and ``shutdown()`` yourself.
 ///
-/// Sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE` for Redis Cluster) is not implemented yet.
+/// Over several independent Redis servers (``RedisShards``) each channel lives on one shard (jump consistent hash):
+/// one command connection and one subscriber connection per shard, a reconnection's gap told to the subscribers of
+/// that shard's channels only.
 public final class RedisBroker: Broker, Service {
-    private let commands: RedisClient
-    /// Whether the broker made its command client, so starts and shuts it down with itself.
+    private let shards: RedisShards
+    private var commands: [RedisClient] { self.shards.clients }
+    /// Whether the broker made its command clients, so starts and shuts them down with itself.
     private let ownsCommands: Bool
-    private let subscriber: RedisSubscriber
+    /// One per shard, in the shards' order.
+    private let subscribers: [RedisSubscriber]
     private let fanOut = LocalBroker()
     /// How long `PUBLISH` takes (until Redis answers); `nil` records nothing.
     private let publishTimer: CoreMetrics.Timer?
@@ -53,8 +57,8 @@ public final class RedisBroker: Broker, Service {
         let client = RedisClient(
             configuration: configuration, eventLoop: eventLoopGroup.next(), backoff: backoff, logger: logger)
         self.init(
-            commands: client, ownsCommands: true, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger,
-            metricsFactory: metricsFactory)
+            shards: RedisShards(clients: [client]), ownsCommands: true, eventLoopGroup: eventLoopGroup,
+            backoff: backoff, logger: logger, metricsFactory: metricsFactory)
     }
 
     /// Creates a broker that publishes through `client`, which the process also uses for its other Redis commands
@@ -76,36 +80,54 @@ public final class RedisBroker: Broker, Service {
         metricsFactory: (any MetricsFactory)? = MetricsSystem.factory
     ) {
         self.init(
-            commands: client, ownsCommands: false, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger,
+            shards: RedisShards(clients: [client]), ownsCommands: false, eventLoopGroup: eventLoopGroup,
+            backoff: backoff, logger: logger, metricsFactory: metricsFactory)
+    }
+
+    /// Creates a broker over independent shards whose command clients the process runs (and uses for its other
+    /// Redis commands): one subscriber connection per shard, to the same server as its command client.
+    public convenience init(
+        shards: RedisShards,
+        eventLoopGroup: any EventLoopGroup,
+        backoff: RedisClient.Backoff = .init(),
+        logger: Logger,
+        metricsFactory: (any MetricsFactory)? = MetricsSystem.factory
+    ) {
+        self.init(
+            shards: shards, ownsCommands: false, eventLoopGroup: eventLoopGroup, backoff: backoff, logger: logger,
             metricsFactory: metricsFactory)
     }
 
     private init(
-        commands: RedisClient,
+        shards: RedisShards,
         ownsCommands: Bool,
         eventLoopGroup: any EventLoopGroup,
         backoff: RedisClient.Backoff,
         logger: Logger,
         metricsFactory: (any MetricsFactory)?
     ) {
-        self.commands = commands
+        self.shards = shards
         self.ownsCommands = ownsCommands
         self.publishTimer = metricsFactory.map {
             CoreMetrics.Timer(label: "switchboard_broker_publish_seconds", dimensions: [], factory: $0)
         }
-        self.subscriber = RedisSubscriber(
-            configuration: commands.configuration,
-            eventLoop: eventLoopGroup.next(),
-            backoff: backoff,
-            fanOut: self.fanOut,
-            logger: logger
-        )
+        let fanOut = self.fanOut
+        self.subscribers = shards.clients.map { client in
+            RedisSubscriber(
+                configuration: client.configuration, eventLoop: eventLoopGroup.next(), backoff: backoff,
+                fanOut: fanOut, logger: logger)
+        }
+    }
+
+    /// The subscriber connection of `channel`'s shard.
+    private func subscriber(of channel: String) -> RedisSubscriber {
+        self.subscribers[self.shards.shard(of: channel)]
     }
 
     /// Starts the connections in the background.
     public func start() {
-        if self.ownsCommands { self.commands.start() }
-        self.subscriber.start()
+        if self.ownsCommands { for client in self.commands { client.start() } }
+        for subscriber in self.subscribers { subscriber.start() }
     }
 
     /// Starts, runs until graceful shutdown (or cancellation), then closes the connections it owns.
@@ -117,44 +139,54 @@ public final class RedisBroker: Broker, Service {
 
     /// Waits until both connections are up, or `timeout` passes; returns whether they are.
     public func waitUntilConnected(timeout: Duration) async -> Bool {
-        async let commands = self.commands.waitUntilConnected(timeout: timeout)
-        let subscriber = await self.subscriber.waitUntilConnected(timeout: timeout)
-        return await commands && subscriber
+        var all = true
+        for client in self.commands { all = await client.waitUntilConnected(timeout: timeout) && all }
+        for subscriber in self.subscribers { all = await subscriber.waitUntilConnected(timeout: timeout) && all }
+        return all
     }
 
-    /// Whether both connections are up right now (for health checks).
+    /// Whether every connection is up right now (for health checks).
     public var isConnected: Bool {
         get async {
-            let commands = await self.commands.isConnected
-            let subscriber = await self.subscriber.isConnected
-            return commands && subscriber
+            for client in self.commands where await !client.isConnected { return false }
+            return await self.subscriberIsConnected
         }
     }
 
-    /// Whether the subscriber connection is up right now (for metrics; the command client tells its own).
+    /// Whether every subscriber connection is up right now (for metrics; the command clients tell their own).
     public var subscriberIsConnected: Bool {
-        get async { await self.subscriber.isConnected }
+        get async {
+            for subscriber in self.subscribers where await !subscriber.isConnected { return false }
+            return true
+        }
     }
 
-    /// Whether the broker works right now: the subscriber connection is up and the command connection answers a
+    /// Whether the broker works right now: every subscriber connection is up and every command connection answers a
     /// `PING` within `timeout` (a round trip, so a hung Redis is not reported as healthy).
     ///
-    /// - Returns: `nil` when ready, or why not.
+    /// - Returns: `nil` when ready, or why not (naming the shard, when there are several).
     public func unreadiness(timeout: Duration) async -> String? {
-        guard await self.subscriber.isConnected else { return "the Redis subscriber connection is down" }
-        do {
-            try await self.commands.ping(timeout: timeout)
-            return nil
-        } catch {
-            return "\(error)"
+        let named = { (index: Int, text: String) in
+            self.subscribers.count > 1 ? "shard \(index) (\(self.commands[index].configuration)): \(text)" : text
         }
+        for (index, subscriber) in self.subscribers.enumerated() where await !subscriber.isConnected {
+            return named(index, "the Redis subscriber connection is down")
+        }
+        for (index, client) in self.commands.enumerated() {
+            do {
+                try await client.ping(timeout: timeout)
+            } catch {
+                return named(index, "\(error)")
+            }
+        }
+        return nil
     }
 
-    /// Closes the subscriber connection (and the command connection, if the broker made it) and stops
+    /// Closes the subscriber connections (and the command connections, if the broker made them) and stops
     /// reconnecting. Subscribers get no further messages.
     public func shutdown() async {
-        if self.ownsCommands { await self.commands.shutdown() }
-        await self.subscriber.shutdown()
+        if self.ownsCommands { for client in self.commands { await client.shutdown() } }
+        for subscriber in self.subscribers { await subscriber.shutdown() }
     }
 
     /// Publishes through Redis; returns once Redis has accepted the message.
@@ -179,15 +211,16 @@ public final class RedisBroker: Broker, Service {
             return
         }
         // The busy path: no command value, no future of its own, the promise (if any) completed by the reply.
-        self.commands.publishNow(payload, to: channel, reply: promise.map { .done($0) } ?? .none)
+        self.shards.publishNow(payload, to: channel, reply: promise.map { .done($0) } ?? .none)
     }
 
     /// Publishes without suspending; the future completes once Redis accepted the message, with the number of
     /// subscriber connections (processes, not sockets) that received it.
     @discardableResult
     public func publishNow(_ payload: ByteBuffer, to channel: String) -> EventLoopFuture<Int> {
-        let reply = self.commands.eventLoop.makePromise(of: Int.self)
-        self.commands.publishNow(payload, to: channel, reply: .receivers(reply))
+        let client = self.shards.client(for: channel)
+        let reply = client.eventLoop.makePromise(of: Int.self)
+        client.publishNow(payload, to: channel, reply: .receivers(reply))
         if let timer = self.publishTimer {
             let start = NIODeadline.now()
             // Only answered publishes: a refusal at once (Redis down) is not a latency.
@@ -227,7 +260,7 @@ public final class RedisBroker: Broker, Service {
 
     /// Takes a reference to `channel` on the subscriber connection for `local`, released with it.
     private func retaining(_ channel: String, _ local: Subscription) -> EventLoopFuture<Subscription> {
-        let subscriber = self.subscriber
+        let subscriber = self.subscriber(of: channel)
         let subscription = Subscription {
             local.cancel()
             subscriber.release(channel)
@@ -237,6 +270,10 @@ public final class RedisBroker: Broker, Service {
 
     /// The channels this process is subscribed to in Redis.
     public var subscribedChannels: [String] {
-        get async throws { try await self.subscriber.channels }
+        get async throws {
+            var all: [String] = []
+            for subscriber in self.subscribers { all += try await subscriber.channels }
+            return all
+        }
     }
 }

@@ -121,8 +121,8 @@ final class RedisSubscriber: Sendable {
         guard !state.value.counts.isEmpty else { return connection.eventLoop.makeSucceededVoidFuture() }
         return self.synchronize(connection, subscribed: [], state: state).map {
             logger.info("Redis subscriptions restored", metadata: ["channels": "\(state.value.counts.count)"])
-            // Anything published while the connection was down is lost to us: say so.
-            fanOut.broadcastToAll(.gap)
+            // Anything published to these channels while the connection was down is lost to us: say so.
+            fanOut.broadcast(.gap, to: Array(state.value.counts.keys))
         }
     }
 

@@ -16,6 +16,17 @@ public struct RedisScript: Sendable, Hashable {
     /// The SHA-1 of the source in lowercase hex: the name Redis caches it under.
     public let sha1: String
 
+    /// The same script publishing with `SPUBLISH` (each `redis.call('PUBLISH'` becomes `redis.call('SPUBLISH'`),
+    /// for Redis Cluster's sharded channels; the channel must be one of the script's keys.
+    public var sharded: RedisScript {
+        RedisScript(self.source.replacing("redis.call('PUBLISH'", with: "redis.call('SPUBLISH'"))
+    }
+
+    /// The variant for `router`: ``sharded`` where channels are.
+    public func variant(for router: some RedisRouter) -> RedisScript {
+        router.publishesSharded ? self.sharded : self
+    }
+
     /// Creates a script from its Lua source.
     public init(_ source: String) {
         self.source = source

@@ -127,7 +127,7 @@ final class ConnectionLimiter: Sendable {
         return decision
     }
 
-    /// How long a refused connection may linger for its client to close: a second, unless
+    /// How long a refused connection may linger for its client to close: two seconds (as other lingering closes), unless
     /// ``maxLingering`` already do. Call once per refused connection, with its close future.
     func lingerTime(until closed: EventLoopFuture<Void>) -> TimeAmount {
         guard self.lingering.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxLingering else {
@@ -135,7 +135,7 @@ final class ConnectionLimiter: Sendable {
             return .zero
         }
         closed.whenComplete { _ in self.lingering.wrappingSubtract(1, ordering: .relaxed) }
-        return .seconds(1)
+        return .seconds(2)
     }
 
     /// Takes a new-connection token from `key`'s bucket (burst `2 * rate`); `false` when there is none.
