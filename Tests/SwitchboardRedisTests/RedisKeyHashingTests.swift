@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 
 @testable import SwitchboardRedis
@@ -35,5 +36,58 @@ struct RedisKeyHashingTests {
         #expect((1_900...3_100).contains(moved), "\(moved) of 10,000 moved (about a quarter)")
         #expect(RedisKeyHashing.shard("switchboard:{room:x}:presence", of: 5) == RedisKeyHashing.shard("room:x", of: 5))
         #expect(RedisKeyHashing.shard("anything", of: 1) == 0)
+    }
+}
+
+@Suite("Cluster topology and redirections, parsed")
+struct ClusterTopologyTests {
+    @Test("CLUSTER SHARDS: each shard's online primary owns its slot ranges; a failed one is skipped")
+    func shards() throws {
+        func node(_ port: Int, _ role: String, _ health: String) -> RESPValue {
+            .array([
+                .bulkString(.init(string: "id")), .bulkString(.init(string: "n\(port)")),
+                .bulkString(.init(string: "port")), .integer(Int64(port)),
+                .bulkString(.init(string: "ip")), .bulkString(.init(string: "127.0.0.1")),
+                .bulkString(.init(string: "endpoint")), .bulkString(.init(string: "127.0.0.1")),
+                .bulkString(.init(string: "role")), .bulkString(.init(string: role)),
+                .bulkString(.init(string: "health")), .bulkString(.init(string: health)),
+            ])
+        }
+        func shard(_ ranges: [Int64], _ nodes: [RESPValue]) -> RESPValue {
+            .array([
+                .bulkString(.init(string: "slots")), .array(ranges.map { .integer($0) }),
+                .bulkString(.init(string: "nodes")), .array(nodes),
+            ])
+        }
+        let reply = RESPValue.array([
+            shard([0, 5460], [node(7001, "master", "online"), node(7004, "replica", "online")]),
+            shard([5461, 10922], [node(7002, "master", "fail"), node(7005, "master", "online")]),
+            shard([10923, 12000, 12001, 16383], [node(7003, "master", "online")]),
+        ])
+        let topology = try #require(ClusterTopology.fromShards(reply))
+        #expect(topology.coversAllSlots)
+        #expect(topology.owner(of: 0)?.port == 7001 && topology.owner(of: 5460)?.port == 7001)
+        #expect(topology.owner(of: 6000)?.port == 7005, "the promoted replica, not the failed primary")
+        #expect(topology.owner(of: 16383)?.port == 7003)
+        let partial = RESPValue.array([shard([0, 100], [node(7001, "master", "fail")])])
+        #expect(ClusterTopology.fromShards(partial)?.coversAllSlots == false)
+    }
+
+    @Test("CLUSTER SLOTS, and MOVED / ASK replies")
+    func slotsAndRedirections() throws {
+        let reply = RESPValue.array([
+            .array([
+                .integer(0), .integer(16383),
+                .array([.bulkString(.init(string: "10.0.0.1")), .integer(7000), .bulkString(.init(string: "id"))]),
+            ])
+        ])
+        let topology = try #require(ClusterTopology.fromSlots(reply))
+        #expect(topology.coversAllSlots && topology.owner(of: 42)?.host == "10.0.0.1")
+        let moved = ClusterRedirection(RedisError(.serverError, "MOVED 3999 127.0.0.1:6381"))
+        #expect(moved == ClusterRedirection(kind: .moved, slot: 3999, host: "127.0.0.1", port: 6381))
+        let ask = ClusterRedirection(RedisError(.serverError, "ASK 12 [::1]:7000"))
+        #expect(ask?.kind == .ask && ask?.host == "::1" && ask?.port == 7000)
+        #expect(ClusterRedirection(RedisError(.serverError, "ERR unknown")) == nil)
+        #expect(ClusterRedirection(RedisError(.timeout, "MOVED 1 a:1")) == nil)
     }
 }

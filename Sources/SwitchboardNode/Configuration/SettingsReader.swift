@@ -61,7 +61,10 @@ public struct SettingsReader: Sendable {
         let key = ConfigKey([setting.key])
         for (source, reader, holdsLists) in self.layers {
             if holdsLists, let values = reader.stringArray(forKey: key, isSecret: setting.isSecret) {
-                return (values, source)
+                // A repeated flag, each of whose values may be a list too (`--redis a,b`), as in the environment.
+                guard case .list(let separator) = setting.kind else { return (values, source) }
+                let elements = values.flatMap { $0.split(separator: separator).map { $0.trimmingSpaces() } }
+                return (elements.filter { !$0.isEmpty }, source)
             }
             if !holdsLists, let values = Self.values(of: setting, key: key, source: source, in: reader) {
                 return (values, source)

@@ -130,8 +130,11 @@ public final class RedisClient: Service {
 
     /// Whether a connection is established (and its `onConnected` work is done).
     public var isConnected: Bool {
-        get async { self.link.withLockedValue { $0.connection != nil } }
+        get async { self.isConnectedNow }
     }
+
+    /// ``isConnected``, from any thread without suspending.
+    var isConnectedNow: Bool { self.link.withLockedValue { $0.connection != nil } }
 
     /// Bytes of commands queued or waiting for replies on the current connection (bounded by
     /// ``RedisConfiguration/maxPendingBytes``).

@@ -29,8 +29,12 @@ public final class RedisClusterBroker: Broker, Service {
         var lastTraffic = NIODeadline.now()
         /// A probe sent and not back yet: when it was sent.
         var probeSent: NIODeadline?
-        /// When the connection was lost (or found silent), until its channels are back.
+        /// When the connection was lost (or found silent, or channels moved here), until its channels are back.
         var faultSince: NIODeadline?
+        /// Channels whose subscribers are owed a gap once subscribed here: they may have missed messages.
+        var owed: Set<String> = []
+        /// Whether the connection was ever up: before, a channel waits for it rather than owing a gap.
+        var everConnected = false
 
         init(address: RedisClusterClient.Address, client: RedisClient) {
             self.address = address
@@ -197,13 +201,28 @@ public final class RedisClusterBroker: Broker, Service {
             return promise.futureResult
         }
         guard let node = self.home(of: channel) else {
+            // Placed (and owed a gap) when the topology says where.
             self.cluster.requestRefresh("no primary for channel \(channel)")
             return self.loop.makeSucceededVoidFuture()
         }
         node.channels.insert(channel)
         let promise = self.loop.makePromise(of: Void.self)
         state.waiters[channel] = [promise]
-        self.subscribe([channel], at: node, thenGap: false)
+        if node.everConnected {
+            self.subscribe([channel], at: node)
+        } else {
+            // A connection still being made: the subscription goes with it. Not made in time, the subscriber goes
+            // on and is owed a gap.
+            let bound = NIOLoopBound(node, eventLoop: self.loop)
+            self.loop.scheduleTask(in: TimeAmount(self.cluster.configuration.connectTimeout)) {
+                let state = self.state.value
+                guard let waiters = state.waiters[channel], !bound.value.everConnected else { return }
+                state.waiters[channel] = nil
+                bound.value.owed.insert(channel)
+                bound.value.faultSince = bound.value.faultSince ?? .now()
+                for waiter in waiters { waiter.succeed() }
+            }
+        }
         return promise.futureResult
     }
 
@@ -253,42 +272,48 @@ public final class RedisClusterBroker: Broker, Service {
         return node
     }
 
-    /// `SSUBSCRIBE`s `channels` (one command each: they may be of different slots) at `node`; then, if `thenGap`,
-    /// their subscribers are told they may have missed messages. Not connected: done (with the gap) on connection.
-    private func subscribe(_ channels: [String], at node: Node, thenGap: Bool) {
+    /// `SSUBSCRIBE`s `channels` (one command each: they may be of different slots) at `node`; those owed a gap get it
+    /// once subscribed. Not connected: done on connection.
+    private func subscribe(_ channels: [String], at node: Node) {
         guard !channels.isEmpty else { return }
         let replies = node.client.sendPipelined(channels.map { RESPCommand("SSUBSCRIBE", $0) })
         let bound = NIOLoopBound(node, eventLoop: self.loop)
         EventLoopFuture.whenAllComplete(replies, on: self.loop).whenSuccess { results in
             let subscribed = results.allSatisfy { if case .success = $0 { true } else { false } }
-            self.confirmed(channels, at: bound.value, subscribed: subscribed, thenGap: thenGap)
+            self.confirmed(channels, at: bound.value, subscribed: subscribed)
         }
     }
 
-    /// The subscriptions of `channels` at `node` were answered: their waiters go on; if they were made, a gap (when
-    /// due) tells their subscribers; if not, the connection's return makes them, with the gap.
-    private func confirmed(_ channels: [String], at node: Node, subscribed: Bool, thenGap: Bool) {
+    /// The subscriptions of `channels` at `node` were answered: their waiters go on, and those owed a gap get it. If
+    /// they failed (the connection is down), they are made when it is back, each then owed a gap.
+    private func confirmed(_ channels: [String], at node: Node, subscribed: Bool) {
         let state = self.state.value
+        guard subscribed else {
+            guard node.everConnected else { return }  // the first connection makes them, and answers the waiters
+            node.owed.formUnion(channels)
+            node.faultSince = node.faultSince ?? .now()
+            for channel in channels {
+                for waiter in state.waiters.removeValue(forKey: channel) ?? [] { waiter.succeed() }
+            }
+            return
+        }
         for channel in channels {
             for waiter in state.waiters.removeValue(forKey: channel) ?? [] { waiter.succeed() }
         }
-        guard subscribed else {
-            node.faultSince = node.faultSince ?? .now()
-            return
-        }
-        guard thenGap else { return }
-        self.fanOut.broadcast(.gap, to: channels)
-        if let since = node.faultSince {
-            node.faultSince = nil
-            let elapsed = NIODeadline.now() - since
-            self.redelivery?.recordNanoseconds(elapsed.nanoseconds)
-            self.logger.info(
-                "Redis Cluster subscriptions restored; subscribers told of a gap",
-                metadata: [
-                    "node": "\(node.address)", "channels": "\(channels.count)",
-                    "after_ms": "\(elapsed.nanoseconds / 1_000_000)",
-                ])
-        }
+        let gaps = channels.filter { node.owed.contains($0) }
+        guard !gaps.isEmpty else { return }
+        node.owed.subtract(gaps)
+        self.fanOut.broadcast(.gap, to: gaps)
+        guard node.owed.isEmpty, let since = node.faultSince else { return }
+        node.faultSince = nil
+        let elapsed = NIODeadline.now() - since
+        self.redelivery?.recordNanoseconds(elapsed.nanoseconds)
+        self.logger.info(
+            "Redis Cluster subscriptions restored; subscribers told of a gap",
+            metadata: [
+                "node": "\(node.address)", "channels": "\(gaps.count)",
+                "after_ms": "\(elapsed.nanoseconds / 1_000_000)",
+            ])
     }
 
     // MARK: Following the cluster
@@ -299,23 +324,29 @@ public final class RedisClusterBroker: Broker, Service {
         let state = self.state.value
         guard !state.isShutDown else { return }
         let now = NIODeadline.now()
-        var moves: [RedisClusterClient.Address: [String]] = [:]
+        var moves: [RedisClusterClient.Address: (channels: [String], since: NIODeadline)] = [:]
         for (address, node) in state.nodes {
             for channel in node.channels {
                 guard let owner = self.cluster.owner(of: channel), owner != address else { continue }
                 node.channels.remove(channel)
+                node.owed.remove(channel)
                 node.client.sendWithoutReply(RESPCommand("SUNSUBSCRIBE", channel))
-                moves[owner, default: []].append(channel)
+                // The fault began when the old owner was lost, if it was: that is what re-delivery is timed from.
+                let since = min(node.faultSince ?? now, moves[owner]?.since ?? now)
+                moves[owner, default: ([], now)].channels.append(channel)
+                moves[owner]!.since = since
             }
         }
-        for (owner, channels) in moves {
+        for (owner, move) in moves {
+            let channels = move.channels
             let node = self.node(at: owner)
             node.channels.formUnion(channels)
-            node.faultSince = node.faultSince ?? now
+            node.owed.formUnion(channels)
+            node.faultSince = min(node.faultSince ?? move.since, move.since)
             self.logger.info(
                 "Redis Cluster channels moved with their slots",
                 metadata: ["to": "\(owner)", "channels": "\(channels.count)"])
-            self.subscribe(channels, at: node, thenGap: true)
+            self.subscribe(channels, at: node)
         }
         // Channels no node holds (their owner was unknown): placed now.
         let held = Set(state.nodes.values.flatMap(\.channels))
@@ -323,8 +354,9 @@ public final class RedisClusterBroker: Broker, Service {
         for channel in homeless {
             guard let node = self.home(of: channel) else { continue }
             node.channels.insert(channel)
+            node.owed.insert(channel)
             node.faultSince = node.faultSince ?? now
-            self.subscribe([channel], at: node, thenGap: true)
+            self.subscribe([channel], at: node)
         }
         let primaries = Set(topology.primaries.map { RedisClusterClient.Address(host: $0.host, port: $0.port) })
         for (address, node) in state.nodes where !primaries.contains(address) && node.channels.isEmpty {
@@ -362,6 +394,7 @@ public final class RedisClusterBroker: Broker, Service {
         guard let node = state.nodes[address] else { return self.loop.makeSucceededVoidFuture() }
         node.lastTraffic = .now()
         node.probeSent = nil
+        node.everConnected = true
         let channels = Array(node.channels)
         let commands = (channels + (node.probeChannel.map { [$0] } ?? [])).map { RESPCommand("SSUBSCRIBE", $0) }
         guard !commands.isEmpty else { return self.loop.makeSucceededVoidFuture() }
@@ -369,7 +402,7 @@ public final class RedisClusterBroker: Broker, Service {
         return EventLoopFuture.whenAllComplete(connection.sendPipelined(commands), on: self.loop).map { results in
             let node = bound.value
             let subscribed = results.allSatisfy { if case .success = $0 { true } else { false } }
-            self.confirmed(channels, at: node, subscribed: subscribed, thenGap: node.faultSince != nil)
+            self.confirmed(channels, at: node, subscribed: subscribed)
         }
     }
 
@@ -377,6 +410,7 @@ public final class RedisClusterBroker: Broker, Service {
         self.loop.execute {
             guard let node = self.state.value.nodes[address] else { return }
             node.faultSince = node.faultSince ?? .now()
+            node.owed.formUnion(node.channels)
         }
         self.cluster.requestRefresh("subscriber connection to \(address) lost")
     }
@@ -389,7 +423,15 @@ public final class RedisClusterBroker: Broker, Service {
         // a slot it no longer owns: the topology tells where it went.
         guard let node = self.state.value.nodes[address], node.channels.contains(channel) else { return }
         node.faultSince = node.faultSince ?? .now()
+        node.owed.insert(channel)
         self.cluster.requestRefresh("sunsubscribe of \(channel) from \(address)")
+        // If the map read meanwhile still puts it here, subscribed again here (a refusal reads the map again).
+        let bound = NIOLoopBound(node, eventLoop: self.loop)
+        self.loop.scheduleTask(in: .milliseconds(250)) {
+            let node = bound.value
+            guard self.state.value.nodes[address] === node, node.channels.contains(channel) else { return }
+            self.subscribe([channel], at: node)
+        }
     }
 
     private func heard(
@@ -413,6 +455,7 @@ public final class RedisClusterBroker: Broker, Service {
                     metadata: ["node": "\(node.address)", "timeout": "\(self.probeTimeout)"])
                 node.probeSent = nil
                 node.faultSince = node.faultSince ?? sent
+                node.owed.formUnion(node.channels)
                 node.client.dropConnection()
                 self.cluster.requestRefresh("silent subscriber connection to \(node.address)")
             } else if now - node.lastTraffic > self.probeInterval {

@@ -124,6 +124,13 @@ struct ClusterRedirection: Equatable {
     var host: String
     var port: Int
 
+    init(kind: Kind, slot: Int, host: String, port: Int) {
+        self.kind = kind
+        self.slot = slot
+        self.host = host
+        self.port = port
+    }
+
     init?(_ error: any Error) {
         guard let error = error as? RedisError, error.kind == .serverError else { return nil }
         let words = error.message.split(separator: " ")

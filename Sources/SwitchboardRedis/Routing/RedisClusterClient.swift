@@ -183,10 +183,11 @@ public final class RedisClusterClient: RedisRouter, Service {
         self.start()
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let complete = self.state.withLock { $0.topology.coversAllSlots }
+                // Often while the cluster is not whole (a primary down: its replica is about to be promoted).
+                let whole = await self.isConnected
                 try? await Task.sleep(
-                    for: complete ? .nanoseconds(self.refreshInterval.nanoseconds) : .milliseconds(250))
-                self.requestRefresh(complete ? "periodic" : "incomplete")
+                    for: whole ? .nanoseconds(self.refreshInterval.nanoseconds) : .milliseconds(250))
+                self.requestRefresh(whole ? "periodic" : "not whole")
             }
         }
         await self.shutdown()
@@ -321,7 +322,13 @@ public final class RedisClusterClient: RedisRouter, Service {
             return self.group.next().makeFailedFuture(
                 RedisError(.connectionUnavailable, "no Redis Cluster primary serves slot \(slot) now"))
         }
-        return send(client, asking != nil).flatMapError { error in
+        // A primary just learned of (a replica promoted, a MOVED target) is still connecting: wait for it a moment
+        // rather than fail what the cluster can already serve.
+        let ready: EventLoopFuture<Void> =
+            client.isConnectedNow
+            ? client.eventLoop.makeSucceededVoidFuture()
+            : client.eventLoop.makeFutureWithTask { _ = await client.waitUntilConnected(timeout: .seconds(2)) }
+        return ready.flatMap { send(client, asking != nil) }.flatMapError { error in
             guard attempt < Self.maxRedirections, let redirection = ClusterRedirection(error) else {
                 if let error = error as? RedisError,
                     error.kind == .connectionUnavailable || error.kind == .connectionClosed || error.kind == .timeout
