@@ -120,9 +120,9 @@ package struct ChatApplication: Application {
             logger: logger)
         var router = Router()
         appRoutes(&router)
-        router.get("/") { _ in ChatPage.response(ChatPage.html, type: "text/html; charset=utf-8") }
-        router.get("/app.js") { _ in ChatPage.response(ChatPage.script, type: "text/javascript; charset=utf-8") }
-        router.get("/app.css") { _ in ChatPage.response(ChatPage.style, type: "text/css; charset=utf-8") }
+        router.get("/") { _ in ChatPage.index }
+        router.get("/app.js") { _ in ChatPage.script }
+        router.get("/app.css") { _ in ChatPage.style }
         router.get("/chat") { request in try await sockets.chat(request) }
         router.get("/subscribe/:channel") { request in try await sockets.subscribe(request) }
         router.get("/ws") { request in try await rooms.upgrade(request) }
@@ -170,9 +170,14 @@ package struct ChatApplication: Application {
         }
     }
 
-    private static let healthy = Response(
-        headers: [.contentType: "application/json", .cacheControl: "no-store"],
-        body: .init(string: #"{"status":"ok"}"# + "\n"))
+    private static let healthy: Response = {
+        let body = #"{"status":"ok"}"# + "\n"
+        return Response(
+            headers: [
+                .contentType: "application/json", .cacheControl: "no-store", .contentLength: "\(body.utf8.count)",
+            ],
+            body: .init(string: body))
+    }()
 
     private static func readiness(_ state: BrokerHealth) -> Response {
         let body = Readiness(

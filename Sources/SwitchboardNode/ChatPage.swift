@@ -1,4 +1,5 @@
 import HTTPTypes
+import NIOCore
 import Switchboard
 
 /// The chat page: plain HTML, CSS and JavaScript, files in `Page/` compiled into the executable as resources (no CDN,
@@ -9,10 +10,19 @@ import Switchboard
 /// on screen. Every message is rendered with `textContent`, never parsed as HTML (the seed inserts raw HTML, an XSS
 /// hole).
 enum ChatPage {
-    static func response(_ text: String, type: String) -> Response {
+    /// `Page/index.html`, built once: every request gets a copy-on-write copy of the same headers and bytes.
+    static let index = Self.response(PackageResources.index_html, type: "text/html; charset=utf-8")
+    /// `Page/app.js`.
+    static let script = Self.response(PackageResources.app_js, type: "text/javascript; charset=utf-8")
+    /// `Page/app.css`.
+    static let style = Self.response(PackageResources.app_css, type: "text/css; charset=utf-8")
+
+    private static func response(_ bytes: [UInt8], type: String) -> Response {
         var headers: HTTPFields = [.contentType: type, .cacheControl: "no-cache"]
         for (name, value) in Self.securityHeaders { headers[name] = value }
-        return Response(headers: headers, body: .init(string: text))
+        // Set here, so that `ContentLength` finds it and never copies the shared fields to add it.
+        headers[.contentLength] = String(bytes.count)
+        return Response(headers: headers, body: .init(buffer: ByteBuffer(bytes: bytes)))
     }
 
     /// No inline script or style, nothing from elsewhere, no framing (clickjacking), no MIME sniffing, no referrer.
@@ -27,11 +37,4 @@ enum ChatPage {
         (HTTPField.Name("X-Frame-Options")!, "DENY"),
         (HTTPField.Name("Referrer-Policy")!, "no-referrer"),
     ]
-
-    /// `Page/index.html`.
-    static let html = String(decoding: PackageResources.index_html, as: UTF8.self)
-    /// `Page/app.css`.
-    static let style = String(decoding: PackageResources.app_css, as: UTF8.self)
-    /// `Page/app.js`.
-    static let script = String(decoding: PackageResources.app_js, as: UTF8.self)
 }

@@ -18,7 +18,7 @@ public struct ContentLength: Middleware {
     /// answers its routes itself.
     public static func add(to response: inout Response, answering request: Request) {
         guard response.hijack == nil, !request.isHijacked, !response.status.forbidsBody,
-            response.headers[.contentLength] == nil, response.headers[.transferEncoding] == nil,
+            !response.headers.contains(.contentLength), !response.headers.contains(.transferEncoding),
             let length = response.body.knownLength
         else { return }
         response.headers[.contentLength] = String(length)

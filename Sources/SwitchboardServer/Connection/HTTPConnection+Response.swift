@@ -20,7 +20,6 @@ extension HTTPConnection {
             response = Response(status: .internalServerError, body: .init(string: "Internal Server Error\n"))
         }
         let suppressBody = request.method == .head || response.status.forbidsBody
-        let declaredLength = response.headers[.contentLength].flatMap { Int($0) }
         let framing: BodyFraming
         var announcedLength: Int?
         var keepAlive = keepAlive
@@ -30,7 +29,7 @@ extension HTTPConnection {
             framing = suppressBody ? .none : .length(length)
             announcedLength = response.status.forbidsBody ? nil : length
         case .stream(let length, _):
-            if let length = length ?? declaredLength {
+            if let length = length ?? response.headers[.contentLength].flatMap({ Int($0) }) {
                 framing = suppressBody ? .none : .length(length)
                 announcedLength = response.status.forbidsBody ? nil : length
             } else if suppressBody {
@@ -45,7 +44,13 @@ extension HTTPConnection {
         let connectionHeader: String? =
             keepAlive ? (request.version.minor == 0 ? "keep-alive" : nil) : "close"
 
-        var buffer = self.channel.allocator.buffer(capacity: 256)
+        // Sized for the head and a body that goes behind it, so neither grows the buffer while it is written.
+        var capacity = ResponseHead.estimatedSize(of: response.headers)
+        if case .buffer(let body) = response.body.storage, framing != .none, body.readableBytes <= Self.coalescingLimit
+        {
+            capacity += body.readableBytes
+        }
+        var buffer = self.channel.allocator.buffer(capacity: capacity)
         ResponseHead.write(
             status: response.status,
             headers: response.headers,

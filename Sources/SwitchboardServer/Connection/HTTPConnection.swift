@@ -205,7 +205,7 @@ final class HTTPConnection: Sendable {
     /// Whether the connection can carry another request after this response.
     private func keepsAlive(after request: Request, response: Response) -> Bool {
         guard request.wantsKeepAlive, !self.isShuttingDown() else { return false }
-        if response.headers.hasToken("close", in: .connection) { return false }
+        if response.headers.contains(.connection), response.headers.hasToken("close", in: .connection) { return false }
         return self.phase.withLock { phase in
             switch phase.body {
             case .complete: true

@@ -71,6 +71,14 @@ enum ResponseHead {
         buffer.writeStaticString("\r\n")
     }
 
+    /// Room enough for the head of a response with `headers`: the status line and the fields the server adds
+    /// (`Content-Length`, `Connection`, `Date`, `Server`) fit in the slack.
+    static func estimatedSize(of headers: HTTPFields) -> Int {
+        var size = 192
+        for field in headers { size += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+        return size
+    }
+
     private static func writeStatus(_ status: HTTPResponse.Status, into buffer: inout ByteBuffer) {
         if status.code == 200 && (status.reasonPhrase == "OK" || status.reasonPhrase.isEmpty) {
             buffer.writeStaticString("200 OK\r\n")
