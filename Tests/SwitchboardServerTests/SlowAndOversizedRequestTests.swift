@@ -34,6 +34,20 @@ struct SlowAndOversizedRequestTests {
         }
     }
 
+    @Test("A refused client that stops sending is closed 2 s after its last byte, not at the 10 s lingering bound")
+    func lingeringIdleClient() async throws {
+        try await withServer(self.collecting, configuration: testConfiguration(maxBodySize: 1024)) { server, port in
+            try await RawClient.withConnection(port: port) { client in
+                try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4096\r\n\r\n0123456789")
+                #expect(try await client.readResponse().status == 413)
+                let answered = ContinuousClock.now
+                // The client neither sends nor closes: the server's linger ends on its idle timeout.
+                let closed = await eventually(timeout: .seconds(9)) { server.statistics.openConnections == 0 }
+                #expect(closed && ContinuousClock.now - answered < .seconds(8), "closed on the idle timeout")
+            }
+        }
+    }
+
     @Test("A body that stops arriving fails the app's read after bodyReadTimeout: 408, and the connection closes")
     func bodyReadTimeout() async throws {
         var configuration = testConfiguration()
@@ -56,13 +70,13 @@ struct SlowAndOversizedRequestTests {
     @Test("A body that keeps arriving, however slowly overall, is not timed out")
     func slowButSteadyBody() async throws {
         var configuration = testConfiguration()
-        // Ten times the pauses: a loaded machine may stretch a sleep, not by a second.
-        configuration.bodyReadTimeout = .seconds(1)
+        // Seven times the pauses, and 3.5 s in all: the whole suite on two cores stalls a sleep by up to a second.
+        configuration.bodyReadTimeout = .milliseconds(2500)
         try await withServer(self.collecting, configuration: configuration) { _, port in
             try await RawClient.withConnection(port: port) { client in
                 try await client.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n")
                 for digit in 0..<10 {
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await Task.sleep(for: .milliseconds(350))
                     try await client.send("\(digit)")
                 }
                 let response = try await client.readResponse()

@@ -1,8 +1,9 @@
 import NIOCore
 
 /// Closes a connection gracefully while its client may still be sending: writes a last response (if any), closes
-/// the server's side for writing, then reads and discards until the client closes too, for at most `lingerTime`
-/// and `maxDiscardedBytes` (nginx's lingering close).
+/// the server's side for writing, then reads and discards until the client closes too, for at most `lingerTime` in
+/// all, `idleTimeout` without a read, and `maxDiscardedBytes` (nginx's lingering close: its `lingering_time` and
+/// `lingering_timeout`).
 ///
 /// Closing a socket with unread bytes makes the kernel answer with a reset, which can destroy the response before
 /// the client reads it: a client that sends its whole request before reading (Python's urllib uploading a body
@@ -13,14 +14,22 @@ final class LingeringCloseHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private let response: ByteBuffer?
     private let lingerTime: TimeAmount
+    private let idleTimeout: TimeAmount
     private let maxDiscardedBytes: Int
     private var discarded = 0
     private var lingerTimer: Scheduled<Void>?
+    private var readSinceCheck = false
     private var started = false
 
-    init(response: ByteBuffer? = nil, lingerTime: TimeAmount, maxDiscardedBytes: Int = 64 * 1024 * 1024) {
+    /// A client still uploading keeps the connection open up to `lingerTime` (it reads its answer once its write is
+    /// done, however slowly a loaded machine moves the bytes); one that sends nothing for `idleTimeout` is closed.
+    init(
+        response: ByteBuffer? = nil, lingerTime: TimeAmount, idleTimeout: TimeAmount = .seconds(2),
+        maxDiscardedBytes: Int = 64 * 1024 * 1024
+    ) {
         self.response = response
         self.lingerTime = lingerTime
+        self.idleTimeout = idleTimeout
         self.maxDiscardedBytes = maxDiscardedBytes
     }
 
@@ -60,16 +69,30 @@ final class LingeringCloseHandler: ChannelInboundHandler, RemovableChannelHandle
             bound.value.close(mode: lingers ? .output : .all, promise: nil)
         }
         if lingers {
-            self.lingerTimer = context.eventLoop.scheduleTask(in: self.lingerTime) {
-                bound.value.close(promise: nil)
-            }
+            self.scheduleCheck(context: context, deadline: .now() + self.lingerTime)
             // Asked from here, next to the socket: the handlers behind may be holding reads back (a full buffer
             // of a body nobody will read).
             context.read()
         }
     }
 
+    /// Closes at `deadline`, or at a check that finds no read since the one before.
+    private func scheduleCheck(context: ChannelHandlerContext, deadline: NIODeadline) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let next = min(deadline, .now() + self.idleTimeout)
+        self.readSinceCheck = false
+        self.lingerTimer = context.eventLoop.scheduleTask(deadline: next) {
+            let (handler, context) = bound.value
+            if handler.readSinceCheck, next < deadline {
+                handler.scheduleCheck(context: context, deadline: deadline)
+            } else {
+                context.close(promise: nil)
+            }
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.readSinceCheck = true
         self.discarded += self.unwrapInboundIn(data).readableBytes
         if self.discarded > self.maxDiscardedBytes { context.close(promise: nil) }
     }

@@ -127,15 +127,15 @@ final class ConnectionLimiter: Sendable {
         return decision
     }
 
-    /// How long a refused connection may linger for its client to close: two seconds (as other lingering closes), unless
-    /// ``maxLingering`` already do. Call once per refused connection, with its close future.
+    /// How long a refused connection may linger for its client to close: as other lingering closes (while the client
+    /// sends, 2 s without), unless ``maxLingering`` already do. Call once per refused connection, with its close future.
     func lingerTime(until closed: EventLoopFuture<Void>) -> TimeAmount {
         guard self.lingering.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxLingering else {
             self.lingering.wrappingSubtract(1, ordering: .relaxed)
             return .zero
         }
         closed.whenComplete { _ in self.lingering.wrappingSubtract(1, ordering: .relaxed) }
-        return .seconds(2)
+        return Server.lingerTime
     }
 
     /// Takes a new-connection token from `key`'s bucket (burst `2 * rate`); `false` when there is none.

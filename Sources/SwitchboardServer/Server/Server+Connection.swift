@@ -152,7 +152,6 @@ extension Server {
             logger.debug("connection handed over to its hijacker")
             return
         }
-        self.unregister(channel)
         // The connection task owns the socket unless it was handed over: the socket closes with it, after lingering
         // if the client may still be sending (so its last response is not lost to a reset).
         if !handedOver {
@@ -162,11 +161,14 @@ extension Server {
                 try? await channel.close()
             }
         }
+        // Only now: a lingering connection still holds its descriptor, so it counts under the caps until it closes.
+        self.unregister(channel)
         logger.debug("connection closed")
     }
 
-    /// How long a connection closed mid-request waits for its client to close (nginx waits up to 5 s per read).
-    static let lingerTime = TimeAmount.seconds(2)
+    /// How long in all a connection closed mid-request waits for its client to close while the client still sends; it
+    /// closes after 2 s without a read (nginx: 30 s in all, 5 s per read).
+    static let lingerTime = TimeAmount.seconds(10)
 
     /// Closes `channel` gracefully: its last response out, its side closed for writing, then whatever the client
     /// still sends read and dropped until it closes too or `lingerTime` passes.
