@@ -23,6 +23,8 @@ package struct ChatConfiguration: Sendable {
     package var apiKeys: [ApiKey]
     /// The request rate of each key of the API (its own bucket, whichever endpoint it uses).
     package var keyRate = TokenBucket.Limit(rate: 2000, burst: 4000)
+    /// Wrong API keys an address may present: a burst, then one a second; past it `429` without a comparison.
+    package var failedApiKeys = TokenBucket.Limit(rate: 1, burst: 20)
     /// How long the server API waits for every node's answer (`info`, `channels`, `disconnect`,
     /// `unsubscribe`); past it the answer is `partial`.
     package var clusterDeadline: TimeAmount
@@ -102,6 +104,7 @@ package struct ChatConfiguration: Sendable {
             apiKeys: self.apiKeys, publishKeys: self.publishKeys, publishToken: self.publishToken,
             keyRate: self.keyRate, maxPublishSize: self.maxPublishSize)
         api.limitsLoopback = self.rateLimits.limitsLoopback
+        api.failedKeys = self.failedApiKeys
         return api
     }
 

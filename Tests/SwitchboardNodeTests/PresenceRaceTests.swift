@@ -17,8 +17,8 @@ import Testing
 
 /// Runs `body` (synchronous) while every thread of the Swift concurrency pool is busy, so that no task can start
 /// until it returns: anything the server did with an unstructured task is held back, while its event loops go on.
-private func withConcurrencyPoolHeld(_ body: () throws -> Void) throws {
-    // This thread is one of the pool's; the others are taken by tasks that wait for the gate.
+private func withConcurrencyPoolHeld(_ body: () throws -> Void) async throws {
+    // The pool's other threads are taken by tasks that wait for the gate; then this task runs `body` on the last.
     let others = max(ProcessInfo.processInfo.activeProcessorCount - 1, 0)
     let hold = Hold()
     for _ in 0..<others {
@@ -32,8 +32,11 @@ private func withConcurrencyPoolHeld(_ body: () throws -> Void) throws {
         hold.gate.lock()
         hold.gate.unlock(withValue: 1)
     }
-    let deadline = Date().addingTimeInterval(5)
-    while hold.started.load(ordering: .relaxed) < others, Date() < deadline { usleep(1000) }
+    // Waiting without blocking: the rest of the suite runs on this thread until the others are taken.
+    let deadline = ContinuousClock.now + .seconds(10)
+    while hold.started.load(ordering: .relaxed) < others, ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(1))
+    }
     try #require(hold.started.load(ordering: .relaxed) == others, "the pool's threads could not all be taken")
     try body()
 }
@@ -81,7 +84,7 @@ struct PresenceRaceTests {
             _ = try await client.join("lobby")
             var bytes = clientFrame(0x1, text: #"{"type":"nick","nick":"ghost"}"#)
             bytes.writeImmutableBuffer(clientFrame(0x8, closePayload(1000)))
-            try withConcurrencyPoolHeld {
+            try await withConcurrencyPoolHeld {
                 try client.channel.writeAndFlush(bytes).wait()
                 try client.channel.close().wait()
                 // The server's event loops handle the nickname and the close meanwhile; no task can run.

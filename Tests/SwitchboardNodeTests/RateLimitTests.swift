@@ -179,7 +179,9 @@ struct RateLimitTests {
                         written += payload.count
                     }
                 } catch {}
-                #expect(written < 8 * 1024 * 1024, "\(written) bytes written after the close")
+                // What the kernels hold (this client's send buffer, up to tcp_wmem's 4 MiB, and the node's unread
+                // receive window) and nothing more: before, the node read 689 MB in 5 s from such a socket.
+                #expect(written < 16 * 1024 * 1024, "\(written) bytes written after the close")
             }
         }
     }
