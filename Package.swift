@@ -311,6 +311,8 @@ let package = Package(
                 "SwitchboardDemos",
                 "SwitchboardPubSub",
                 "SwitchboardRedis",
+                "SwitchboardRooms",
+                "SwitchboardRoomsRedis",
                 "SwitchboardAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,6 +5,8 @@ import NIOPosix
 import SwitchboardLocks
 import SwitchboardPubSub
 import SwitchboardRedis
+import SwitchboardRooms
+import SwitchboardRoomsRedis
 import Synchronization
 
 /// `bench`: throughput measurements of the pub/sub layers, printed as one line each.
@@ -13,91 +15,154 @@ import Synchronization
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure pub/sub throughput: the brokers (publish to local delivery) and the RESP decoder.",
-        subcommands: [BrokerBench.self, RESPBench.self]
+        abstract:
+            "Measure pub/sub throughput: the brokers, publish to local delivery (the RESP decoder's own speed is in "
+            + "Benchmarks/).",
+        subcommands: [BrokerBench.self]
     )
 }
 
-/// Publish-to-delivery throughput of LocalBroker and (with `--redis`) RedisBroker, same run, same machine.
+/// Publish-to-delivery throughput of LocalBroker and (with `--redis` or `--redis-cluster`) the Redis brokers, same
+/// run, same machine.
 struct BrokerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
         abstract: "Messages/s from publish to delivery to every local subscriber: embedded broker, then Redis."
     )
 
-    @Option(help: "A Redis URL (redis://host:port) to also measure RedisBroker against.")
+    @Option(help: "Redis URLs (redis://host:port), a comma list for independent shards, to also measure against.")
     var redis: String?
+
+    @Option(help: "Seed URLs of a Redis Cluster (a comma list) to measure the sharded broker against instead.")
+    var redisCluster: String?
 
     @Option(help: "Messages to publish per run.")
     var messages = 200_000
 
-    @Option(help: "Local subscribers of the channel, spread over the event loops.")
+    @Option(help: "Local subscribers of each channel, spread over the event loops.")
     var subscribers = 10
+
+    @Option(help: "Channels the messages are spread over, in turn (to spread them over shards).")
+    var channels = 1
 
     @Option(help: "Payload size in bytes.")
     var size = 64
 
-    @Option(help: "Publishes in flight at most (RedisBroker pipelines them).")
+    @Option(help: "Publishes in flight at most (the Redis brokers pipeline them).")
     var window = 1_000
 
-    @Flag(help: "Measure RedisBroker only (for profiling it).")
+    @Flag(help: "Measure the Redis broker only (for profiling it).")
     var redisOnly = false
+
+    @Flag(help: "With Redis, also room messages: each stored and published by the rooms' script (EVALSHA).")
+    var rooms = false
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: self.size)
+        let names = (0..<max(1, self.channels)).map { self.channels > 1 ? "bench-\($0)" : "bench" }
         let local = LocalBroker()
         if !self.redisOnly {
-            try await self.measure("LocalBroker", broker: local, group: group) { _ in
-                local.publishNow(payload, to: "bench")
+            try await self.measure("LocalBroker", broker: local, channels: names, group: group) { n in
+                local.publishNow(payload, to: names[n % names.count])
                 return nil
             }
         }
-        if let url = self.redis {
-            var logger = Logger(label: "switchboard.bench")
-            logger.logLevel = .warning
-            let redis = RedisBroker(
-                configuration: try RedisConfiguration(url: url),
-                eventLoopGroup: group,
-                logger: logger,
-                metricsFactory: nil
-            )
-            redis.start()
-            guard await redis.waitUntilConnected(timeout: .seconds(5)) else {
-                throw ValidationError("cannot connect to \(url)")
+        var logger = Logger(label: "switchboard.bench")
+        logger.logLevel = .warning
+        guard let (router, broker, name, stop) = try await self.redisBroker(group: group, logger: logger) else {
+            return try await group.shutdownGracefully()
+        }
+        let (window, last) = (self.window, self.messages - 1)
+        // As a socket publishes: no future per message; the window's last one is awaited.
+        try await self.measure(name, broker: broker, channels: names, group: group) { n in
+            guard n % window == window - 1 || n == last else {
+                broker.publish(payload, to: names[n % names.count], promise: nil)
+                return nil
             }
-            let window = self.window
-            try await self.measure("RedisBroker", broker: redis, group: group) { n in
-                // As a socket publishes: no future per message; the window's last one is awaited.
-                guard n % window == window - 1 || n == self.messages - 1 else {
-                    redis.publish(payload, to: "bench", promise: nil)
+            let promise = group.any().makePromise(of: Void.self)
+            broker.publish(payload, to: names[n % names.count], promise: promise)
+            return promise.futureResult
+        }
+        if self.rooms {
+            let log = RedisRoomLog(redis: router)
+            let text = String(repeating: "x", count: self.size)
+            let rooms = names.map { "room:\($0)" }
+            try await self.measure("RedisRoomLog", broker: broker, channels: rooms, group: group) { n in
+                let room = String(rooms[n % rooms.count].dropFirst(5))
+                guard n % window == window - 1 || n == last else {
+                    log.post(room: room, nick: "bench", text: text, promise: nil)
                     return nil
                 }
                 let promise = group.any().makePromise(of: Void.self)
-                redis.publish(payload, to: "bench", promise: promise)
+                log.post(room: room, nick: "bench", text: text, promise: promise)
                 return promise.futureResult
             }
-            await redis.shutdown()
         }
+        await stop()
         try await group.shutdownGracefully()
     }
 
-    /// Subscribes, publishes `messages` with at most `window` unconfirmed, and times until the last delivery.
+    /// The Redis router and broker the options name (connected), with what stops them; `nil` without Redis.
+    private func redisBroker(
+        group: MultiThreadedEventLoopGroup, logger: Logger
+    ) async throws -> (any RedisRouter, any RedisFanOut, String, @Sendable () async -> Void)? {
+        let router: any RedisRouter
+        let broker: any RedisFanOut
+        let name: String
+        if let seeds = self.redisCluster {
+            let configurations = try seeds.split(separator: ",").map { try RedisConfiguration(url: String($0)) }
+            let cluster = RedisClusterClient(
+                configuration: configurations[0], seeds: configurations.map { .init(host: $0.host, port: $0.port) },
+                eventLoopGroup: group, logger: logger)
+            cluster.start()
+            (router, broker, name) = (
+                cluster, RedisClusterBroker(cluster: cluster, eventLoopGroup: group, logger: logger),
+                "RedisClusterBroker"
+            )
+        } else if let urls = self.redis {
+            let clients = try urls.split(separator: ",").map {
+                RedisClient(
+                    configuration: try RedisConfiguration(url: String($0)), eventLoop: group.next(), logger: logger)
+            }
+            for client in clients { client.start() }
+            let shards = RedisShards(clients: clients)
+            (router, name) = (shards, clients.count > 1 ? "RedisBroker (\(clients.count) shards)" : "RedisBroker")
+            broker = RedisBroker(shards: shards, eventLoopGroup: group, logger: logger, metricsFactory: nil)
+        } else {
+            return nil
+        }
+        broker.start()
+        guard await broker.waitUntilConnected(timeout: .seconds(5)) else {
+            throw ValidationError("cannot connect to Redis: \(await broker.unreadiness(timeout: .seconds(1)) ?? "")")
+        }
+        let stop: @Sendable () async -> Void = {
+            await broker.shutdown()
+            for client in router.clients { await client.shutdown() }
+        }
+        return (router, broker, name, stop)
+    }
+
+    /// Subscribes `subscribers` handlers to each of `channels`, publishes `messages` with at most `window`
+    /// unconfirmed, and times until the last delivery.
     private func measure(
         _ name: String,
         broker: some Broker,
+        channels: [String],
         group: MultiThreadedEventLoopGroup,
         publish: @escaping @Sendable (Int) -> EventLoopFuture<Void>?
     ) async throws {
         let delivered = Atomic<Int>(0)
         let expected = self.messages * self.subscribers
         var subscriptions: [Subscription] = []
-        for _ in 0..<self.subscribers {
-            subscriptions.append(
-                try await broker.subscribe(to: "bench", on: group.next()) { event in
-                    if case .message = event { delivered.add(1, ordering: .relaxed) }
-                }
-            )
+        for channel in channels {
+            for _ in 0..<self.subscribers {
+                subscriptions.append(
+                    try await broker.subscribe(to: channel, on: group.next()) { event in
+                        if case .message = event { delivered.add(1, ordering: .relaxed) }
+                    }
+                )
+            }
         }
         let clock = ContinuousClock()
         let start = clock.now
@@ -127,58 +192,5 @@ struct BrokerBench: AsyncParsableCommand {
                 + "(\(count)/\(expected) delivered; publishing took \(published), delivery done at \(elapsed))"
         )
         for subscription in subscriptions { subscription.cancel() }
-    }
-}
-
-/// RESP decode throughput for bulk-string replies and pub/sub push messages.
-struct RESPBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "resp",
-        abstract: "RESP decode throughput: bulk strings and pub/sub messages of a given payload size."
-    )
-
-    @Option(help: "Payload size in bytes.")
-    var size = 64
-
-    @Option(help: "Approximate megabytes of wire data per case.")
-    var megabytes = 64
-
-    func run() async throws {
-        let payload = String(repeating: "x", count: self.size)
-        self.measure("bulk strings", value: "$\(self.size)\r\n\(payload)\r\n")
-        self.measure(
-            "pub/sub messages (RESP2 arrays)",
-            value: "*3\r\n$7\r\nmessage\r\n$4\r\nchat\r\n$\(self.size)\r\n\(payload)\r\n"
-        )
-        self.measure(
-            "pub/sub messages (RESP3 pushes)",
-            value: ">3\r\n$7\r\nmessage\r\n$4\r\nchat\r\n$\(self.size)\r\n\(payload)\r\n"
-        )
-    }
-
-    private func measure(_ name: String, value: String) {
-        let count = max(1, self.megabytes * 1024 * 1024 / value.utf8.count)
-        var wire = ByteBuffer()
-        wire.reserveCapacity(count * value.utf8.count)
-        for _ in 0..<count { wire.writeString(value) }
-        let bytes = wire.readableBytes
-        var decoder = RESPDecoder()
-        var decoded = 0
-        let clock = ContinuousClock()
-        let start = clock.now
-        // Reads in 64 KiB chunks, as a socket delivers them, so values straddle chunk boundaries.
-        var pending = ByteBuffer()
-        while wire.readableBytes > 0 {
-            var chunk = wire.readSlice(length: min(65_536, wire.readableBytes))!
-            pending.writeBuffer(&chunk)
-            while let _ = try? decoder.decode(buffer: &pending) { decoded += 1 }
-            pending.discardReadBytes()
-        }
-        let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print(
-            "RESP decode, \(name), \(self.size) B payload: \(Int(Double(decoded) / seconds)) values/s, "
-                + "\(Int(Double(bytes) / seconds / 1_048_576)) MiB/s (\(decoded)/\(count) values)"
-        )
     }
 }

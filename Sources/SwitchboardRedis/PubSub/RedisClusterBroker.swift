@@ -473,6 +473,10 @@ public final class RedisClusterBroker: Broker, Service {
 
 /// What a node asks of its Redis broker, one Redis, shards or a cluster: health, and the service it runs as.
 public protocol RedisFanOut: Broker, Service {
+    /// Starts the connections in the background (what ``Service/run()`` does first).
+    func start()
+    /// Closes the connections it owns.
+    func shutdown() async
     /// Waits until every connection is up, or `timeout` passes; whether they are.
     func waitUntilConnected(timeout: Duration) async -> Bool
     /// Whether every connection is up now.
