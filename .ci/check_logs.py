@@ -5,7 +5,7 @@ Redis with a password, no secret, key, token or password appears in them.
 
 Usage: check_logs.py BINARY."""
 import json, subprocess, sys, time, urllib.request
-from wsclient import WS, free_port, wait_for_port
+from wsclient import WS, HandshakeRefused, free_port, wait_for_port
 
 BIN = sys.argv[1]
 secret = "log-check-jwt-secret-0123456789abcdefghij"
@@ -28,7 +28,11 @@ try:
     assert ws.recv_json()["type"] == "authenticated"
     ws.send({"type": "auth", "token": token + "x"})  # a refused refresh, logged as refused
     ws.recv_json()
-    sub = WS(port, "/subscribe/user:alice", f"switchboard.v1, bearer.{token}")
+    try:
+        WS(port, "/subscribe/user:alice", f"switchboard.v1, bearer.{token}")
+        raise SystemExit("FAIL /subscribe was accepted while its Redis is unreachable")
+    except HandshakeRefused as refused:
+        assert refused.status == 503, refused  # no broker, no subscription: refused, and the token in it not logged
     request = urllib.request.Request(f"http://127.0.0.1:{port}/publish/user:alice", data=b"hello",
                                      headers={"Authorization": f"Bearer {publish_key}"})
     try:

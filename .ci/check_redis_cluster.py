@@ -12,7 +12,8 @@ subscriber connection goes silent, the probe notices).
 For each fault: every message Redis stored (each room's stream, read at the end) must have reached the receiver,
 live or by its re-sync: one that did not, with no gap to tell, is lost silently (must be 0). Printed as a table:
 messages stored, lost silently, gap frames, and the time from the fault being over (the replica promoted, the
-process resumed, the migration done) to a message's delivery, p50 and p99, over the messages sent meanwhile.
+process resumed, the migration done) to a message's delivery, p50 and p99, over the messages sent meanwhile, and
+how long /readyz said not ready (it must, while a primary is unreachable, and must say ready again after).
 
 Usage: check_redis_cluster.py SWITCHBOARD_BINARY [--quick]"""
 import json, os, signal, socket, struct, subprocess, sys, tempfile, threading, time, urllib.request
@@ -22,6 +23,7 @@ BIN = sys.argv[1]
 ROOMS = [f"room{n}" for n in range(12)]
 SEND_EVERY = 0.05
 STARTED = [0.0]
+FAILURES = []
 REDIS_TIMEOUT = 1000  # cluster-node-timeout, ms
 
 
@@ -267,13 +269,32 @@ def stored(cluster):
     return out
 
 
+class Readiness:
+    """Polls both nodes' /readyz every 50 ms: how long either said not ready, and whether both ended ready."""
+    def __init__(self, ports):
+        self.ports, self.running, self.not_ready, self.last = ports, True, 0.0, {}
+
+    def ready(self, port):
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200
+        except Exception:
+            return False
+
+    def run(self):
+        while self.running:
+            began = time.time()
+            self.last = {port: self.ready(port) for port in self.ports}
+            if not all(self.last.values()): self.not_ready += max(0.05, time.time() - began)
+            time.sleep(0.05)
+
+
 def percentile(values, p):
     if not values: return float("nan")
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def scenario(name, cluster, seeds, fault, quick):
+def scenario(name, cluster, seeds, fault, quick, must_be_unready=False):
     """Runs traffic, the fault (which returns when it is over), traffic again; returns the table row."""
     # Streams of earlier scenarios stay: only this scenario's messages are counted.
     node_a, port_a = start_node(cluster, seeds, log=f"{name}-a")
@@ -281,6 +302,8 @@ def scenario(name, cluster, seeds, fault, quick):
     receiver = Receiver(port_b)
     sender = Sender(port_a)
     begun = time.time()
+    readiness = Readiness([port_a, port_b])
+    threading.Thread(target=readiness.run, daemon=True).start()
     threading.Thread(target=sender.run, daemon=True).start()
     time.sleep(1.5)
     started = time.time()
@@ -289,6 +312,8 @@ def scenario(name, cluster, seeds, fault, quick):
     time.sleep(3 if quick else 5)
     sender.running = False
     time.sleep(4)
+    readiness.running = False
+    ready_at_end = all(readiness.ready(port) for port in (port_a, port_b))
     texts = stored(cluster)
     ours = {room: [t for t in texts[room] if float(t.split("|")[2]) >= begun] for room in ROOMS}
     with receiver.lock:
@@ -307,11 +332,16 @@ def scenario(name, cluster, seeds, fault, quick):
         proc.terminate(); proc.wait(10)
     total = sum(len(v) for v in ours.values())
     row = (name, total, len(lost), gaps, percentile(delays, 50), percentile(delays, 99), sender.errors,
-           recovered - started, percentile(waits, 99))
+           recovered - started, percentile(waits, 99), readiness.not_ready)
     print(f"ok   {name}: {total} stored, {len(lost)} lost silently, {gaps} gap frames; the fault lasted "
           f"{row[7]:.2f} s; delivery after it p50 {row[4]:.3f} s p99 {row[5]:.3f} s; a message's wait p99 "
-          f"{row[8]:.3f} s; {sender.errors} says refused meanwhile", flush=True)
+          f"{row[8]:.3f} s; {sender.errors} says refused meanwhile; /readyz not ready for {row[9]:.2f} s", flush=True)
+    if not ready_at_end:
+        FAILURES.append(f"{name}: a node's /readyz still says not ready after the fault")
+    if must_be_unready and readiness.not_ready == 0:
+        FAILURES.append(f"{name}: /readyz said ready all along while a primary was unreachable")
     if lost:
+        FAILURES.append(f"{name}: {len(lost)} lost silently")
         print(f"FAIL {name}: lost silently, e.g. {lost[:5]}")
         by_room = {}
         for room, t in lost: by_room.setdefault(room, []).append(float(t.split("|")[2]) - started)
@@ -379,8 +409,8 @@ def main():
             time.sleep(3)
             return time.time()
 
-        rows.append(scenario("kill -9 of a primary", cluster, seeds, kill_primary, quick))
-        rows.append(scenario("SIGSTOP of a primary, 4 s", cluster, seeds, stop_primary, quick))
+        rows.append(scenario("kill -9 of a primary", cluster, seeds, kill_primary, quick, must_be_unready=True))
+        rows.append(scenario("SIGSTOP of a primary, 4 s", cluster, seeds, stop_primary, quick, must_be_unready=True))
         rows.append(scenario("2,000 slots resharded", cluster, seeds, reshard, quick))
         rows.append(scenario("a primary added, 4,000 slots moved to it", cluster, seeds, add_primary, quick))
         rows.append(scenario("CLIENT PAUSE 3 s on a primary", cluster, seeds, pause_primary, quick))
@@ -390,13 +420,13 @@ def main():
     finally:
         cluster.stop()
     print("\n| fault | lasted | messages stored | lost silently | gap frames | delivery after the fault p50 | p99 "
-          "| a message's wait p99 | says refused |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, total, lost, gaps, p50, p99, refused, lasted, wait in rows:
+          "| a message's wait p99 | says refused | /readyz not ready |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, total, lost, gaps, p50, p99, refused, lasted, wait, unready in rows:
         print(f"| {name} | {lasted:.2f} s | {total} | {lost} | {gaps} | {p50:.3f} s | {p99:.3f} s | {wait:.3f} s "
-              f"| {refused} |")
-    if any(row[2] for row in rows):
-        raise SystemExit("FAIL messages were lost silently")
+              f"| {refused} | {unready:.2f} s |")
+    if FAILURES:
+        raise SystemExit("FAIL " + "; ".join(FAILURES))
 
 
 if __name__ == "__main__":
