@@ -205,7 +205,7 @@ struct BrokerBench: AsyncParsableCommand {
     }
 
     /// Returns once `delivered` reaches `count`, or once it has not moved for 5 s (messages were lost).
-    private func waitForDeliveries(_ delivered: borrowing Atomic<Int>, upTo count: Int) async throws {
+    private func waitForDeliveries(_ delivered: borrowing Synchronization.Atomic<Int>, upTo count: Int) async throws {
         var last = delivered.load(ordering: .relaxed)
         var lastMoved = ContinuousClock.now
         while case let now = delivered.load(ordering: .relaxed), now < count {
