@@ -26,15 +26,7 @@ public struct RedisSettings: Sendable {
         help: "Fan out through Redis, so several nodes chat together: redis://[[user]:password@]host[:port][/db], or "
             + "rediss://… for TLS. Repeated (or a comma list): independent shards, each channel and room on one of "
             + "them by jump consistent hash; every node must list the same shards in the same order."
-    ) { value in
-        do {
-            _ = try RedisConfiguration(url: value)
-            return nil
-        } catch {
-            // RedisURLError never contains the password (FuzzRedisURL checks it).
-            return "\(error)"
-        }
-    }
+    ) { value in validURL(value) }
     static let cluster = Setting(
         "redis-cluster", .list(separator: ","), variable: "SWITCHBOARD_REDIS_CLUSTER", secret: true,
         defaultNote: "none",
@@ -42,7 +34,10 @@ public struct RedisSettings: Sendable {
             "Fan out through a Redis Cluster (Redis 7): seed nodes as redis:// or rediss:// URLs, repeated or a comma "
             + "list; the topology is read from them. Channels are sharded (SPUBLISH, SSUBSCRIBE), each room's keys "
             + "in one slot. Instead of --redis."
-    ) { value in
+    ) { value in validURL(value) }
+    /// `nil` for a Redis URL we can connect to, else why not (a `RedisURLError` never contains the password:
+    /// FuzzRedisURL checks it).
+    private static func validURL(_ value: String) -> String? {
         do {
             _ = try RedisConfiguration(url: value)
             return nil
