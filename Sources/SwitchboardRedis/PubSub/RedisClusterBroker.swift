@@ -43,7 +43,7 @@ public final class RedisClusterBroker: Broker, Service {
     }
 
     private final class State {
-        var counts: [String: Int] = [:]
+        var counts = SubscriberCounts()
         var nodes: [RedisClusterClient.Address: Node] = [:]
         /// Subscribers waiting for their channel's first `SSUBSCRIBE`.
         var waiters: [String: [EventLoopPromise<Void>]] = [:]
@@ -192,8 +192,7 @@ public final class RedisClusterBroker: Broker, Service {
     /// confirmed, or at once while it cannot be reached: the subscription is made when it can, with a gap).
     private func retain(_ channel: String) -> EventLoopFuture<Void> {
         let state = self.state.value
-        let count = state.counts[channel, default: 0] + 1
-        state.counts[channel] = count
+        let count = state.counts.add(channel)
         if count > 1 {
             guard state.waiters[channel] != nil else { return self.loop.makeSucceededVoidFuture() }
             let promise = self.loop.makePromise(of: Void.self)
@@ -228,12 +227,7 @@ public final class RedisClusterBroker: Broker, Service {
 
     private func release(_ channel: String) {
         let state = self.state.value
-        guard let count = state.counts[channel] else { return }
-        guard count <= 1 else {
-            state.counts[channel] = count - 1
-            return
-        }
-        state.counts[channel] = nil
+        guard state.counts.remove(channel) else { return }
         for node in state.nodes.values where node.channels.remove(channel) != nil {
             node.client.sendWithoutReply(RESPCommand("SUNSUBSCRIBE", channel))
         }
@@ -350,7 +344,7 @@ public final class RedisClusterBroker: Broker, Service {
         }
         // Channels no node holds (their owner was unknown): placed now.
         let held = Set(state.nodes.values.flatMap(\.channels))
-        let homeless = state.counts.keys.filter { !held.contains($0) }
+        let homeless = state.counts.channels.filter { !held.contains($0) }
         for channel in homeless {
             guard let node = self.home(of: channel) else { continue }
             node.channels.insert(channel)
@@ -467,7 +461,7 @@ public final class RedisClusterBroker: Broker, Service {
 
     /// The channels this process is subscribed to in Redis.
     public var subscribedChannels: [String] {
-        get async throws { try await self.loop.submit { Array(self.state.value.counts.keys) }.get() }
+        get async throws { try await self.loop.submit { Array(self.state.value.counts.channels) }.get() }
     }
 }
 

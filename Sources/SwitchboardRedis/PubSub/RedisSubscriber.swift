@@ -13,7 +13,7 @@ import SwitchboardPubSub
 final class RedisSubscriber: Sendable {
     private final class State {
         /// channel → local subscriber count.
-        var counts: [String: Int] = [:]
+        var counts = SubscriberCounts()
         /// Subscribers waiting for a channel's `SUBSCRIBE` to be confirmed.
         var waiters: [String: [EventLoopPromise<Void>]] = [:]
     }
@@ -64,8 +64,7 @@ final class RedisSubscriber: Sendable {
     func retain(_ channel: String) -> EventLoopFuture<Void> {
         self.eventLoop.flatSubmit {
             let state = self.state.value
-            let count = state.counts[channel, default: 0] + 1
-            state.counts[channel] = count
+            let count = state.counts.add(channel)
             guard let connection = self.client.currentConnection else {
                 return self.eventLoop.makeSucceededVoidFuture()
             }
@@ -94,12 +93,7 @@ final class RedisSubscriber: Sendable {
     func release(_ channel: String) {
         self.eventLoop.execute {
             let state = self.state.value
-            guard let count = state.counts[channel] else { return }
-            guard count <= 1 else {
-                state.counts[channel] = count - 1
-                return
-            }
-            state.counts[channel] = nil
+            guard state.counts.remove(channel) else { return }
             // Commands on a connection run in order, so a later SUBSCRIBE of the same channel wins.
             _ = self.client.currentConnection?.sendNow(RESPCommand("UNSUBSCRIBE", channel))
         }
@@ -107,7 +101,7 @@ final class RedisSubscriber: Sendable {
 
     /// The channels subscribed in Redis on behalf of local subscribers.
     var channels: [String] {
-        get async throws { try await self.eventLoop.submit { Array(self.state.value.counts.keys) }.value() }
+        get async throws { try await self.eventLoop.submit { Array(self.state.value.counts.channels) }.value() }
     }
 
     // MARK: Connection events (on the subscriber's loop)
@@ -122,7 +116,7 @@ final class RedisSubscriber: Sendable {
         return self.synchronize(connection, subscribed: [], state: state).map {
             logger.info("Redis subscriptions restored", metadata: ["channels": "\(state.value.counts.count)"])
             // Anything published to these channels while the connection was down is lost to us: say so.
-            fanOut.broadcast(.gap, to: Array(state.value.counts.keys))
+            fanOut.broadcast(.gap, to: Array(state.value.counts.channels))
         }
     }
 
@@ -134,7 +128,7 @@ final class RedisSubscriber: Sendable {
         subscribed: Set<String>,
         state: NIOLoopBoundBox<State>
     ) -> EventLoopFuture<Void> {
-        let wanted = Set(state.value.counts.keys)
+        let wanted = Set(state.value.counts.channels)
         guard wanted != subscribed else { return connection.eventLoop.makeSucceededVoidFuture() }
         let commands =
             wanted.subtracting(subscribed).map { RESPCommand("SUBSCRIBE", $0) }
