@@ -65,15 +65,16 @@ package struct RedisRoomLog: RoomLog {
             promise?.fail(error)
             return
         }
-        let keys = [RoomKeys.stream(room), RoomChannel.name(of: room), RoomKeys.epoch(room)].map {
-            ByteBuffer(string: $0)
-        }
-        let arguments = [
-            ByteBuffer(string: String(self.limits.messagesPerRoom)), ByteBuffer(string: Self.newEpoch()), parts.head,
-            parts.tail, ByteBuffer(string: String(self.limits.maxAgeMilliseconds)),
-        ]
-        let stored = self.redis.evaluateNow(self.postScript, keys: keys, arguments: arguments).map { _ in }
-        if let promise { stored.cascade(to: promise) }
+        // Encoded here, once, into the bytes the connection writes (no argument array, no future per message).
+        var call = RedisScriptCall(
+            self.postScript, keys: [RoomKeys.stream(room), RoomChannel.name(of: room), RoomKeys.epoch(room)],
+            argumentCount: 5, reservingCapacity: parts.head.readableBytes + parts.tail.readableBytes + 64)
+        call.append(self.limits.messagesPerRoom)
+        call.append(Self.newEpoch())
+        call.append(parts.head)
+        call.append(parts.tail)
+        call.append(Int(self.limits.maxAgeMilliseconds))
+        self.redis.evaluateNow(call, completion: promise)
     }
 
     package func history(of room: String, since: String?, limit: Int) async throws -> HistoryPage {

@@ -86,4 +86,84 @@ struct RedisScriptTests {
         #expect(stats["script|load"] == 1)
         await client.shutdown()
     }
+
+    /// `bump` on `key` by `amount`, as an encoded call.
+    private func bumpCall(_ key: String, by amount: Int) -> RedisScriptCall {
+        var call = RedisScriptCall(self.bump, keys: [key], argumentCount: 1)
+        call.append(amount)
+        return call
+    }
+
+    @Test("An encoded call runs as EVALSHA with its keys and arguments (numbers, strings, bytes, negative numbers)")
+    func encodedCall() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let client = try await self.makeClient(redis)
+        let store = RedisScript("return redis.call('RPUSH', KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])")
+        var call = RedisScriptCall(store, keys: ["a{t}", "b{t}"], argumentCount: 4)
+        #expect(!call.isComplete)
+        call.append(1_234_567_890_123)
+        call.append(-42)
+        call.append("päivää")
+        call.append(ByteBuffer(bytes: [0, 13, 10, 255]))
+        #expect(call.isComplete)
+        #expect(call.routingKey == "a{t}")
+        let ran = client.eventLoop.makePromise(of: Void.self)
+        client.evaluateNow(call, completion: ran)
+        try await ran.futureResult.get()
+        let stored = try await client.send(RESPCommand("LRANGE", "a{t}", "0", "-1")).elements ?? []
+        #expect(
+            stored.map(\.bytes) == ["b{t}", "1234567890123", "-42", "päivää"].map { ByteBuffer(string: $0) } + [
+                ByteBuffer(bytes: [0, 13, 10, 255])
+            ])
+        let sums = (0..<10).map { _ in client.eventLoop.makePromise(of: Void.self) }
+        for promise in sums { client.evaluateNow(self.bumpCall("n", by: 3), completion: promise) }
+        for promise in sums { try await promise.futureResult.get() }
+        #expect(try await client.send(RESPCommand("GET", "n")).string == "30")
+        let stats = try await calls(client)
+        #expect(stats["evalsha"] == 11)
+        #expect(stats["script|load"] == 2)
+        await client.shutdown()
+    }
+
+    @Test(
+        "Encoded calls after SCRIPT FLUSH: each NOSCRIPT is sent again as EVAL, none is lost, the script is loaded again"
+    )
+    func encodedCallAfterFlush() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let client = try await self.makeClient(redis)
+        let first = client.eventLoop.makePromise(of: Void.self)
+        client.evaluateNow(self.bumpCall("n", by: 1), completion: first)
+        try await first.futureResult.get()
+        try await client.send(RESPCommand("SCRIPT", "FLUSH"))
+        // Pipelined behind one another: every one of them answered NOSCRIPT, so every one goes again with the source.
+        let burst = (0..<20).map { _ in client.eventLoop.makePromise(of: Void.self) }
+        for promise in burst { client.evaluateNow(self.bumpCall("n", by: 1), completion: promise) }
+        for promise in burst { try await promise.futureResult.get() }
+        #expect(try await client.send(RESPCommand("GET", "n")).string == "21")
+        let after = client.eventLoop.makePromise(of: Void.self)
+        client.evaluateNow(self.bumpCall("n", by: 1), completion: after)
+        try await after.futureResult.get()
+        #expect(try await client.send(RESPCommand("GET", "n")).string == "22")
+        // n is 22: each call ran once, as EVAL after its NOSCRIPT or as EVALSHA (a call queued after the first
+        // NOSCRIPT came back finds the script loaded again). Redis counts an EVALSHA answered NOSCRIPT as a call.
+        let stats = try await calls(client)
+        #expect((1...20).contains(stats["eval"] ?? 0))
+        #expect(stats["evalsha"] == 22)
+        #expect((stats["script|load"] ?? 0) >= 2)
+        await client.shutdown()
+    }
+
+    @Test("An encoded call whose script fails fails its promise with Redis's error")
+    func encodedCallError() async throws {
+        let redis = try await RedisServerProcess()
+        defer { redis.stop() }
+        let client = try await self.makeClient(redis)
+        try await client.send(RESPCommand("SET", "text", "abc"))
+        let failed = client.eventLoop.makePromise(of: Void.self)
+        client.evaluateNow(self.bumpCall("text", by: 1), completion: failed)
+        await #expect(throws: RedisError.self) { try await failed.futureResult.get() }
+        await client.shutdown()
+    }
 }

@@ -270,6 +270,27 @@ public final class RedisClient: Service {
         }
     }
 
+    /// Runs a script call as its caller encoded it (see ``RedisScriptCall``): no future of its own; `completion`
+    /// completes once the script has run, or fails (at once while disconnected).
+    public func evaluateNow(_ call: RedisScriptCall, completion: EventLoopPromise<Void>?) {
+        let link = self.link.withLockedValue { $0 }
+        guard let connection = link.connection else {
+            completion?.fail(self.unavailableError(link))
+            return
+        }
+        connection.evaluateNow(call, completion: completion)
+    }
+
+    /// The call after `ASKING` (Redis Cluster, a slot being migrated to this node).
+    func evaluateAsking(_ call: RedisScriptCall, completion: EventLoopPromise<Void>?) {
+        let link = self.link.withLockedValue { $0 }
+        guard let connection = link.connection else {
+            completion?.fail(self.unavailableError(link))
+            return
+        }
+        connection.evaluateAsking(call, completion: completion)
+    }
+
     /// The connection, if established; only on ``eventLoop``.
     var currentConnection: RedisConnection? {
         self.eventLoop.preconditionInEventLoop()

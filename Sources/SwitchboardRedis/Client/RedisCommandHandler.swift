@@ -37,6 +37,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     /// Messages of the current read, not handed over yet.
     private var messages: [(channel: ByteBuffer, payload: ByteBuffer)] = []
     private let budget: RedisPendingBudget
+    /// Told the SHA-1 of a script Redis no longer has (`NOSCRIPT`), so that its next use loads it again.
+    private let onNoScript: (@Sendable (String) -> Void)?
     private let logger: Logger
 
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
@@ -58,8 +60,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         budget: RedisPendingBudget? = nil,
         logger: Logger,
         onPush: (@Sendable (RESPValue) -> Void)?,
-        onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)? = nil
+        onMessages: (@Sendable ([(channel: ByteBuffer, payload: ByteBuffer)]) -> Void)? = nil,
+        onNoScript: (@Sendable (String) -> Void)? = nil
     ) {
+        self.onNoScript = onNoScript
         self.counters = counters
         self.decoder = RedisInboundDecoder(limits: configuration.limits, recognizesMessages: routesPubSubMessages)
         self.budget = budget ?? RedisPendingBudget(maxBytes: configuration.maxPendingBytes)
@@ -160,6 +164,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             case .publish(_, _, _, .none): break
             case .publish(_, _, _, .receivers(let promise)): promise.succeed(Int(number))
             case .publish(_, _, _, .done(let promise)): promise.succeed(())
+            case .script(_, let promise, _): promise?.succeed(())
             case .withoutReply: break
             }
             return
@@ -174,12 +179,23 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
         guard let next = self.nextPending(context: context) else { return }
         switch (value, next.request) {
+        case (.error(let message), .script(let call, let promise, withSource: false))
+        where message.hasPrefix("NOSCRIPT"):
+            // Someone flushed the script cache (SCRIPT FLUSH): this call again with the source, at the end of the
+            // pipeline, and the script loaded again before its next use.
+            self.onNoScript?(call.script.sha1)
+            let again = RedisRequest.script(call, promise, withSource: true)
+            self.budget.forceAdmit(again.size)
+            self.write(context: context, data: NIOAny(RedisBatch(requests: [again])), promise: nil)
+            context.flush()
         case (.error(let message), _):
             next.request.fail(RedisError(.serverError, message))
         case (_, .command(_, let promise)):
             promise.succeed(value)
         case (_, .publish(_, _, _, let reply)):
             reply.fail(RedisError(.unexpectedReply, "PUBLISH answered \(value)"))
+        case (_, .script(_, let promise, _)):
+            promise?.succeed(())
         case (_, .withoutReply):
             break
         }

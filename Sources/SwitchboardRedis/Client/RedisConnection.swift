@@ -23,7 +23,7 @@ public final class RedisConnection: Sendable {
 
     /// Commands waiting for the drain task on the connection's loop, and the scripts queued for loading on this
     /// connection (under the same lock, so a script's `SCRIPT LOAD` is always queued before any use of it).
-    private let outbox = NIOLockedValueBox(Outbox())
+    private let outbox: NIOLockedValueBox<Outbox>
     /// Commands queued or waiting for their replies, against ``RedisConfiguration/maxPendingBytes``: counted in
     /// here, out by the handler as replies come (or the connection fails).
     private let budget: RedisPendingBudget
@@ -33,7 +33,7 @@ public final class RedisConnection: Sendable {
     /// Commands queued or waiting for replies on this connection now.
     public var commandsPending: Int { self.budget.commands.load(ordering: .relaxed) }
 
-    private struct Outbox {
+    fileprivate struct Outbox {
         var requests: [RedisRequest] = []
         var loadedScripts: Set<String> = []
     }
@@ -42,9 +42,11 @@ public final class RedisConnection: Sendable {
     let counters: RedisCounters
 
     private init(
-        channel: any Channel, configuration: RedisConfiguration, counters: RedisCounters, budget: RedisPendingBudget
+        channel: any Channel, configuration: RedisConfiguration, counters: RedisCounters, budget: RedisPendingBudget,
+        outbox: NIOLockedValueBox<Outbox>
     ) {
         self.channel = channel
+        self.outbox = outbox
         self.configuration = configuration
         self.counters = counters
         self.budget = budget
@@ -82,6 +84,7 @@ public final class RedisConnection: Sendable {
         counters: RedisCounters = RedisCounters()
     ) -> EventLoopFuture<RedisConnection> {
         let budget = RedisPendingBudget(maxBytes: configuration.maxPendingBytes)
+        let outbox = NIOLockedValueBox(Outbox())
         // Without `onMessages`, messages reach `onPush` as values, one by one, as they always did.
         var onAnyMessages = onMessages
         if onAnyMessages == nil, let onPush {
@@ -110,7 +113,8 @@ public final class RedisConnection: Sendable {
                             budget: budget,
                             logger: logger,
                             onPush: onPush,
-                            onMessages: messages
+                            onMessages: messages,
+                            onNoScript: { sha1 in outbox.withLockedValue { _ = $0.loadedScripts.remove(sha1) } }
                         )
                     )
                 }
@@ -119,7 +123,10 @@ public final class RedisConnection: Sendable {
             .flatMapErrorThrowing { error in
                 throw RedisError(.connectionUnavailable, "cannot connect to \(configuration): \(error)")
             }
-            .map { RedisConnection(channel: $0, configuration: configuration, counters: counters, budget: budget) }
+            .map {
+                RedisConnection(
+                    channel: $0, configuration: configuration, counters: counters, budget: budget, outbox: outbox)
+            }
         return connected.flatMap { connection in
             connection.handshake().map { connection }.flatMapError { error in
                 connection.channel.close(promise: nil)
@@ -188,16 +195,43 @@ public final class RedisConnection: Sendable {
         let call = RESPCommand(
             "EVALSHA", [ByteBuffer(string: script.sha1), ByteBuffer(string: String(keys.count))] + keys + arguments)
         let promise = self.eventLoop.makePromise(of: RESPValue.self)
-        let request = RedisRequest.command(call, promise)
-        guard self.budget.admit(request.size) else {
-            promise.fail(self.budgetSpent())
-            return promise.futureResult
+        self.enqueue(.command(call, promise), using: script)
+        return promise.futureResult
+    }
+
+    /// Runs a script call as encoded (`EVALSHA`, loaded first as above); `completion` completes when it has run
+    /// (`NOSCRIPT` is answered by sending it again with the source, on the connection's loop).
+    func evaluateNow(_ call: RedisScriptCall, completion: EventLoopPromise<Void>?) {
+        self.enqueue(.script(call, completion, withSource: false), using: call.script)
+    }
+
+    /// The call after `ASKING` (a slot being migrated), as `EVAL` with the source: `ASKING` holds for the next command
+    /// only, so no `SCRIPT LOAD` may come between.
+    func evaluateAsking(_ call: RedisScriptCall, completion: EventLoopPromise<Void>?) {
+        let asking = self.eventLoop.makePromise(of: RESPValue.self)
+        // Its failure shows in the call's reply (MOVED or ASK again), which the caller handles.
+        asking.futureResult.whenFailure { _ in }
+        let requests = [
+            RedisRequest.command(RESPCommand("ASKING"), asking), .script(call, completion, withSource: true),
+        ]
+        guard self.budget.admit(requests[1].size) else { return requests.forEach { $0.fail(self.budgetSpent()) } }
+        self.budget.forceAdmit(requests[0].size)
+        let needsDrain = self.outbox.withLockedValue { outbox in
+            let wasEmpty = outbox.requests.isEmpty
+            outbox.requests += requests
+            return wasEmpty
         }
+        if needsDrain { self.scheduleDrain() }
+    }
+
+    /// Queues a request that runs `script`, with `SCRIPT LOAD` ahead of it if this connection has not loaded it.
+    private func enqueue(_ request: RedisRequest, using script: RedisScript) {
+        guard self.budget.admit(request.size) else { return request.fail(self.budgetSpent()) }
         let needsDrain = self.outbox.withLockedValue { outbox in
             let wasEmpty = outbox.requests.isEmpty
             if outbox.loadedScripts.insert(script.sha1).inserted {
                 let loaded = self.eventLoop.makePromise(of: RESPValue.self)
-                // Its failure shows in the EVALSHA's reply (NOSCRIPT), which the caller handles.
+                // Its failure shows in the EVALSHA's reply (NOSCRIPT), which is answered by EVAL.
                 loaded.futureResult.whenFailure { _ in }
                 let load = RedisRequest.command(RESPCommand("SCRIPT", "LOAD", script.source), loaded)
                 // Counted even past the budget: the EVALSHA behind it was admitted and needs it.
@@ -208,7 +242,6 @@ public final class RedisConnection: Sendable {
             return wasEmpty
         }
         if needsDrain { self.scheduleDrain() }
-        return promise.futureResult
     }
 
     /// Forgets that `script` is loaded here (Redis said NOSCRIPT): its next use loads it again.

@@ -11,12 +11,16 @@ enum RedisRequest: Sendable {
     /// A command whose reply the server sends as a push (`SUNSUBSCRIBE` on a sharded subscriber connection, where
     /// the server also sends it unasked when a slot moves): written, and no reply awaited.
     case withoutReply(RESPCommand)
+    /// A script call as its caller encoded it (`EVAL` with the source when `withSource`, after a `NOSCRIPT`); the
+    /// promise completes when the script has run, whatever it returned (an error reply fails it).
+    case script(RedisScriptCall, EventLoopPromise<Void>?, withSource: Bool)
 
     /// The bytes it takes on the wire, near enough: what the pending budget counts.
     var size: Int {
         switch self {
         case .command(let command, _), .withoutReply(let command): command.encodedSize
         case .publish(let channel, let payload, _, _): 48 + channel.utf8.count + payload.readableBytes
+        case .script(let call, _, let withSource): call.size + (withSource ? call.script.source.utf8.count : 0)
         }
     }
 
@@ -37,6 +41,8 @@ enum RedisRequest: Sendable {
             buffer.writeRESPHeader(UInt8(ascii: "$"), payload.readableBytes)
             buffer.writeImmutableBuffer(payload)
             buffer.writeStaticString("\r\n")
+        case .script(let call, _, let withSource):
+            call.encode(into: &buffer, withSource: withSource)
         }
     }
 
@@ -45,6 +51,7 @@ enum RedisRequest: Sendable {
         switch self {
         case .command(_, let promise): promise.fail(error)
         case .publish(_, _, _, let reply): reply.fail(error)
+        case .script(_, let promise, _): promise?.fail(error)
         case .withoutReply: break
         }
     }

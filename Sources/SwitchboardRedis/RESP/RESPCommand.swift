@@ -38,18 +38,23 @@ extension ByteBuffer {
         if count < 10 {
             self.writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: count))
         } else {
-            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: more than Int.max has digits
-            withUnsafeMutableBytes(of: &digits) { scratch in
-                var value = count
-                var index = scratch.count
-                repeat {
-                    index -= 1
-                    scratch[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
-                    value /= 10
-                } while value > 0
-                self.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[index...]))
-            }
+            self.writeDecimal(count)
         }
         self.writeStaticString("\r\n")
+    }
+
+    /// A non-negative number in decimal, without a `String`.
+    mutating func writeDecimal(_ value: some BinaryInteger) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: more than any 64-bit number has digits
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var rest = value
+            var index = scratch.count
+            repeat {
+                index -= 1
+                scratch[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+            } while rest > 0
+            self.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[index...]))
+        }
     }
 }

@@ -281,6 +281,45 @@ public final class RedisClusterClient: RedisRouter, Service {
         }
     }
 
+    public func evaluateNow(_ call: RedisScriptCall, completion: EventLoopPromise<Void>?) {
+        let slot = RedisKeyHashing.slot(call.routingKey)
+        // The common case first, a room's message: the slot's primary is connected; one promise, no chain of futures.
+        guard let client = self.client(forSlot: slot), client.isConnectedNow else {
+            return self.evaluateRouted(call, slot: slot, completion: completion)
+        }
+        let promise = client.eventLoop.makePromise(of: Void.self)
+        client.evaluateNow(call, completion: promise)
+        promise.futureResult.whenComplete { result in
+            switch result {
+            case .success:
+                completion?.succeed(())
+            case .failure(let error) where ClusterRedirection(error) != nil:
+                // Not run there (MOVED, ASK): the general way, which follows redirections.
+                self.evaluateRouted(call, slot: slot, completion: completion)
+            case .failure(let error):
+                self.refreshIfUnreachable(error, slot: slot)
+                completion?.fail(error)
+            }
+        }
+    }
+
+    private func evaluateRouted(_ call: RedisScriptCall, slot: Int, completion: EventLoopPromise<Void>?) {
+        let done = self.run(slot: slot, attempt: 0) { client, asking in
+            let promise = client.eventLoop.makePromise(of: Void.self)
+            if asking {
+                client.evaluateAsking(call, completion: promise)
+            } else {
+                client.evaluateNow(call, completion: promise)
+            }
+            return promise.futureResult.map { RESPValue.null }
+        }
+        if let completion {
+            done.whenComplete { completion.completeWith($0.map { _ in }) }
+        } else {
+            done.whenFailure { _ in }
+        }
+    }
+
     public func publishNow(_ payload: ByteBuffer, to channel: String, reply: PublishReply) {
         let published = self.run(slot: RedisKeyHashing.slot(channel), attempt: 0) { client, asking in
             let promise = client.eventLoop.makePromise(of: Int.self)
@@ -330,11 +369,7 @@ public final class RedisClusterClient: RedisRouter, Service {
             : client.eventLoop.makeFutureWithTask { _ = await client.waitUntilConnected(timeout: .seconds(2)) }
         return ready.flatMap { send(client, asking != nil) }.flatMapError { error in
             guard attempt < Self.maxRedirections, let redirection = ClusterRedirection(error) else {
-                if let error = error as? RedisError,
-                    error.kind == .connectionUnavailable || error.kind == .connectionClosed || error.kind == .timeout
-                {
-                    self.requestRefresh("\(error.kind) on slot \(slot)")
-                }
+                self.refreshIfUnreachable(error, slot: slot)
                 return client.eventLoop.makeFailedFuture(error)
             }
             let target = Address(host: redirection.host, port: redirection.port)
@@ -350,6 +385,15 @@ public final class RedisClusterClient: RedisRouter, Service {
             case .ask:
                 return self.run(slot: slot, attempt: attempt + 1, asking: target, send)
             }
+        }
+    }
+
+    /// Reads the topology again after a failure that says the slot's primary may be gone.
+    private func refreshIfUnreachable(_ error: any Error, slot: Int) {
+        if let error = error as? RedisError,
+            error.kind == .connectionUnavailable || error.kind == .connectionClosed || error.kind == .timeout
+        {
+            self.requestRefresh("\(error.kind) on slot \(slot)")
         }
     }
 }

@@ -12,6 +12,10 @@ public protocol RedisRouter: Sendable {
     /// Runs `script` (`EVALSHA`, loading it first where needed), routed by its first key.
     func evaluateNow(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer]) -> EventLoopFuture<RESPValue>
 
+    /// Runs a script call as its caller encoded it, routed by its first key: the hot path (no future per call).
+    /// `completion` completes once the script has run, whatever it returned, or fails.
+    func evaluateNow(_ call: RedisScriptCall, completion: EventLoopPromise<Void>?)
+
     /// Publishes `payload` to `channel` on the channel's Redis (`SPUBLISH` in a cluster): `reply` gets the number of
     /// receivers, or the failure.
     func publishNow(_ payload: ByteBuffer, to channel: String, reply: PublishReply)
@@ -96,6 +100,10 @@ public final class RedisShards: RedisRouter {
     ) -> EventLoopFuture<RESPValue> {
         let key = keys.first.map { String(buffer: $0) } ?? ""
         return self.client(for: key).evaluateNow(script, keys: keys, arguments: arguments)
+    }
+
+    public func evaluateNow(_ call: RedisScriptCall, completion: EventLoopPromise<Void>?) {
+        self.client(for: call.routingKey).evaluateNow(call, completion: completion)
     }
 
     public func publishNow(_ payload: ByteBuffer, to channel: String, reply: PublishReply) {
