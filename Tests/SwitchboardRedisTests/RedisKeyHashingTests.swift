@@ -18,6 +18,28 @@ struct RedisKeyHashingTests {
         #expect(RedisKeyHashing.slot("switchboard:{room:lobby}:stream") == RedisKeyHashing.slot("room:lobby"))
     }
 
+    @Test("The table-driven CRC16 equals the bit-at-a-time definition: each ASCII byte, random keys, any UTF-8")
+    func crc16Table() {
+        func bitwise(_ bytes: some Sequence<UInt8>) -> UInt16 {
+            var crc: UInt16 = 0
+            for byte in bytes {
+                crc ^= UInt16(byte) << 8
+                for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+            }
+            return crc
+        }
+        // Scalars of one to four UTF-8 bytes, so bytes over 0x7F (lead and continuation bytes) come up too.
+        let scalars = (0..<128).map { Unicode.Scalar(UInt8($0)) } + ["é", "ж", "€", "中", "😀", "\u{10FFFF}"]
+        let keys =
+            scalars.map { String($0) }
+            + (0..<2_000).map { _ in
+                String(String.UnicodeScalarView((0..<Int.random(in: 0..<40)).map { _ in scalars.randomElement()! }))
+            }
+        for key in keys {
+            #expect(RedisKeyHashing.crc16(Substring(key).utf8) == bitwise(key.utf8))
+        }
+    }
+
     @Test("Jump hash: every shard gets a share; adding a shard moves about 1/n of the keys, all to the new one")
     func jumpHash() {
         let keys = (0..<10_000).map { "room:r\($0)" }

@@ -321,7 +321,29 @@ public final class RedisClusterClient: RedisRouter, Service {
     }
 
     public func publishNow(_ payload: ByteBuffer, to channel: String, reply: PublishReply) {
-        let published = self.run(slot: RedisKeyHashing.slot(channel), attempt: 0) { client, asking in
+        let slot = RedisKeyHashing.slot(channel)
+        // The common case first: the slot's primary is connected; one promise, no chain of futures.
+        guard let client = self.client(forSlot: slot), client.isConnectedNow else {
+            return self.publishRouted(payload, to: channel, slot: slot, reply: reply)
+        }
+        let promise = client.eventLoop.makePromise(of: Int.self)
+        client.publishNow(payload, to: channel, sharded: true, reply: .receivers(promise))
+        promise.futureResult.whenComplete { result in
+            switch result {
+            case .success(let receivers):
+                reply.succeed(receivers)
+            case .failure(let error) where ClusterRedirection(error) != nil:
+                // Not published there (MOVED, ASK): the general way, which follows redirections.
+                self.publishRouted(payload, to: channel, slot: slot, reply: reply)
+            case .failure(let error):
+                self.refreshIfUnreachable(error, slot: slot)
+                reply.fail(error)
+            }
+        }
+    }
+
+    private func publishRouted(_ payload: ByteBuffer, to channel: String, slot: Int, reply: PublishReply) {
+        let published = self.run(slot: slot, attempt: 0) { client, asking in
             let promise = client.eventLoop.makePromise(of: Int.self)
             if asking {
                 _ = client.sendNow(RESPCommand("ASKING"))
@@ -329,19 +351,12 @@ public final class RedisClusterClient: RedisRouter, Service {
             client.publishNow(payload, to: channel, sharded: true, reply: .receivers(promise))
             return promise.futureResult.map { RESPValue.integer(Int64($0)) }
         }
-        switch reply {
-        case .none:
-            published.whenFailure { _ in }
-        case .receivers(let promise):
-            published.whenComplete { result in
-                switch result {
-                case .success(let value):
-                    if case .integer(let count) = value { promise.succeed(Int(count)) } else { promise.succeed(0) }
-                case .failure(let error): promise.fail(error)
-                }
+        published.whenComplete { result in
+            switch result {
+            case .success(.integer(let receivers)): reply.succeed(Int(receivers))
+            case .success: reply.succeed(0)
+            case .failure(let error): reply.fail(error)
             }
-        case .done(let promise):
-            published.whenComplete { result in promise.completeWith(result.map { _ in }) }
         }
     }
 

@@ -37,6 +37,14 @@ public enum PublishReply: Sendable {
     /// Done, or failed.
     case done(EventLoopPromise<Void>)
 
+    func succeed(_ receivers: Int) {
+        switch self {
+        case .none: break
+        case .receivers(let promise): promise.succeed(receivers)
+        case .done(let promise): promise.succeed(())
+        }
+    }
+
     func fail(_ error: any Error) {
         switch self {
         case .none: break
