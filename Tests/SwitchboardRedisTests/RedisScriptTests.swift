@@ -87,6 +87,13 @@ struct RedisScriptTests {
         await client.shutdown()
     }
 
+    /// Runs an encoded call and waits until it has run.
+    private func run(_ call: RedisScriptCall, on client: RedisClient) async throws {
+        let ran = client.eventLoop.makePromise(of: Void.self)
+        client.evaluateNow(call, completion: ran)
+        try await ran.futureResult.get()
+    }
+
     /// `bump` on `key` by `amount`, as an encoded call.
     private func bumpCall(_ key: String, by amount: Int) -> RedisScriptCall {
         var call = RedisScriptCall(self.bump, keys: [key], argumentCount: 1)
@@ -108,9 +115,7 @@ struct RedisScriptTests {
         call.append(ByteBuffer(bytes: [0, 13, 10, 255]))
         #expect(call.isComplete)
         #expect(call.routingKey == "a{t}")
-        let ran = client.eventLoop.makePromise(of: Void.self)
-        client.evaluateNow(call, completion: ran)
-        try await ran.futureResult.get()
+        try await self.run(call, on: client)
         let stored = try await client.send(RESPCommand("LRANGE", "a{t}", "0", "-1")).elements ?? []
         #expect(
             stored.map(\.bytes) == ["b{t}", "1234567890123", "-42", "päivää"].map { ByteBuffer(string: $0) } + [
@@ -133,18 +138,14 @@ struct RedisScriptTests {
         let redis = try await RedisServerProcess()
         defer { redis.stop() }
         let client = try await self.makeClient(redis)
-        let first = client.eventLoop.makePromise(of: Void.self)
-        client.evaluateNow(self.bumpCall("n", by: 1), completion: first)
-        try await first.futureResult.get()
+        try await self.run(self.bumpCall("n", by: 1), on: client)
         try await client.send(RESPCommand("SCRIPT", "FLUSH"))
-        // Pipelined behind one another: every one of them answered NOSCRIPT, so every one goes again with the source.
+        // Pipelined behind one another, before any reply: those Redis answers NOSCRIPT go again with the source.
         let burst = (0..<20).map { _ in client.eventLoop.makePromise(of: Void.self) }
         for promise in burst { client.evaluateNow(self.bumpCall("n", by: 1), completion: promise) }
         for promise in burst { try await promise.futureResult.get() }
         #expect(try await client.send(RESPCommand("GET", "n")).string == "21")
-        let after = client.eventLoop.makePromise(of: Void.self)
-        client.evaluateNow(self.bumpCall("n", by: 1), completion: after)
-        try await after.futureResult.get()
+        try await self.run(self.bumpCall("n", by: 1), on: client)
         #expect(try await client.send(RESPCommand("GET", "n")).string == "22")
         // n is 22: each call ran once, as EVAL after its NOSCRIPT or as EVALSHA (a call queued after the first
         // NOSCRIPT came back finds the script loaded again). Redis counts an EVALSHA answered NOSCRIPT as a call.
@@ -161,9 +162,7 @@ struct RedisScriptTests {
         defer { redis.stop() }
         let client = try await self.makeClient(redis)
         try await client.send(RESPCommand("SET", "text", "abc"))
-        let failed = client.eventLoop.makePromise(of: Void.self)
-        client.evaluateNow(self.bumpCall("text", by: 1), completion: failed)
-        await #expect(throws: RedisError.self) { try await failed.futureResult.get() }
+        await #expect(throws: RedisError.self) { try await self.run(self.bumpCall("text", by: 1), on: client) }
         await client.shutdown()
     }
 }
