@@ -76,9 +76,11 @@ final class PooledConnection: Sendable {
         return try await answered.futureResult.value()
     }
 
-    func close() {
+    /// Closes the connection; the future completes once its descriptor is closed.
+    func close() -> EventLoopFuture<Void> {
         self.idleTimer.withLock { $0?.cancel() }
         self.channel.close(promise: nil)
+        return self.channel.closeFuture
     }
 }
 
