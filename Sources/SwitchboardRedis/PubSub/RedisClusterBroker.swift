@@ -35,6 +35,8 @@ public final class RedisClusterBroker: Broker, Service {
         var owed: Set<String> = []
         /// Whether the connection was ever up: before, a channel waits for it rather than owing a gap.
         var everConnected = false
+        /// Since when Redis refuses `SSUBSCRIBE`s here on a live connection (logged once, not at each retry).
+        var refusedSince: NIODeadline?
 
         init(address: RedisClusterClient.Address, client: RedisClient) {
             self.address = address
@@ -273,26 +275,36 @@ public final class RedisClusterBroker: Broker, Service {
         let replies = node.client.sendPipelined(channels.map { RESPCommand("SSUBSCRIBE", $0) })
         let bound = NIOLoopBound(node, eventLoop: self.loop)
         EventLoopFuture.whenAllComplete(replies, on: self.loop).whenSuccess { results in
-            let subscribed = results.allSatisfy { if case .success = $0 { true } else { false } }
-            self.confirmed(channels, at: bound.value, subscribed: subscribed)
+            let refusal = results.lazy.compactMap { if case .failure(let error) = $0 { error } else { nil } }.first
+            self.confirmed(channels, at: bound.value, refusal: refusal)
         }
     }
 
     /// The subscriptions of `channels` at `node` were answered: their waiters go on, and those owed a gap get it. If
-    /// they failed (the connection is down), they are made when it is back, each then owed a gap.
-    private func confirmed(_ channels: [String], at node: Node, subscribed: Bool) {
+    /// they failed, their subscribers are owed a gap and they are made again: when the connection is back if it is
+    /// down, else (Redis refused them: `MOVED` from a node that no longer owns the slot) after the map is read again.
+    private func confirmed(_ channels: [String], at node: Node, refusal: (any Error)?) {
         let state = self.state.value
-        guard subscribed else {
+        if let refusal {
             guard node.everConnected else { return }  // the first connection makes them, and answers the waiters
             node.owed.formUnion(channels)
             node.faultSince = node.faultSince ?? .now()
             for channel in channels {
                 for waiter in state.waiters.removeValue(forKey: channel) ?? [] { waiter.succeed() }
             }
+            if node.client.isConnectedNow { self.retry(channels, at: node, after: refusal) }
             return
         }
         for channel in channels {
             for waiter in state.waiters.removeValue(forKey: channel) ?? [] { waiter.succeed() }
+        }
+        if let since = node.refusedSince {
+            node.refusedSince = nil
+            self.logger.info(
+                "Redis Cluster SSUBSCRIBE accepted again",
+                metadata: [
+                    "node": "\(node.address)", "after_ms": "\((NIODeadline.now() - since).nanoseconds / 1_000_000)",
+                ])
         }
         let gaps = channels.filter { node.owed.contains($0) }
         guard !gaps.isEmpty else { return }
@@ -389,14 +401,45 @@ public final class RedisClusterBroker: Broker, Service {
         node.lastTraffic = .now()
         node.probeSent = nil
         node.everConnected = true
-        let channels = Array(node.channels)
-        let commands = (channels + (node.probeChannel.map { [$0] } ?? [])).map { RESPCommand("SSUBSCRIBE", $0) }
-        guard !commands.isEmpty else { return self.loop.makeSucceededVoidFuture() }
+        if let probe = node.probeChannel { _ = connection.sendPipelined([RESPCommand("SSUBSCRIBE", probe)]) }
+        return self.subscribeHeld(at: node, on: connection, done: [])
+    }
+
+    /// Subscribes on a connection not handed out yet every channel `node` holds but `done`, and again for channels
+    /// added meanwhile: a subscriber who came while these were answered could not send its own `SSUBSCRIBE` (the
+    /// client has no connection to send it on until this future completes), and would otherwise wait, unsubscribed
+    /// and told of no gap, for the next reconnect (CI run 13: a room's 89 messages lost silently).
+    private func subscribeHeld(
+        at node: Node, on connection: RedisConnection, done: Set<String>
+    ) -> EventLoopFuture<Void> {
+        let channels = Array(node.channels.subtracting(done))
+        guard !channels.isEmpty else { return self.loop.makeSucceededVoidFuture() }
         let bound = NIOLoopBound(node, eventLoop: self.loop)
-        return EventLoopFuture.whenAllComplete(connection.sendPipelined(commands), on: self.loop).map { results in
+        let replies = connection.sendPipelined(channels.map { RESPCommand("SSUBSCRIBE", $0) })
+        return EventLoopFuture.whenAllComplete(replies, on: self.loop).flatMap { results in
             let node = bound.value
-            let subscribed = results.allSatisfy { if case .success = $0 { true } else { false } }
-            self.confirmed(channels, at: node, subscribed: subscribed)
+            let refusal = results.lazy.compactMap { if case .failure(let error) = $0 { error } else { nil } }.first
+            self.confirmed(channels, at: node, refusal: refusal)
+            return self.subscribeHeld(at: node, on: connection, done: done.union(channels))
+        }
+    }
+
+    /// `SSUBSCRIBE`s a live connection refused: the map is read again (a move takes them to their new owner) and
+    /// those still held here are asked again 250 ms later, until subscribed. Before, they stayed unsubscribed until
+    /// the connection dropped, their subscribers hearing nothing and told of no gap (CI run 13: 89 messages).
+    private func retry(_ channels: [String], at node: Node, after refusal: any Error) {
+        if node.refusedSince == nil {
+            node.refusedSince = .now()
+            self.logger.warning(
+                "Redis Cluster SSUBSCRIBE refused; reading the map again and retrying",
+                metadata: ["node": "\(node.address)", "channels": "\(channels.count)", "error": "\(refusal)"])
+        }
+        self.cluster.requestRefresh("SSUBSCRIBE refused by \(node.address)")
+        let bound = NIOLoopBound(node, eventLoop: self.loop)
+        self.loop.scheduleTask(in: .milliseconds(250)) {
+            let node = bound.value
+            guard self.state.value.nodes[node.address] === node else { return }
+            self.subscribe(channels.filter { node.channels.contains($0) }, at: node)
         }
     }
 
