@@ -11,8 +11,9 @@ import SwitchboardLocks
 /// when `redis-server` is not installed, unless `SWITCHBOARD_REQUIRE_REDIS=1` (as in CI) makes that a failure.
 public final class RedisServerProcess: Sendable {
     private let process = Locked<Process?>(nil)
+    private let chosenPort = Locked(0)
     /// The port it listens on (kept across restarts).
-    public let port: Int
+    public var port: Int { self.chosenPort.withLock { $0 } }
     /// Its working directory.
     public let directory: URL
     /// TLS on ``port`` instead of plain TCP (and no plain port at all).
@@ -63,8 +64,20 @@ public final class RedisServerProcess: Sendable {
         self.directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        self.port = try Self.freePort()
-        try await self.launch(executable)
+        // A free port can be taken by another process between our look and redis-server's bind (tests run in
+        // parallel and open connections from ephemeral ports): then another port.
+        for attempt in 1...5 {
+            let port = try Self.freePort()
+            self.chosenPort.withLock { $0 = port }
+            do {
+                try await self.launch(executable)
+                return
+            } catch let error as RedisServerError
+                where attempt < 5 && error.description.contains("Address already in use")
+            {
+                continue
+            }
+        }
     }
 
     /// Kills the server at once (SIGKILL: no goodbye to clients) and waits until it is gone.
