@@ -34,8 +34,10 @@ def refused_frames(binary, redis):
         cpu = node.cpu() - cpu0
         reader.stop()
         when = f" after {reader.closed_at - start:.2f} s" if reader.closed_at else ""
+        elapsed = time.monotonic() - start
+        written_after = f", {after:,} B more written after the close" if reader.close else ""
         return (f"{reader.types.get('error', 0):,} error answers, close {reader.close or 'none'}{when}, node CPU "
-                f"{cpu:.2f} s in 6 s, {after:,} B more written after the close",
+                f"{cpu:.2f} s in {elapsed:.0f} s{written_after}",
                 reader.close == 4008 and cpu < 1.0 and after < 8 << 20)
 
 
