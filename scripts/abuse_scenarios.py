@@ -4,9 +4,8 @@ import http.server, json, signal, socket, threading, time
 from dataclasses import dataclass
 from typing import Callable
 
-from abuse_tools import (SECRET, HandshakeRefused, Node, Reader, Redis, SilentBackend, WS, blast, es256, es256_key,  # noqa: F401
-                         free_port,
-                         frame, hs256, join, json_frame, read_status, request, welcome)
+from abuse_tools import (SECRET, HandshakeRefused, Node, Reader, Redis, SilentBackend, WS, blast, es256, es256_key,
+                         free_port, frame, hs256, join, json_frame, request, welcome)
 
 
 @dataclass

@@ -1,8 +1,7 @@
 """What scripts/abuse-audit.py's scenarios share: a node to attack, raw frames and requests, tokens, a backend
 that never answers, and the node's CPU, descriptors and memory read from /proc."""
-import base64, hashlib, hmac, json, os, re, shutil, socket, struct, subprocess, tempfile, threading, time
+import base64, hashlib, hmac, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, threading, time
 
-import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".ci"))
 from wsclient import WS, HandshakeRefused, free_port, wait_for_port  # noqa: E402,F401
 
