@@ -272,11 +272,19 @@ public final class RedisClusterBroker: Broker, Service {
     /// once subscribed. Not connected: done on connection.
     private func subscribe(_ channels: [String], at node: Node) {
         guard !channels.isEmpty else { return }
-        let replies = node.client.sendPipelined(channels.map { RESPCommand("SSUBSCRIBE", $0) })
         let bound = NIOLoopBound(node, eventLoop: self.loop)
-        EventLoopFuture.whenAllComplete(replies, on: self.loop).whenSuccess { results in
-            let refusal = results.lazy.compactMap { if case .failure(let error) = $0 { error } else { nil } }.first
+        self.ssubscribe(channels, with: node.client.sendPipelined).whenSuccess { refusal in
             self.confirmed(channels, at: bound.value, refusal: refusal)
+        }
+    }
+
+    /// Sends `SSUBSCRIBE` for each of `channels` through `send`; the future has the first failure, `nil` if none.
+    private func ssubscribe(
+        _ channels: [String], with send: ([RESPCommand]) -> [EventLoopFuture<RESPValue>]
+    ) -> EventLoopFuture<(any Error)?> {
+        let replies = send(channels.map { RESPCommand("SSUBSCRIBE", $0) })
+        return EventLoopFuture.whenAllComplete(replies, on: self.loop).map { results in
+            results.lazy.compactMap { if case .failure(let error) = $0 { error } else { nil } }.first
         }
     }
 
@@ -415,10 +423,8 @@ public final class RedisClusterBroker: Broker, Service {
         let channels = Array(node.channels.subtracting(done))
         guard !channels.isEmpty else { return self.loop.makeSucceededVoidFuture() }
         let bound = NIOLoopBound(node, eventLoop: self.loop)
-        let replies = connection.sendPipelined(channels.map { RESPCommand("SSUBSCRIBE", $0) })
-        return EventLoopFuture.whenAllComplete(replies, on: self.loop).flatMap { results in
+        return self.ssubscribe(channels, with: connection.sendPipelined).flatMap { refusal in
             let node = bound.value
-            let refusal = results.lazy.compactMap { if case .failure(let error) = $0 { error } else { nil } }.first
             self.confirmed(channels, at: node, refusal: refusal)
             return self.subscribeHeld(at: node, on: connection, done: done.union(channels))
         }
